@@ -1,0 +1,1359 @@
+/* idx — the archive's metadata and block index in one LMDB environment. Key and value layouts
+ * are in index/FORMAT.md; keep the two in step.
+ *
+ * Map growth: LMDB may only change the map size while no transaction of this process is active
+ * (a reset read handle is not active, but renewing one must not race the remap). So every active
+ * transaction, read or write, holds `map_lock` shared; growing takes it exclusive, in
+ * idx_write_begin after a transaction ran out of map (MDB_MAP_FULL). */
+#include "idx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IDX_MAP_SIZE_DEFAULT (64ull << 20)
+#define IDX_MAX_READERS      512
+#define IDX_MAX_DBS          16
+#define IDX_XATTR_VALUE_MAX  (64u << 10)
+
+#define INODE_VALUE_LEN  72
+#define EXTENT_VALUE_LEN 52
+#define DIRENT_VALUE_LEN 9
+#define USAGE_VALUE_LEN  16
+
+enum idx_db {
+	DB_META,
+	DB_INODES,
+	DB_DIRENTS,
+	DB_BLOCKS,
+	DB_XATTRS,
+	DB_MODELS,
+	DB_SEGMENTS,
+	DB_ORPHANS,
+	DB_COUNT
+};
+
+static const char *const db_names[DB_COUNT] = {
+    [DB_META] = "meta",         [DB_INODES] = "inodes",   [DB_DIRENTS] = "dirents",
+    [DB_BLOCKS] = "blocks",     [DB_XATTRS] = "xattrs",   [DB_MODELS] = "models",
+    [DB_SEGMENTS] = "segments", [DB_ORPHANS] = "orphans",
+};
+
+struct idx_txn {
+	struct idx *idx;
+	MDB_txn *txn;
+	bool write;
+	/* read handles: nesting depth of idx_read_begin on this thread (0 = reset) */
+	unsigned depth;
+	/* write handles: a call hit MDB_MAP_FULL; the transaction can only be aborted */
+	bool map_full;
+	struct idx_txn *next, *prev; /* all cached read handles, for idx_close */
+};
+
+struct idx {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	pthread_key_t reader_key;
+	pthread_mutex_t readers_lock; /* guards the readers list */
+	struct idx_txn *readers;
+	pthread_rwlock_t map_lock;
+	atomic_bool grow_needed;
+	size_t map_size;
+};
+
+/* ---- encodings ---- */
+
+static void be64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t be64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void be32_put(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static void le64_put(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint64_t le64_get(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static void le32_put(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++) {
+		p[i] = (uint8_t)v;
+		v >>= 8;
+	}
+}
+
+static uint32_t le32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void inode_encode(uint8_t *v, const struct idx_inode *in)
+{
+	le32_put(v + 0, in->mode);
+	le32_put(v + 4, in->uid);
+	le32_put(v + 8, in->gid);
+	le32_put(v + 12, in->nlink);
+	le64_put(v + 16, in->size);
+	le64_put(v + 24, in->stored_bytes);
+	le64_put(v + 32, (uint64_t)in->atime_ns);
+	le64_put(v + 40, (uint64_t)in->mtime_ns);
+	le64_put(v + 48, (uint64_t)in->ctime_ns);
+	le64_put(v + 56, in->generation);
+	le64_put(v + 64, in->rdev);
+}
+
+static void inode_decode(const uint8_t *v, uint64_t ino, struct idx_inode *out)
+{
+	out->ino = ino;
+	out->mode = le32_get(v + 0);
+	out->uid = le32_get(v + 4);
+	out->gid = le32_get(v + 8);
+	out->nlink = le32_get(v + 12);
+	out->size = le64_get(v + 16);
+	out->stored_bytes = le64_get(v + 24);
+	out->atime_ns = (int64_t)le64_get(v + 32);
+	out->mtime_ns = (int64_t)le64_get(v + 40);
+	out->ctime_ns = (int64_t)le64_get(v + 48);
+	out->generation = le64_get(v + 56);
+	out->rdev = le64_get(v + 64);
+}
+
+static void extent_encode(uint8_t *v, const struct extent *e)
+{
+	le64_put(v + 0, e->segment);
+	le64_put(v + 8, e->offset);
+	le32_put(v + 16, e->record_len);
+	le32_put(v + 20, e->stored_len);
+	le32_put(v + 24, e->raw_len);
+	le32_put(v + 28, e->model_id);
+	le64_put(v + 32, e->raw_xxh64);
+	le64_put(v + 40, (uint64_t)e->written_at_ns);
+	v[48] = e->codec;
+	v[49] = v[50] = v[51] = 0;
+}
+
+static void extent_decode(const uint8_t *v, struct extent *e)
+{
+	e->segment = le64_get(v + 0);
+	e->offset = le64_get(v + 8);
+	e->record_len = le32_get(v + 16);
+	e->stored_len = le32_get(v + 20);
+	e->raw_len = le32_get(v + 24);
+	e->model_id = le32_get(v + 28);
+	e->raw_xxh64 = le64_get(v + 32);
+	e->written_at_ns = (int64_t)le64_get(v + 40);
+	e->codec = v[48];
+}
+
+/* ---- errors ---- */
+
+/* Maps an LMDB (or errno) code to a negative errno, logging what is not an ordinary outcome.
+ * MDB_MAP_FULL in a write transaction marks the map for growth before the next write begins. */
+static int idx_err(struct idx_txn *t, int rc, const char *what)
+{
+	switch (rc) {
+	case 0:
+		return 0;
+	case MDB_NOTFOUND:
+		return -ENOENT;
+	case MDB_KEYEXIST:
+		return -EEXIST;
+	case MDB_MAP_FULL:
+		if (t && t->write) {
+			t->map_full = true;
+			atomic_store(&t->idx->grow_needed, true);
+			return -EAGAIN;
+		}
+		break;
+	default:
+		break;
+	}
+	fprintf(stderr, "boafs: index: %s: %s\n", what, mdb_strerror(rc));
+	switch (rc) {
+	case MDB_MAP_FULL:
+		return -ENOSPC;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+	case MDB_INVALID:
+	case MDB_VERSION_MISMATCH:
+	case MDB_PANIC:
+	case MDB_BAD_TXN:
+	case MDB_BAD_VALSIZE:
+	case MDB_BAD_DBI:
+	case MDB_INCOMPATIBLE:
+		return -EIO;
+	case MDB_READERS_FULL:
+	case MDB_TLS_FULL:
+		return -EBUSY;
+	case MDB_TXN_FULL:
+	case MDB_CURSOR_FULL:
+	case MDB_PAGE_FULL:
+		return -E2BIG;
+	case MDB_MAP_RESIZED:
+		return -EAGAIN;
+	case MDB_DBS_FULL:
+		return -EMFILE;
+	default:
+		return rc > 0 ? -rc : -EIO;
+	}
+}
+
+/* ---- generic get/put ---- */
+
+static int db_get(struct idx_txn *t, enum idx_db db, const void *key, size_t klen, MDB_val *val)
+{
+	MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
+	return idx_err(t, mdb_get(t->txn, t->idx->dbi[db], &k, val), db_names[db]);
+}
+
+static int db_put(struct idx_txn *t, enum idx_db db, const void *key, size_t klen, const void *val,
+                  size_t vlen)
+{
+	MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
+	MDB_val v = {.mv_size = vlen, .mv_data = (void *)val};
+	if (!t->write)
+		return -EROFS;
+	return idx_err(t, mdb_put(t->txn, t->idx->dbi[db], &k, &v, 0), db_names[db]);
+}
+
+static int db_del(struct idx_txn *t, enum idx_db db, const void *key, size_t klen)
+{
+	MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
+	if (!t->write)
+		return -EROFS;
+	return idx_err(t, mdb_del(t->txn, t->idx->dbi[db], &k, NULL), db_names[db]);
+}
+
+static int value_corrupt(enum idx_db db, size_t got, size_t want)
+{
+	fprintf(stderr, "boafs: index: %s: value of %zu bytes, expected %zu\n", db_names[db], got,
+	        want);
+	return -EIO;
+}
+
+/* ---- environment ---- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The map size to open with: the test hook BOAFS_IDX_MAP_SIZE (bytes) or the default, but never
+ * less than the data file already holds, so an index that grew keeps its size across opens. */
+static size_t initial_map_size(const char *dir)
+{
+	size_t size = IDX_MAP_SIZE_DEFAULT;
+	const char *env = getenv("BOAFS_IDX_MAP_SIZE");
+	char path[4096];
+	struct stat st;
+	long page = sysconf(_SC_PAGESIZE);
+
+	if (env && *env) {
+		char *end;
+		unsigned long long v = strtoull(env, &end, 0);
+		if (*end == '\0' && v > 0)
+			size = (size_t)v;
+	}
+	if (snprintf(path, sizeof(path), "%s/data.mdb", dir) < (int)sizeof(path) &&
+	    stat(path, &st) == 0 && (size_t)st.st_size > size)
+		size = (size_t)st.st_size;
+	size = (size + (size_t)page - 1) / (size_t)page * (size_t)page;
+	return size;
+}
+
+static void reader_destroy(void *arg)
+{
+	struct idx_txn *t = arg;
+	struct idx *idx = t->idx;
+
+	pthread_mutex_lock(&idx->readers_lock);
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		idx->readers = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	pthread_mutex_unlock(&idx->readers_lock);
+	mdb_txn_abort(t->txn);
+	free(t);
+}
+
+static int meta_init(struct idx_txn *t, uint32_t block_size, uint32_t root_uid, uint32_t root_gid)
+{
+	uint8_t uuid[16];
+	struct idx_inode root;
+	int64_t now = now_ns();
+	size_t got = 0;
+	int rc;
+
+	while (got < sizeof(uuid)) {
+		ssize_t n = getrandom(uuid + got, sizeof(uuid) - got, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			fprintf(stderr, "boafs: index: getrandom: %s\n", strerror(errno));
+			return rc;
+		}
+		got += (size_t)n;
+	}
+	rc = idx_meta_put_u64(t, "format_version", IDX_FORMAT_VERSION);
+	if (!rc)
+		rc = idx_meta_put_u64(t, "block_size", block_size);
+	if (!rc)
+		rc = db_put(t, DB_META, "uuid", 4, uuid, sizeof(uuid));
+	if (!rc)
+		rc = idx_meta_put_u64(t, "next_ino", IDX_ROOT_INO + 1);
+	if (rc)
+		return rc;
+	memset(&root, 0, sizeof(root));
+	root.ino = IDX_ROOT_INO;
+	root.mode = S_IFDIR | 0755;
+	root.uid = root_uid;
+	root.gid = root_gid;
+	root.nlink = 2;
+	root.atime_ns = root.mtime_ns = root.ctime_ns = now;
+	root.generation = 1;
+	return idx_inode_put(t, &root);
+}
+
+/* Opens the named databases and checks (or, for a new index, writes) meta. */
+static int idx_setup(struct idx *idx, int create, uint32_t *block_size, uint32_t root_uid,
+                     uint32_t root_gid)
+{
+	struct idx_txn t = {.idx = idx, .write = true};
+	bool fresh = false;
+	uint64_t v;
+	int rc;
+
+	rc = mdb_txn_begin(idx->env, NULL, 0, &t.txn);
+	if (rc)
+		return idx_err(NULL, rc, "begin setup");
+	rc = mdb_dbi_open(t.txn, db_names[DB_META], 0, &idx->dbi[DB_META]);
+	if (rc == MDB_NOTFOUND && create) {
+		fresh = true;
+		rc = mdb_dbi_open(t.txn, db_names[DB_META], MDB_CREATE, &idx->dbi[DB_META]);
+	}
+	if (rc == MDB_NOTFOUND) {
+		fprintf(stderr, "boafs: index: no meta database: not a boafs index\n");
+		rc = -EINVAL;
+		goto abort;
+	}
+	if (rc) {
+		rc = idx_err(NULL, rc, "open meta");
+		goto abort;
+	}
+	for (int i = DB_META + 1; i < DB_COUNT; i++) {
+		rc = mdb_dbi_open(t.txn, db_names[i], MDB_CREATE, &idx->dbi[i]);
+		if (rc) {
+			rc = idx_err(NULL, rc, db_names[i]);
+			goto abort;
+		}
+	}
+	if (fresh) {
+		rc = meta_init(&t, *block_size, root_uid, root_gid);
+		if (rc)
+			goto abort;
+	} else {
+		rc = idx_meta_get_u64(&t, "format_version", &v);
+		if (rc == -ENOENT) {
+			fprintf(stderr, "boafs: index: meta has no format version\n");
+			rc = -EINVAL;
+		}
+		if (rc)
+			goto abort;
+		if (v != IDX_FORMAT_VERSION) {
+			fprintf(stderr, "boafs: index: format version %llu, this build reads %d\n",
+			        (unsigned long long)v, IDX_FORMAT_VERSION);
+			rc = -EPROTO;
+			goto abort;
+		}
+		rc = idx_meta_get_u64(&t, "block_size", &v);
+		if (rc == -ENOENT || (!rc && (v == 0 || v > UINT32_MAX))) {
+			fprintf(stderr, "boafs: index: meta has no valid block size\n");
+			rc = -EINVAL;
+		}
+		if (rc)
+			goto abort;
+		*block_size = (uint32_t)v;
+	}
+	rc = mdb_txn_commit(t.txn);
+	return rc ? idx_err(NULL, rc, "commit setup") : 0;
+abort:
+	mdb_txn_abort(t.txn);
+	return rc;
+}
+
+int idx_open(const char *dir, int create, uint32_t *block_size, uint32_t root_uid,
+             uint32_t root_gid, struct idx **out)
+{
+	struct idx *idx;
+	char path[4096];
+	struct stat st;
+	int dead, rc;
+
+	*out = NULL;
+	if (create && mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		fprintf(stderr, "boafs: index: mkdir %s: %s\n", dir, strerror(errno));
+		return rc;
+	}
+	if (stat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	/* Without `create`, never let LMDB make a new, empty environment. */
+	if (snprintf(path, sizeof(path), "%s/data.mdb", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	if (!create && stat(path, &st) < 0) {
+		fprintf(stderr, "boafs: index: %s: not an index (no data.mdb)\n", dir);
+		return -EINVAL;
+	}
+
+	idx = calloc(1, sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	if (pthread_key_create(&idx->reader_key, reader_destroy)) {
+		free(idx);
+		return -EAGAIN;
+	}
+	pthread_mutex_init(&idx->readers_lock, NULL);
+	pthread_rwlock_init(&idx->map_lock, NULL);
+	atomic_init(&idx->grow_needed, false);
+	idx->map_size = initial_map_size(dir);
+
+	rc = mdb_env_create(&idx->env);
+	if (rc) {
+		idx->env = NULL;
+		rc = idx_err(NULL, rc, "env create");
+		goto fail;
+	}
+	mdb_env_set_maxreaders(idx->env, IDX_MAX_READERS);
+	mdb_env_set_maxdbs(idx->env, IDX_MAX_DBS);
+	mdb_env_set_mapsize(idx->env, idx->map_size);
+	rc = mdb_env_open(idx->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0600);
+	if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+		fprintf(stderr, "boafs: index: %s: not an LMDB environment\n", dir);
+		rc = -EINVAL;
+		goto fail;
+	}
+	if (rc) {
+		rc = idx_err(NULL, rc, "env open");
+		goto fail;
+	}
+	mdb_reader_check(idx->env, &dead); /* slots of crashed processes */
+	rc = idx_setup(idx, create, block_size, root_uid, root_gid);
+	if (rc)
+		goto fail;
+	*out = idx;
+	return 0;
+fail:
+	if (idx->env)
+		mdb_env_close(idx->env);
+	pthread_key_delete(idx->reader_key);
+	pthread_rwlock_destroy(&idx->map_lock);
+	pthread_mutex_destroy(&idx->readers_lock);
+	free(idx);
+	return rc;
+}
+
+/* Every thread must have ended its transactions; cached read handles of all threads are freed. */
+void idx_close(struct idx *idx)
+{
+	struct idx_txn *t, *next;
+
+	if (!idx)
+		return;
+	/* Clear this thread's slot too, so a later key with the same number starts empty. */
+	pthread_setspecific(idx->reader_key, NULL);
+	pthread_key_delete(idx->reader_key); /* no destructor runs after this */
+	for (t = idx->readers; t; t = next) {
+		next = t->next;
+		mdb_txn_abort(t->txn);
+		free(t);
+	}
+	mdb_env_close(idx->env);
+	pthread_rwlock_destroy(&idx->map_lock);
+	pthread_mutex_destroy(&idx->readers_lock);
+	free(idx);
+}
+
+int idx_sync(struct idx *idx)
+{
+	return idx_err(NULL, mdb_env_sync(idx->env, 1), "sync");
+}
+
+/* ---- transactions ---- */
+
+int idx_read_begin(struct idx *idx, struct idx_txn **out)
+{
+	struct idx_txn *t = pthread_getspecific(idx->reader_key);
+	int rc;
+
+	*out = NULL;
+	if (t && t->depth > 0) { /* nested begin on this thread: share the snapshot */
+		t->depth++;
+		*out = t;
+		return 0;
+	}
+	pthread_rwlock_rdlock(&idx->map_lock);
+	if (t) {
+		rc = mdb_txn_renew(t->txn);
+		if (rc) {
+			pthread_rwlock_unlock(&idx->map_lock);
+			return idx_err(NULL, rc, "renew read txn");
+		}
+	} else {
+		t = calloc(1, sizeof(*t));
+		if (!t) {
+			pthread_rwlock_unlock(&idx->map_lock);
+			return -ENOMEM;
+		}
+		t->idx = idx;
+		rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &t->txn);
+		if (rc) {
+			pthread_rwlock_unlock(&idx->map_lock);
+			free(t);
+			return idx_err(NULL, rc, "begin read txn");
+		}
+		pthread_mutex_lock(&idx->readers_lock);
+		t->next = idx->readers;
+		if (t->next)
+			t->next->prev = t;
+		idx->readers = t;
+		pthread_mutex_unlock(&idx->readers_lock);
+		pthread_setspecific(idx->reader_key, t);
+	}
+	t->depth = 1;
+	*out = t;
+	return 0;
+}
+
+void idx_read_end(struct idx_txn *t)
+{
+	if (!t)
+		return;
+	if (t->write) { /* tolerate a caller that ends a write txn here: abort it */
+		idx_write_abort(t);
+		return;
+	}
+	if (t->depth == 0 || --t->depth > 0)
+		return;
+	mdb_txn_reset(t->txn);
+	pthread_rwlock_unlock(&t->idx->map_lock);
+}
+
+/* Doubles the map; called with map_lock held exclusively (no transaction active). */
+static int idx_grow(struct idx *idx)
+{
+	size_t size = idx->map_size * 2;
+	int rc = mdb_env_set_mapsize(idx->env, size);
+
+	if (rc) {
+		fprintf(stderr, "boafs: index: growing map to %zu bytes: %s\n", size,
+		        mdb_strerror(rc));
+		return -ENOSPC;
+	}
+	idx->map_size = size;
+	return 0;
+}
+
+int idx_write_begin(struct idx *idx, struct idx_txn **out)
+{
+	struct idx_txn *t, *mine;
+	int rc;
+
+	*out = NULL;
+	if (atomic_load(&idx->grow_needed)) {
+		/* Growing waits for every active transaction; a read txn of this very thread
+		 * would deadlock it, so then the growth waits for a later begin. */
+		mine = pthread_getspecific(idx->reader_key);
+		if (!mine || mine->depth == 0) {
+			pthread_rwlock_wrlock(&idx->map_lock);
+			rc = 0;
+			if (atomic_load(&idx->grow_needed)) {
+				rc = idx_grow(idx);
+				if (!rc)
+					atomic_store(&idx->grow_needed, false);
+			}
+			pthread_rwlock_unlock(&idx->map_lock);
+			if (rc)
+				return rc;
+		}
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->idx = idx;
+	t->write = true;
+	pthread_rwlock_rdlock(&idx->map_lock);
+	rc = mdb_txn_begin(idx->env, NULL, 0, &t->txn);
+	if (rc) {
+		pthread_rwlock_unlock(&idx->map_lock);
+		free(t);
+		return idx_err(NULL, rc, "begin write txn");
+	}
+	*out = t;
+	return 0;
+}
+
+int idx_write_commit(struct idx_txn *t)
+{
+	struct idx *idx;
+	int rc;
+
+	if (!t)
+		return -EINVAL;
+	if (!t->write)
+		return -EINVAL;
+	idx = t->idx;
+	if (t->map_full) { /* LMDB refuses to commit a txn that failed; the caller retries */
+		mdb_txn_abort(t->txn);
+		rc = -EAGAIN;
+	} else {
+		rc = idx_err(t, mdb_txn_commit(t->txn), "commit");
+	}
+	pthread_rwlock_unlock(&idx->map_lock);
+	free(t);
+	return rc;
+}
+
+void idx_write_abort(struct idx_txn *t)
+{
+	if (!t)
+		return;
+	if (!t->write) {
+		idx_read_end(t);
+		return;
+	}
+	mdb_txn_abort(t->txn);
+	pthread_rwlock_unlock(&t->idx->map_lock);
+	free(t);
+}
+
+/* ---- meta ---- */
+
+static int meta_key_len(const char *key, size_t *len)
+{
+	*len = strlen(key);
+	return (*len == 0 || *len > 255) ? -EINVAL : 0;
+}
+
+int idx_meta_get_u64(struct idx_txn *t, const char *key, uint64_t *out)
+{
+	MDB_val v;
+	size_t klen;
+	int rc = meta_key_len(key, &klen);
+
+	if (!rc)
+		rc = db_get(t, DB_META, key, klen, &v);
+	if (rc)
+		return rc;
+	if (v.mv_size != 8)
+		return value_corrupt(DB_META, v.mv_size, 8);
+	*out = le64_get(v.mv_data);
+	return 0;
+}
+
+int idx_meta_put_u64(struct idx_txn *t, const char *key, uint64_t value)
+{
+	uint8_t v[8];
+	size_t klen;
+	int rc = meta_key_len(key, &klen);
+
+	if (rc)
+		return rc;
+	le64_put(v, value);
+	return db_put(t, DB_META, key, klen, v, sizeof(v));
+}
+
+/* *len in: capacity of buf; out: the value's length. -ERANGE when buf is too small. */
+int idx_meta_get(struct idx_txn *t, const char *key, void *buf, size_t *len)
+{
+	MDB_val v;
+	size_t klen, cap = *len;
+	int rc = meta_key_len(key, &klen);
+
+	if (!rc)
+		rc = db_get(t, DB_META, key, klen, &v);
+	if (rc)
+		return rc;
+	*len = v.mv_size;
+	if (v.mv_size > cap)
+		return -ERANGE;
+	memcpy(buf, v.mv_data, v.mv_size);
+	return 0;
+}
+
+int idx_ino_alloc(struct idx_txn *t, uint64_t *ino)
+{
+	uint64_t next;
+	int rc = idx_meta_get_u64(t, "next_ino", &next);
+
+	if (rc)
+		return rc;
+	rc = idx_meta_put_u64(t, "next_ino", next + 1);
+	if (rc)
+		return rc;
+	*ino = next;
+	return 0;
+}
+
+/* ---- inodes, orphans ---- */
+
+int idx_inode_get(struct idx_txn *t, uint64_t ino, struct idx_inode *out)
+{
+	uint8_t k[8];
+	MDB_val v;
+	int rc;
+
+	be64_put(k, ino);
+	rc = db_get(t, DB_INODES, k, sizeof(k), &v);
+	if (rc)
+		return rc;
+	if (v.mv_size != INODE_VALUE_LEN)
+		return value_corrupt(DB_INODES, v.mv_size, INODE_VALUE_LEN);
+	inode_decode(v.mv_data, ino, out);
+	return 0;
+}
+
+int idx_inode_put(struct idx_txn *t, const struct idx_inode *in)
+{
+	uint8_t k[8], v[INODE_VALUE_LEN];
+
+	be64_put(k, in->ino);
+	inode_encode(v, in);
+	return db_put(t, DB_INODES, k, sizeof(k), v, sizeof(v));
+}
+
+int idx_inode_del(struct idx_txn *t, uint64_t ino)
+{
+	uint8_t k[8];
+
+	be64_put(k, ino);
+	return db_del(t, DB_INODES, k, sizeof(k));
+}
+
+int idx_orphan_add(struct idx_txn *t, uint64_t ino)
+{
+	uint8_t k[8];
+
+	be64_put(k, ino);
+	return db_put(t, DB_ORPHANS, k, sizeof(k), "", 0);
+}
+
+int idx_orphan_del(struct idx_txn *t, uint64_t ino)
+{
+	uint8_t k[8];
+
+	be64_put(k, ino);
+	return db_del(t, DB_ORPHANS, k, sizeof(k));
+}
+
+int idx_orphan_each(struct idx_txn *t, idx_ino_cb cb, void *arg)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST;
+
+	rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_ORPHANS], &c);
+	if (rc)
+		return idx_err(t, rc, "orphans cursor");
+	for (;; op = MDB_NEXT) {
+		rc = mdb_cursor_get(c, &k, &v, op);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc) {
+			rc = idx_err(t, rc, "orphans walk");
+			break;
+		}
+		if (k.mv_size != 8)
+			continue;
+		rc = cb(arg, be64_get(k.mv_data));
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/* ---- dirents ---- */
+
+static int dirent_key(uint8_t *k, uint64_t parent, const char *name, size_t namelen)
+{
+	if (namelen == 0 || namelen > IDX_NAME_MAX || memchr(name, '\0', namelen))
+		return namelen > IDX_NAME_MAX ? -ENAMETOOLONG : -EINVAL;
+	be64_put(k, parent);
+	memcpy(k + 8, name, namelen);
+	return 0;
+}
+
+int idx_dirent_get(struct idx_txn *t, uint64_t parent, const char *name, size_t namelen,
+                   uint64_t *ino, uint8_t *dtype)
+{
+	uint8_t k[8 + IDX_NAME_MAX];
+	MDB_val v;
+	int rc = dirent_key(k, parent, name, namelen);
+
+	if (!rc)
+		rc = db_get(t, DB_DIRENTS, k, 8 + namelen, &v);
+	if (rc)
+		return rc;
+	if (v.mv_size != DIRENT_VALUE_LEN)
+		return value_corrupt(DB_DIRENTS, v.mv_size, DIRENT_VALUE_LEN);
+	if (ino)
+		*ino = le64_get(v.mv_data);
+	if (dtype)
+		*dtype = ((const uint8_t *)v.mv_data)[8];
+	return 0;
+}
+
+int idx_dirent_put(struct idx_txn *t, uint64_t parent, const char *name, size_t namelen,
+                   uint64_t ino, uint8_t dtype)
+{
+	uint8_t k[8 + IDX_NAME_MAX], v[DIRENT_VALUE_LEN];
+	int rc = dirent_key(k, parent, name, namelen);
+
+	if (rc)
+		return rc;
+	le64_put(v, ino);
+	v[8] = dtype;
+	return db_put(t, DB_DIRENTS, k, 8 + namelen, v, sizeof(v));
+}
+
+int idx_dirent_del(struct idx_txn *t, uint64_t parent, const char *name, size_t namelen)
+{
+	uint8_t k[8 + IDX_NAME_MAX];
+	int rc = dirent_key(k, parent, name, namelen);
+
+	if (rc)
+		return rc;
+	return db_del(t, DB_DIRENTS, k, 8 + namelen);
+}
+
+/* Walks the keys of `db` that start with the 8-byte big-endian `prefix`, from `start` (a key
+ * of at least 8 bytes with that prefix). */
+typedef int (*prefix_cb)(void *arg, const MDB_val *k, const MDB_val *v);
+
+static int prefix_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, size_t startlen,
+                       prefix_cb cb, void *arg)
+{
+	MDB_cursor *c;
+	MDB_val k = {.mv_size = startlen, .mv_data = (void *)start}, v;
+	int rc, op = MDB_SET_RANGE;
+
+	rc = mdb_cursor_open(t->txn, t->idx->dbi[db], &c);
+	if (rc)
+		return idx_err(t, rc, db_names[db]);
+	for (;; op = MDB_NEXT) {
+		rc = mdb_cursor_get(c, &k, &v, op);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc) {
+			rc = idx_err(t, rc, db_names[db]);
+			break;
+		}
+		if (k.mv_size < 8 || memcmp(k.mv_data, start, 8) != 0)
+			break;
+		rc = cb(arg, &k, &v);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+struct dirent_walk {
+	idx_dirent_cb cb;
+	void *arg;
+};
+
+static int dirent_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct dirent_walk *w = arg;
+	char name[IDX_NAME_MAX + 1];
+	size_t namelen = k->mv_size - 8;
+
+	if (namelen == 0 || namelen > IDX_NAME_MAX)
+		return value_corrupt(DB_DIRENTS, k->mv_size, 8 + 1);
+	if (v->mv_size != DIRENT_VALUE_LEN)
+		return value_corrupt(DB_DIRENTS, v->mv_size, DIRENT_VALUE_LEN);
+	/* A copy, NUL-terminated, so the callback may keep using the txn (and LMDB may move
+	 * pages) without the name changing under it. */
+	memcpy(name, (const uint8_t *)k->mv_data + 8, namelen);
+	name[namelen] = '\0';
+	return w->cb(w->arg, name, namelen, le64_get(v->mv_data), ((const uint8_t *)v->mv_data)[8]);
+}
+
+int idx_dirent_each(struct idx_txn *t, uint64_t parent, idx_dirent_cb cb, void *arg)
+{
+	struct dirent_walk w = {cb, arg};
+	uint8_t k[8];
+
+	be64_put(k, parent);
+	return prefix_walk(t, DB_DIRENTS, k, sizeof(k), dirent_step, &w);
+}
+
+static int stop_on_first(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	return -ENOTEMPTY;
+}
+
+int idx_dir_empty(struct idx_txn *t, uint64_t parent)
+{
+	uint8_t k[8];
+
+	be64_put(k, parent);
+	return prefix_walk(t, DB_DIRENTS, k, sizeof(k), stop_on_first, NULL);
+}
+
+/* ---- blocks and segment usage ---- */
+
+static void block_key(uint8_t *k, uint64_t ino, uint64_t block)
+{
+	be64_put(k, ino);
+	be64_put(k + 8, block);
+}
+
+static int usage_read(struct idx_txn *t, const uint8_t *k, struct idx_segment_usage *out)
+{
+	MDB_val v;
+	int rc = db_get(t, DB_SEGMENTS, k, 8, &v);
+
+	if (rc)
+		return rc;
+	if (v.mv_size != USAGE_VALUE_LEN)
+		return value_corrupt(DB_SEGMENTS, v.mv_size, USAGE_VALUE_LEN);
+	out->live_bytes = le64_get(v.mv_data);
+	out->dead_bytes = le64_get((const uint8_t *)v.mv_data + 8);
+	return 0;
+}
+
+/* Adds `live` bytes to a segment's live count, or (dead != 0) moves `dead` bytes from live to
+ * dead. */
+static int usage_update(struct idx_txn *t, uint64_t segment, uint64_t live, uint64_t dead)
+{
+	struct idx_segment_usage u = {0, 0};
+	uint8_t k[8], v[USAGE_VALUE_LEN];
+	int rc;
+
+	be64_put(k, segment);
+	rc = usage_read(t, k, &u);
+	if (rc && rc != -ENOENT)
+		return rc;
+	u.live_bytes += live;
+	if (dead) {
+		if (u.live_bytes < dead) {
+			fprintf(stderr,
+			        "boafs: index: segment %016llx: %llu dead bytes exceed %llu live\n",
+			        (unsigned long long)segment, (unsigned long long)dead,
+			        (unsigned long long)u.live_bytes);
+			u.live_bytes = 0;
+		} else {
+			u.live_bytes -= dead;
+		}
+		u.dead_bytes += dead;
+	}
+	le64_put(v, u.live_bytes);
+	le64_put(v + 8, u.dead_bytes);
+	return db_put(t, DB_SEGMENTS, k, sizeof(k), v, sizeof(v));
+}
+
+int idx_segment_get(struct idx_txn *t, uint64_t segment, struct idx_segment_usage *out)
+{
+	uint8_t k[8];
+
+	be64_put(k, segment);
+	return usage_read(t, k, out);
+}
+
+int idx_extent_get(struct idx_txn *t, uint64_t ino, uint64_t block, struct extent *out)
+{
+	uint8_t k[16];
+	MDB_val v;
+	int rc;
+
+	block_key(k, ino, block);
+	rc = db_get(t, DB_BLOCKS, k, sizeof(k), &v);
+	if (rc)
+		return rc;
+	if (v.mv_size != EXTENT_VALUE_LEN)
+		return value_corrupt(DB_BLOCKS, v.mv_size, EXTENT_VALUE_LEN);
+	extent_decode(v.mv_data, out);
+	return 0;
+}
+
+int idx_extent_put(struct idx_txn *t, uint64_t ino, uint64_t block, const struct extent *e,
+                   int64_t *stored_delta)
+{
+	uint8_t k[16], v[EXTENT_VALUE_LEN];
+	struct extent old;
+	int64_t delta = e->record_len;
+	int rc;
+
+	if (stored_delta)
+		*stored_delta = 0;
+	rc = idx_extent_get(t, ino, block, &old);
+	if (rc && rc != -ENOENT)
+		return rc;
+	if (!rc && old.segment == e->segment && old.offset == e->offset) {
+		delta = 0; /* the same record again: nothing moves */
+	} else {
+		if (!rc) {
+			rc = usage_update(t, old.segment, 0, old.record_len);
+			if (rc)
+				return rc;
+			delta -= old.record_len;
+		}
+		rc = usage_update(t, e->segment, e->record_len, 0);
+		if (rc)
+			return rc;
+	}
+	block_key(k, ino, block);
+	extent_encode(v, e);
+	rc = db_put(t, DB_BLOCKS, k, sizeof(k), v, sizeof(v));
+	if (!rc && stored_delta)
+		*stored_delta = delta;
+	return rc;
+}
+
+int idx_extent_del(struct idx_txn *t, uint64_t ino, uint64_t block, int64_t *stored_delta)
+{
+	uint8_t k[16];
+	struct extent old;
+	int rc;
+
+	if (stored_delta)
+		*stored_delta = 0;
+	rc = idx_extent_get(t, ino, block, &old);
+	if (rc)
+		return rc;
+	rc = usage_update(t, old.segment, 0, old.record_len);
+	if (rc)
+		return rc;
+	block_key(k, ino, block);
+	rc = db_del(t, DB_BLOCKS, k, sizeof(k));
+	if (!rc && stored_delta)
+		*stored_delta = -(int64_t)old.record_len;
+	return rc;
+}
+
+int idx_extent_del_from(struct idx_txn *t, uint64_t ino, uint64_t first, int64_t *stored_delta)
+{
+	uint8_t start[16];
+	MDB_cursor *c;
+	MDB_val k, v;
+	struct extent old;
+	int64_t delta = 0;
+	int rc;
+
+	if (stored_delta)
+		*stored_delta = 0;
+	if (!t->write)
+		return -EROFS;
+	block_key(start, ino, first);
+	rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_BLOCKS], &c);
+	if (rc)
+		return idx_err(t, rc, "blocks cursor");
+	for (;;) {
+		/* Re-seek after each delete: the usage update writes another database, and a
+		 * fresh seek never depends on where LMDB leaves a cursor after a delete. */
+		k.mv_size = sizeof(start);
+		k.mv_data = start;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc) {
+			rc = idx_err(t, rc, "blocks walk");
+			break;
+		}
+		if (k.mv_size != 16 || be64_get(k.mv_data) != ino)
+			break;
+		if (v.mv_size != EXTENT_VALUE_LEN) {
+			rc = value_corrupt(DB_BLOCKS, v.mv_size, EXTENT_VALUE_LEN);
+			break;
+		}
+		extent_decode(v.mv_data, &old);
+		rc = idx_err(t, mdb_cursor_del(c, 0), "blocks delete");
+		if (rc)
+			break;
+		rc = usage_update(t, old.segment, 0, old.record_len);
+		if (rc)
+			break;
+		delta -= old.record_len;
+	}
+	mdb_cursor_close(c);
+	if (stored_delta)
+		*stored_delta = delta;
+	return rc;
+}
+
+struct extent_walk {
+	uint64_t last;
+	bool all;
+	bool past_last;
+	idx_extent_cb cb;
+	void *arg;
+};
+
+static int extent_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct extent_walk *w = arg;
+	struct extent e;
+	uint64_t block;
+
+	if (k->mv_size != 16)
+		return value_corrupt(DB_BLOCKS, k->mv_size, 16);
+	if (v->mv_size != EXTENT_VALUE_LEN)
+		return value_corrupt(DB_BLOCKS, v->mv_size, EXTENT_VALUE_LEN);
+	block = be64_get((const uint8_t *)k->mv_data + 8);
+	if (!w->all && block > w->last) {
+		w->past_last = true; /* stop; the caller turns this back into 0 */
+		return 1;
+	}
+	extent_decode(v->mv_data, &e);
+	return w->cb(w->arg, be64_get(k->mv_data), block, &e);
+}
+
+int idx_extent_each(struct idx_txn *t, uint64_t ino, uint64_t first, uint64_t last,
+                    idx_extent_cb cb, void *arg)
+{
+	struct extent_walk w = {.last = last, .cb = cb, .arg = arg};
+	uint8_t start[16];
+	int rc;
+
+	if (first > last)
+		return 0;
+	block_key(start, ino, first);
+	rc = prefix_walk(t, DB_BLOCKS, start, sizeof(start), extent_step, &w);
+	return w.past_last ? 0 : rc;
+}
+
+int idx_extent_each_all(struct idx_txn *t, idx_extent_cb cb, void *arg)
+{
+	struct extent_walk w = {.all = true, .cb = cb, .arg = arg};
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST;
+
+	rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_BLOCKS], &c);
+	if (rc)
+		return idx_err(t, rc, "blocks cursor");
+	for (;; op = MDB_NEXT) {
+		rc = mdb_cursor_get(c, &k, &v, op);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc) {
+			rc = idx_err(t, rc, "blocks walk");
+			break;
+		}
+		rc = extent_step(&w, &k, &v);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/* ---- xattrs ---- */
+
+static int xattr_key(uint8_t *k, uint64_t ino, const char *name, size_t *klen)
+{
+	size_t n = strlen(name);
+
+	if (n == 0)
+		return -EINVAL;
+	if (n > IDX_NAME_MAX)
+		return -ERANGE;
+	be64_put(k, ino);
+	memcpy(k + 8, name, n);
+	*klen = 8 + n;
+	return 0;
+}
+
+/* *len in: capacity of buf (0: only report the length); out: the value's length. */
+int idx_xattr_get(struct idx_txn *t, uint64_t ino, const char *name, void *buf, size_t *len)
+{
+	uint8_t k[8 + IDX_NAME_MAX];
+	size_t klen, cap = *len;
+	MDB_val v;
+	int rc = xattr_key(k, ino, name, &klen);
+
+	if (!rc)
+		rc = db_get(t, DB_XATTRS, k, klen, &v);
+	if (rc)
+		return rc == -ENOENT ? -ENODATA : rc;
+	*len = v.mv_size;
+	if (cap == 0)
+		return 0;
+	if (v.mv_size > cap)
+		return -ERANGE;
+	memcpy(buf, v.mv_data, v.mv_size);
+	return 0;
+}
+
+int idx_xattr_put(struct idx_txn *t, uint64_t ino, const char *name, const void *value, size_t len)
+{
+	uint8_t k[8 + IDX_NAME_MAX];
+	size_t klen;
+	int rc = xattr_key(k, ino, name, &klen);
+
+	if (rc)
+		return rc;
+	if (len > IDX_XATTR_VALUE_MAX)
+		return -E2BIG;
+	return db_put(t, DB_XATTRS, k, klen, len ? value : "", len);
+}
+
+int idx_xattr_del(struct idx_txn *t, uint64_t ino, const char *name)
+{
+	uint8_t k[8 + IDX_NAME_MAX];
+	size_t klen;
+	int rc = xattr_key(k, ino, name, &klen);
+
+	if (!rc)
+		rc = db_del(t, DB_XATTRS, k, klen);
+	return rc == -ENOENT ? -ENODATA : rc;
+}
+
+struct xattr_list {
+	char *buf;
+	size_t cap, len;
+};
+
+static int xattr_list_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct xattr_list *l = arg;
+	size_t n = k->mv_size - 8;
+
+	if (l->cap && l->len + n + 1 <= l->cap) {
+		memcpy(l->buf + l->len, (const uint8_t *)k->mv_data + 8, n);
+		l->buf[l->len + n] = '\0';
+	}
+	l->len += n + 1;
+	return 0;
+}
+
+/* -ERANGE when cap is non-zero but too small; *len is the full length either way. */
+int idx_xattr_list(struct idx_txn *t, uint64_t ino, char *buf, size_t cap, size_t *len)
+{
+	struct xattr_list l = {buf, cap, 0};
+	uint8_t k[8];
+	int rc;
+
+	be64_put(k, ino);
+	rc = prefix_walk(t, DB_XATTRS, k, sizeof(k), xattr_list_step, &l);
+	if (rc)
+		return rc;
+	*len = l.len;
+	return (cap && l.len > cap) ? -ERANGE : 0;
+}
+
+int idx_xattr_del_all(struct idx_txn *t, uint64_t ino)
+{
+	uint8_t start[8];
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if (!t->write)
+		return -EROFS;
+	be64_put(start, ino);
+	rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_XATTRS], &c);
+	if (rc)
+		return idx_err(t, rc, "xattrs cursor");
+	for (;;) {
+		k.mv_size = sizeof(start);
+		k.mv_data = start;
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc) {
+			rc = idx_err(t, rc, "xattrs walk");
+			break;
+		}
+		if (k.mv_size < 8 || memcmp(k.mv_data, start, 8) != 0)
+			break;
+		rc = idx_err(t, mdb_cursor_del(c, 0), "xattrs delete");
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+/* ---- models ---- */
+
+int idx_model_put(struct idx_txn *t, uint32_t model_id, const void *bytes, size_t len)
+{
+	uint8_t k[4];
+
+	be32_put(k, model_id);
+	return db_put(t, DB_MODELS, k, sizeof(k), len ? bytes : "", len);
+}
+
+int idx_model_get(struct idx_txn *t, uint32_t model_id, const void **bytes, size_t *len)
+{
+	uint8_t k[4];
+	MDB_val v;
+	int rc;
+
+	be32_put(k, model_id);
+	rc = db_get(t, DB_MODELS, k, sizeof(k), &v);
+	if (rc)
+		return rc;
+	*bytes = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
