@@ -197,6 +197,11 @@ static int idx_err(struct idx_txn *t, int rc, const char *what)
 		return -ENOENT;
 	case MDB_KEYEXIST:
 		return -EEXIST;
+	case MDB_BAD_TXN:
+		/* LMDB refuses every call after a failed one; after MAP_FULL that is expected */
+		if (t && t->map_full)
+			return -EAGAIN;
+		break;
 	case MDB_MAP_FULL:
 		if (t && t->write) {
 			t->map_full = true;

@@ -829,6 +829,38 @@ static void test_tiny_map_grows_after_eagain_retries(void **state)
 	idx_close(idx);
 }
 
+static void test_calls_after_map_full_return_eagain_and_commit_too(void **state)
+{
+	struct fixture *f = *state;
+	char dir[96];
+	struct idx *idx;
+	struct idx_txn *t;
+	struct idx_inode in = {.ino = 2, .mode = S_IFREG | 0644, .nlink = 1};
+	uint32_t bs = 4096;
+	uint64_t i;
+	int rc = 0;
+
+	snprintf(dir, sizeof(dir), "%s-full", f->dir);
+	setenv("BOAFS_IDX_MAP_SIZE", "65536", 1);
+	rc = idx_open(dir, 1, &bs, 0, 0, &idx);
+	unsetenv("BOAFS_IDX_MAP_SIZE");
+	assert_int_equal(rc, 0);
+
+	assert_int_equal(idx_write_begin(idx, &t), 0);
+	for (i = 0; i < 100000 && !rc; i++) {
+		struct extent e = make_extent(1, i, 10);
+		rc = idx_extent_put(t, 2, i, &e, NULL);
+	}
+	assert_int_equal(rc, -EAGAIN);
+	assert_int_equal(idx_inode_put(t, &in), -EAGAIN);
+	assert_int_equal(idx_write_commit(t), -EAGAIN);
+	/* the map has grown: a small transaction goes through */
+	assert_int_equal(idx_write_begin(idx, &t), 0);
+	assert_int_equal(idx_inode_put(t, &in), 0);
+	assert_int_equal(idx_write_commit(t), 0);
+	idx_close(idx);
+}
+
 /* ---- read transactions ---- */
 
 struct reader_arg {
@@ -965,6 +997,7 @@ int main(void)
 	    T(test_xattr_value_of_64k_fits_and_more_does_not),
 	    T(test_model_round_trip),
 	    T(test_tiny_map_grows_after_eagain_retries),
+	    T(test_calls_after_map_full_return_eagain_and_commit_too),
 	    T(test_read_txn_reuse_across_threads),
 	    T(test_read_txn_sees_commits_after_renew),
 	    T(test_nested_read_begin_shares_the_txn),
