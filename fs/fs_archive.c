@@ -1,0 +1,206 @@
+/* Opening and closing an archive: ARCHIVE/ (mode 0700) holds index/ and seg/. An empty or
+ * missing directory becomes a new archive; anything else must already be one. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "fs.h"
+
+static void codec_ctx_destroy(void *c)
+{
+	codec_ctx_free(c);
+}
+
+/* 1 if `dir` has no entries, 0 if it has, negative errno if it cannot be read. */
+static int dir_is_empty(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int empty = 1;
+
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			empty = 0;
+			break;
+		}
+	}
+	closedir(d);
+	return empty;
+}
+
+struct orphan_batch {
+	uint64_t inos[256];
+	size_t count;
+};
+
+static int collect_orphan(void *arg, uint64_t ino)
+{
+	struct orphan_batch *b = arg;
+
+	if (b->count == sizeof(b->inos) / sizeof(b->inos[0]))
+		return 1; /* batch full: stop the walk, free these, walk again */
+	b->inos[b->count++] = ino;
+	return 0;
+}
+
+/* Inodes unlinked while open when the daemon last stopped are freed now. */
+static int reap_orphans(struct fs *fs)
+{
+	struct orphan_batch batch;
+	struct idx_txn *t = NULL;
+	int rc, more;
+
+	do {
+		batch.count = 0;
+		rc = idx_read_begin(fs->idx, &t);
+		if (rc)
+			return rc;
+		more = idx_orphan_each(t, collect_orphan, &batch);
+		idx_read_end(t);
+		if (more < 0)
+			return more;
+		for (size_t i = 0; i < batch.count; i++) {
+			rc = fs_node_reap(fs, batch.inos[i]);
+			if (rc)
+				return rc;
+		}
+	} while (more);
+	return 0;
+}
+
+int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
+{
+	struct fs *fs = NULL;
+	char path[4096];
+	struct stat st;
+	int create = 0, rc;
+
+	if (stat(archive, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			fs_log("%s: not a directory (an archive is a directory)", archive);
+			return -ENOTDIR;
+		}
+		rc = dir_is_empty(archive);
+		if (rc < 0) {
+			fs_log("%s: %s", archive, strerror(-rc));
+			return rc;
+		}
+		create = rc;
+	} else if (errno == ENOENT) {
+		if (mkdir(archive, 0700)) {
+			rc = -errno;
+			fs_log("%s: cannot create archive: %s", archive, strerror(errno));
+			return rc;
+		}
+		create = 1;
+	} else {
+		rc = -errno;
+		fs_log("%s: %s", archive, strerror(errno));
+		return rc;
+	}
+	if (create && opt->read_only) {
+		fs_log("%s: empty archive cannot be mounted read-only", archive);
+		return -EROFS;
+	}
+	if (!create) {
+		snprintf(path, sizeof(path), "%s/index", archive);
+		if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
+			fs_log("%s: not a boafs archive (no index/ directory) and not empty",
+			       archive);
+			return -EINVAL;
+		}
+	} else if (chmod(archive, 0700)) {
+		rc = -errno;
+		fs_log("%s: %s", archive, strerror(errno));
+		return rc;
+	}
+
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		return -ENOMEM;
+	fs->opt = *opt;
+	fs->archive = strdup(archive);
+	fs->nodes_cap = 1024;
+	fs->nodes = calloc(fs->nodes_cap, sizeof(*fs->nodes));
+	if (!fs->archive || !fs->nodes) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	pthread_mutex_init(&fs->ns_lock, NULL);
+	pthread_mutex_init(&fs->nodes_lock, NULL);
+	rc = -pthread_key_create(&fs->codec_key, codec_ctx_destroy);
+	if (rc)
+		goto fail;
+	fs->codec_key_made = 1;
+
+	snprintf(path, sizeof(path), "%s/index", archive);
+	rc = idx_open(path, create, &fs->opt.block_size, getuid(), getgid(), &fs->idx);
+	if (rc) {
+		if (rc == -EPROTO)
+			fs_log(
+			    "%s: archive of another format version (this boafs reads version %d)",
+			    archive, IDX_FORMAT_VERSION);
+		else
+			fs_log("%s: cannot open index: %s", archive, strerror(-rc));
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/seg", archive);
+	rc = seg_open(path, create, &fs->seg);
+	if (rc) {
+		fs_log("%s: cannot open segments: %s", archive, strerror(-rc));
+		goto fail;
+	}
+	rc = fs_cache_new(fs->opt.cache_size, fs->opt.block_size, &fs->cache);
+	if (rc)
+		goto fail;
+	if (!opt->read_only) {
+		rc = reap_orphans(fs);
+		if (rc) {
+			fs_log("%s: cannot free orphaned inodes: %s", archive, strerror(-rc));
+			goto fail;
+		}
+	}
+	rc = fs_prefetch_start(fs);
+	if (rc)
+		goto fail;
+	*out = fs;
+	return 0;
+fail:
+	fs_close(fs);
+	return rc;
+}
+
+int fs_close(struct fs *fs)
+{
+	int rc = 0;
+
+	if (!fs)
+		return 0;
+	fs_prefetch_stop(fs);
+	if (fs->nodes)
+		fs_nodes_drop_all(fs);
+	if (fs->idx) {
+		rc = idx_sync(fs->idx);
+		idx_close(fs->idx);
+	}
+	seg_close(fs->seg);
+	fs_cache_free(fs->cache);
+	if (fs->codec_key_made) {
+		struct codec_ctx *c = pthread_getspecific(fs->codec_key);
+
+		codec_ctx_free(c);
+		pthread_setspecific(fs->codec_key, NULL);
+		pthread_key_delete(fs->codec_key);
+	}
+	free(fs->nodes);
+	free(fs->archive);
+	free(fs);
+	return rc;
+}

@@ -1,0 +1,468 @@
+/* File data: reads through dirty blocks and the block cache, writes into dirty blocks, and the
+ * flush that turns dirty blocks into records and one index transaction.
+ *
+ * Invariant: the bytes of a block past the end of the file are zero, in memory and in records
+ * (a record stores only the part of its block before EOF; truncate down rewrites the block that
+ * holds the new EOF), so extending a file never exposes old data. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "codec.h"
+#include "fs.h"
+
+/* Dirty blocks kept per file before a write flushes them: large enough to batch one index
+ * transaction per 64 blocks, small enough to bound memory per writer. */
+#define FS_DIRTY_MAX 64
+/* Retries of a write transaction that hit a full LMDB map; idx grows it between tries. */
+#define FS_TXN_TRIES 8
+
+struct codec_ctx *fs_codec(struct fs *fs)
+{
+	struct codec_ctx *c = pthread_getspecific(fs->codec_key);
+
+	if (!c && codec_ctx_new(fs->opt.zstd_level, &c) == 0)
+		pthread_setspecific(fs->codec_key, c);
+	return c;
+}
+
+static int all_zero(const uint8_t *p, size_t len)
+{
+	static const uint8_t zeros[256];
+
+	while (len >= sizeof(zeros)) {
+		if (memcmp(p, zeros, sizeof(zeros)))
+			return 0;
+		p += sizeof(zeros);
+		len -= sizeof(zeros);
+	}
+	return memcmp(p, zeros, len) == 0;
+}
+
+int fs_block_load(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
+{
+	uint32_t bs = fs->opt.block_size;
+	struct idx_txn *t = NULL;
+	struct codec_ctx *codec;
+	struct extent e;
+	uint8_t *payload = NULL;
+	int rc;
+
+	if (fs_cache_get(fs->cache, ino, block, buf) == 0)
+		return 0;
+	rc = idx_read_begin(fs->idx, &t);
+	if (rc)
+		return rc;
+	rc = idx_extent_get(t, ino, block, &e);
+	idx_read_end(t);
+	if (rc == -ENOENT) {
+		memset(buf, 0, bs);
+		return 0;
+	}
+	if (rc)
+		return rc;
+	if (e.raw_len > bs || e.stored_len > codec_bound(bs)) {
+		fs_log("inode %llu block %llu: extent lengths %u/%u out of range",
+		       (unsigned long long)ino, (unsigned long long)block, e.stored_len, e.raw_len);
+		return -EIO;
+	}
+	payload = malloc(e.stored_len ? e.stored_len : 1);
+	codec = fs_codec(fs);
+	if (!payload || !codec) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = seg_record_read(fs->seg, &e, payload, e.stored_len);
+	if (rc) {
+		fs_log("inode %llu block %llu: segment %016llx offset %llu unreadable: %s",
+		       (unsigned long long)ino, (unsigned long long)block,
+		       (unsigned long long)e.segment, (unsigned long long)e.offset, strerror(-rc));
+		goto out;
+	}
+	rc = codec_decode(codec, e.codec, payload, e.stored_len, buf, e.raw_len);
+	if (rc) {
+		fs_log("inode %llu block %llu: %s record in segment %016llx offset %llu does not "
+		       "decode",
+		       (unsigned long long)ino, (unsigned long long)block, codec_name(e.codec),
+		       (unsigned long long)e.segment, (unsigned long long)e.offset);
+		goto out;
+	}
+	if (XXH64(buf, e.raw_len, 0) != e.raw_xxh64) {
+		fs_log("inode %llu block %llu: checksum mismatch in segment %016llx offset %llu",
+		       (unsigned long long)ino, (unsigned long long)block,
+		       (unsigned long long)e.segment, (unsigned long long)e.offset);
+		rc = -EIO;
+		goto out;
+	}
+	memset(buf + e.raw_len, 0, bs - e.raw_len);
+	fs_cache_put(fs->cache, ino, block, buf);
+out:
+	free(payload);
+	return rc;
+}
+
+static struct fs_dirty *dirty_find(struct fs_node *n, uint64_t block)
+{
+	for (size_t i = 0; i < n->ndirty; i++)
+		if (n->dirty[i].block == block)
+			return &n->dirty[i];
+	return NULL;
+}
+
+/* The dirty copy of `block`, made from the stored block unless the caller overwrites all of it. */
+static int dirty_get(struct fs *fs, struct fs_node *n, uint64_t block, int whole,
+                     struct fs_dirty **out)
+{
+	uint32_t bs = fs->opt.block_size;
+	struct fs_dirty *d = dirty_find(n, block);
+	uint8_t *data;
+	int rc;
+
+	if (d) {
+		*out = d;
+		return 0;
+	}
+	if (n->ndirty == n->dirty_cap) {
+		size_t cap = n->dirty_cap ? n->dirty_cap * 2 : 8;
+		struct fs_dirty *bigger = realloc(n->dirty, cap * sizeof(*bigger));
+
+		if (!bigger)
+			return -ENOMEM;
+		n->dirty = bigger;
+		n->dirty_cap = cap;
+	}
+	data = malloc(bs);
+	if (!data)
+		return -ENOMEM;
+	if (whole || block * bs >= n->attr.size) {
+		memset(data, 0, bs);
+	} else {
+		rc = fs_block_load(fs, n->ino, block, data);
+		if (rc) {
+			free(data);
+			return rc;
+		}
+	}
+	d = &n->dirty[n->ndirty++];
+	d->block = block;
+	d->data = data;
+	*out = d;
+	return 0;
+}
+
+static void dirty_drop_from(struct fs_node *n, uint64_t first)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n->ndirty; i++) {
+		if (n->dirty[i].block >= first)
+			free(n->dirty[i].data);
+		else
+			n->dirty[kept++] = n->dirty[i];
+	}
+	n->ndirty = kept;
+}
+
+int fs_file_read(struct fs *fs, struct fs_node *n, uint64_t off, size_t len, uint8_t *buf,
+                 size_t *got)
+{
+	uint32_t bs = fs->opt.block_size;
+	uint8_t *bounce = NULL;
+	uint64_t first_block, last_block = 0;
+	size_t done = 0;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&n->lock);
+	if (off >= n->attr.size)
+		goto out;
+	if (len > n->attr.size - off)
+		len = n->attr.size - off;
+	first_block = off / bs;
+	while (done < len) {
+		uint64_t block = (off + done) / bs;
+		size_t in_block = (off + done) % bs;
+		size_t chunk = bs - in_block;
+		struct fs_dirty *d;
+
+		if (chunk > len - done)
+			chunk = len - done;
+		d = dirty_find(n, block);
+		if (d) {
+			memcpy(buf + done, d->data + in_block, chunk);
+		} else if (chunk == bs) {
+			rc = fs_block_load(fs, n->ino, block, buf + done);
+		} else {
+			if (!bounce)
+				bounce = malloc(bs);
+			if (!bounce) {
+				rc = -ENOMEM;
+				break;
+			}
+			rc = fs_block_load(fs, n->ino, block, bounce);
+			if (!rc)
+				memcpy(buf + done, bounce + in_block, chunk);
+		}
+		if (rc)
+			break;
+		done += chunk;
+		last_block = block;
+	}
+	if (!rc && done) {
+		/* Sequential reader: decode the next block before it is asked for. */
+		uint64_t expected = __atomic_load_n(&n->next_sequential_block, __ATOMIC_RELAXED);
+
+		if (first_block == expected || first_block == expected - 1)
+			if ((last_block + 1) * bs < n->attr.size)
+				fs_prefetch_request(fs, n->ino, last_block + 1);
+		__atomic_store_n(&n->next_sequential_block, last_block + 1, __ATOMIC_RELAXED);
+	}
+out:
+	pthread_rwlock_unlock(&n->lock);
+	free(bounce);
+	*got = done;
+	/* A short read that hit an error still returns what was read before the bad block. */
+	return done ? 0 : rc;
+}
+
+int fs_file_write(struct fs *fs, struct fs_node *n, uint64_t off, const uint8_t *buf, size_t len)
+{
+	uint32_t bs = fs->opt.block_size;
+	size_t done = 0;
+	int rc = 0;
+
+	pthread_rwlock_wrlock(&n->lock);
+	while (done < len) {
+		uint64_t block = (off + done) / bs;
+		size_t in_block = (off + done) % bs;
+		size_t chunk = bs - in_block;
+		struct fs_dirty *d;
+
+		if (chunk > len - done)
+			chunk = len - done;
+		if (n->ndirty >= FS_DIRTY_MAX && !dirty_find(n, block)) {
+			rc = fs_file_flush_locked(fs, n);
+			if (rc)
+				break;
+		}
+		rc = dirty_get(fs, n, block, chunk == bs, &d);
+		if (rc)
+			break;
+		memcpy(d->data + in_block, buf + done, chunk);
+		done += chunk;
+		if (off + done > n->attr.size)
+			n->attr.size = off + done;
+		n->attr.mtime_ns = n->attr.ctime_ns = fs_now_ns();
+		n->attr_dirty = 1;
+	}
+	pthread_rwlock_unlock(&n->lock);
+	return rc;
+}
+
+static int cmp_dirty(const void *a, const void *b)
+{
+	const struct fs_dirty *x = a, *y = b;
+
+	return x->block < y->block ? -1 : x->block > y->block;
+}
+
+enum flush_action { FLUSH_PUT, FLUSH_HOLE, FLUSH_SKIP };
+
+/* Writes the dirty blocks as records, then commits their extents, the deletion of blocks from
+ * `truncate_from` on (UINT64_MAX: none), and the attributes in one transaction. The records are
+ * on stable storage before the transaction that points at them commits. On failure nothing in
+ * memory changes, so a later flush can try again. */
+static int flush(struct fs *fs, struct fs_node *n, uint64_t truncate_from)
+{
+	uint32_t bs = fs->opt.block_size;
+	struct codec_ctx *codec = fs_codec(fs);
+	struct extent *extents = NULL;
+	uint8_t *actions = NULL, *payload = NULL;
+	struct idx_inode attr;
+	struct idx_txn *t = NULL;
+	int64_t delta;
+	int rc = 0, tries = 0;
+	size_t i;
+
+	if (!n->ndirty && !n->attr_dirty && truncate_from == UINT64_MAX)
+		return 0;
+	if (!codec)
+		return -ENOMEM;
+	qsort(n->dirty, n->ndirty, sizeof(*n->dirty), cmp_dirty);
+	extents = calloc(n->ndirty + 1, sizeof(*extents));
+	actions = calloc(n->ndirty + 1, 1);
+	payload = malloc(codec_bound(bs));
+	if (!extents || !actions || !payload) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n->ndirty; i++) {
+		struct fs_dirty *d = &n->dirty[i];
+		uint64_t start = d->block * bs;
+		struct seg_record_info info = {0};
+		size_t raw_len, stored_len;
+
+		if (start >= n->attr.size) {
+			actions[i] = FLUSH_SKIP; /* truncated away; the extent goes with it */
+			continue;
+		}
+		raw_len = n->attr.size - start < bs ? n->attr.size - start : bs;
+		if (all_zero(d->data, raw_len)) {
+			actions[i] = FLUSH_HOLE;
+			continue;
+		}
+		actions[i] = FLUSH_PUT;
+		rc = codec_encode_fast(codec, d->data, raw_len, payload, &stored_len, &info.codec);
+		if (rc)
+			goto out;
+		info.raw_len = raw_len;
+		info.raw_xxh64 = XXH64(d->data, raw_len, 0);
+		info.ino = n->ino;
+		info.block = d->block;
+		rc = seg_append(fs->seg, &info, payload, stored_len, &extents[i]);
+		if (rc) {
+			fs_log("inode %llu block %llu: cannot append record: %s",
+			       (unsigned long long)n->ino, (unsigned long long)d->block,
+			       strerror(-rc));
+			goto out;
+		}
+	}
+	rc = seg_sync(fs->seg);
+	if (rc)
+		goto out;
+retry:
+	attr = n->attr;
+	delta = 0;
+	rc = idx_write_begin(fs->idx, &t);
+	if (rc)
+		goto out;
+	for (i = 0; i < n->ndirty && !rc; i++) {
+		int64_t d = 0;
+
+		if (actions[i] == FLUSH_PUT)
+			rc = idx_extent_put(t, n->ino, n->dirty[i].block, &extents[i], &d);
+		else if (actions[i] == FLUSH_HOLE) {
+			rc = idx_extent_del(t, n->ino, n->dirty[i].block, &d);
+			if (rc == -ENOENT)
+				rc = 0;
+		}
+		delta += d;
+	}
+	if (!rc && truncate_from != UINT64_MAX) {
+		int64_t d = 0;
+
+		rc = idx_extent_del_from(t, n->ino, truncate_from, &d);
+		if (rc == -ENOENT)
+			rc = 0;
+		delta += d;
+	}
+	if (!rc) {
+		attr.stored_bytes = (uint64_t)((int64_t)attr.stored_bytes + delta);
+		rc = idx_inode_put(t, &attr);
+	}
+	if (rc) {
+		idx_write_abort(t);
+	} else {
+		rc = idx_write_commit(t);
+	}
+	if (rc == -EAGAIN && ++tries < FS_TXN_TRIES)
+		goto retry;
+	if (rc) {
+		fs_log("inode %llu: index update failed: %s", (unsigned long long)n->ino,
+		       strerror(-rc));
+		goto out;
+	}
+	n->attr = attr;
+	n->attr_dirty = 0;
+	if (truncate_from != UINT64_MAX)
+		fs_cache_invalidate(fs->cache, n->ino, truncate_from);
+	for (i = 0; i < n->ndirty; i++) {
+		if (actions[i] != FLUSH_SKIP)
+			fs_cache_put(fs->cache, n->ino, n->dirty[i].block, n->dirty[i].data);
+		free(n->dirty[i].data);
+	}
+	n->ndirty = 0;
+out:
+	free(extents);
+	free(actions);
+	free(payload);
+	return rc;
+}
+
+int fs_file_flush_locked(struct fs *fs, struct fs_node *n)
+{
+	return flush(fs, n, UINT64_MAX);
+}
+
+int fs_file_flush(struct fs *fs, struct fs_node *n)
+{
+	int rc;
+
+	pthread_rwlock_wrlock(&n->lock);
+	rc = flush(fs, n, UINT64_MAX);
+	pthread_rwlock_unlock(&n->lock);
+	return rc;
+}
+
+int fs_file_truncate_locked(struct fs *fs, struct fs_node *n, uint64_t size)
+{
+	uint32_t bs = fs->opt.block_size;
+	uint64_t old = n->attr.size, first_gone = UINT64_MAX;
+	struct fs_dirty *d;
+	int rc;
+
+	/* Commit pending writes first: then every dirty block dropped below is also on disk,
+	 * and a failure can put memory back as it was. */
+	rc = flush(fs, n, UINT64_MAX);
+	if (rc)
+		return rc;
+	if (size < old) {
+		first_gone = (size + bs - 1) / bs;
+		dirty_drop_from(n, first_gone);
+		if (size % bs) {
+			rc = dirty_get(fs, n, size / bs, 0, &d);
+			if (rc)
+				return rc;
+			memset(d->data + size % bs, 0, bs - size % bs);
+		}
+	}
+	n->attr.size = size;
+	n->attr_dirty = 1;
+	rc = flush(fs, n, first_gone);
+	if (rc) {
+		/* The size change did not happen; the only dirty block is the zeroed copy of the
+		 * new last block, which storage still has as it was. */
+		dirty_drop_from(n, 0);
+		n->attr.size = old;
+	}
+	return rc;
+}
+
+void fs_file_discard_locked(struct fs *fs, struct fs_node *n)
+{
+	dirty_drop_from(n, 0);
+	n->attr_dirty = 0;
+	fs_cache_invalidate(fs->cache, n->ino, 0);
+}
+
+int fs_file_prefetch_block(struct fs *fs, struct fs_node *n, uint64_t block)
+{
+	uint8_t *scratch;
+	int rc = 0;
+
+	pthread_rwlock_rdlock(&n->lock);
+	if (block * fs->opt.block_size >= n->attr.size || dirty_find(n, block) ||
+	    fs_cache_contains(fs->cache, n->ino, block))
+		goto out;
+	scratch = malloc(fs->opt.block_size);
+	if (!scratch) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = fs_block_load(fs, n->ino, block, scratch);
+	free(scratch);
+out:
+	pthread_rwlock_unlock(&n->lock);
+	return rc;
+}

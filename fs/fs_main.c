@@ -1,0 +1,312 @@
+/* boafs — mounts a boafs archive: `boafs ARCHIVE MOUNTPOINT [options]`. Parses boafs' own
+ * -o options, opens the archive, and runs libfuse's multithreaded session loop. */
+#define FUSE_USE_VERSION 312
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs.h"
+#include "fs_ops.h"
+
+#ifndef BOAFS_VERSION
+#define BOAFS_VERSION "unknown"
+#endif
+
+struct cli {
+	char *archive;
+	char *block_size;
+	char *cache_size;
+	int zstd_level;
+	unsigned threads;
+	int read_only;
+	int show_help;
+	int show_version;
+};
+
+#define CLI_OPT(t, p)                                                                              \
+	{                                                                                          \
+		t, offsetof(struct cli, p), 1                                                      \
+	}
+static const struct fuse_opt cli_spec[] = {
+    CLI_OPT("block_size=%s", block_size),  CLI_OPT("cache_size=%s", cache_size),
+    CLI_OPT("zstd_level=%d", zstd_level),  CLI_OPT("threads=%u", threads),
+    FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP), CLI_OPT("-h", show_help),
+    CLI_OPT("--help", show_help),          CLI_OPT("-V", show_version),
+    CLI_OPT("--version", show_version),    FUSE_OPT_END,
+};
+
+static void usage(const char *prog)
+{
+	printf("usage: %s ARCHIVE MOUNTPOINT [options]\n\n"
+	       "Mounts the boafs archive directory ARCHIVE (created when missing or empty) on\n"
+	       "MOUNTPOINT. Files are stored as compressed blocks; `du` shows stored bytes.\n\n"
+	       "boafs options:\n"
+	       "    -o block_size=BYTES    logical block size of a new archive, power of two,\n"
+	       "                           4K..1M (default 128K; fixed once created)\n"
+	       "    -o zstd_level=N        zstd level for new blocks, 1..19 (default 3)\n"
+	       "    -o cache_size=BYTES    decoded-block cache (default 256M; K/M/G suffixes)\n"
+	       "    -o threads=N           maximum FUSE worker threads (default 16)\n"
+	       "    -o ro                  mount read-only\n"
+	       "    -h, --help             this help, then libfuse's options\n"
+	       "    -V, --version          version\n\n",
+	       prog);
+}
+
+static int parse_size(const char *text, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno || end == text)
+		return -EINVAL;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
+	}
+	if (*end == 'i' || *end == 'B')
+		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
+	if (*end)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cli *cli = data;
+
+	if (key == FUSE_OPT_KEY_NONOPT && !cli->archive) {
+		char resolved[PATH_MAX];
+
+		/* The daemon changes directory to / when it detaches: keep an absolute path. */
+		if (realpath(arg, resolved)) {
+			cli->archive = strdup(resolved);
+		} else if (arg[0] != '/' && getcwd(resolved, sizeof(resolved))) {
+			size_t len = strlen(resolved);
+
+			snprintf(resolved + len, sizeof(resolved) - len, "/%s", arg);
+			cli->archive = strdup(resolved);
+		} else {
+			cli->archive = strdup(arg);
+		}
+		return cli->archive ? 0 : -1;
+	}
+	if (key == FUSE_OPT_KEY_OPT && !strcmp(arg, "ro"))
+		cli->read_only = 1;
+	return 1;
+}
+
+/* A mountpoint that is already a mount point would get a second file system stacked on it. */
+static int mountpoint_busy(const char *mountpoint)
+{
+	char parent[PATH_MAX];
+	struct stat st, pst;
+
+	if (stat(mountpoint, &st)) {
+		fprintf(stderr, "boafs: %s: %s\n", mountpoint, strerror(errno));
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "boafs: %s: not a directory\n", mountpoint);
+		return 1;
+	}
+	snprintf(parent, sizeof(parent), "%s/..", mountpoint);
+	if (stat(parent, &pst) == 0 && (pst.st_dev != st.st_dev || pst.st_ino == st.st_ino) &&
+	    strcmp(mountpoint, "/")) {
+		fprintf(stderr, "boafs: %s: already a mount point\n", mountpoint);
+		return 1;
+	}
+	return 0;
+}
+
+/* Forks; the parent exits 0 once the child reports a working mount, 1 otherwise. Returns the
+ * child's end of the pipe, or -1. */
+static int detach(void)
+{
+	int fds[2];
+	pid_t pid;
+	char status = 1;
+
+	if (pipe(fds)) {
+		perror("boafs: pipe");
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		perror("boafs: fork");
+		return -1;
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		if (read(fds[0], &status, 1) != 1)
+			status = 1;
+		_exit(status ? 1 : 0);
+	}
+	close(fds[0]);
+	setsid();
+	return fds[1];
+}
+
+/* The mount is up: release the waiting parent and leave the terminal. Log lines still go to
+ * the stderr the daemon was started with. */
+static void report_ready(int fd)
+{
+	char ok = 0;
+	int null_fd = open("/dev/null", O_RDWR);
+
+	if (chdir("/"))
+		(void)0;
+	if (null_fd >= 0) {
+		dup2(null_fd, STDIN_FILENO);
+		dup2(null_fd, STDOUT_FILENO);
+		if (null_fd > STDERR_FILENO)
+			close(null_fd);
+	}
+	if (write(fd, &ok, 1) != 1)
+		(void)0;
+	close(fd);
+}
+
+int main(int argc, char *argv[])
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct cli cli = {.zstd_level = 3, .threads = 16};
+	struct fuse_cmdline_opts opts = {0};
+	int ready_pipe = -1;
+	struct fuse_loop_config *loop = NULL;
+	struct fuse_session *se = NULL;
+	struct fs_options fo = {0};
+	struct fs *fs = NULL;
+	uint64_t v;
+	int rc = 1;
+
+	if (fuse_opt_parse(&args, &cli, cli_spec, cli_proc) == -1)
+		return 1;
+	if (cli.show_version) {
+		printf("boafs %s (libfuse %s)\n", BOAFS_VERSION, fuse_pkgversion());
+		return 0;
+	}
+	if (cli.show_help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		return 0;
+	}
+	if (fuse_parse_cmdline(&args, &opts) != 0)
+		return 1;
+	if (!cli.archive || !opts.mountpoint) {
+		fprintf(stderr, "usage: %s ARCHIVE MOUNTPOINT [options]  (--help for more)\n",
+		        argv[0]);
+		goto out_args;
+	}
+
+	fo.block_size = 128 << 10;
+	fo.cache_size = 256ull << 20;
+	fo.zstd_level = cli.zstd_level;
+	fo.threads = cli.threads;
+	fo.read_only = cli.read_only;
+	if (cli.block_size) {
+		if (parse_size(cli.block_size, &v) || v < 4096 || v > (1 << 20) || (v & (v - 1))) {
+			fprintf(stderr, "boafs: block_size=%s: must be a power of two, 4K..1M\n",
+			        cli.block_size);
+			goto out_args;
+		}
+		fo.block_size = (uint32_t)v;
+	}
+	if (cli.cache_size) {
+		if (parse_size(cli.cache_size, &v)) {
+			fprintf(stderr, "boafs: cache_size=%s: not a size\n", cli.cache_size);
+			goto out_args;
+		}
+		fo.cache_size = v;
+	}
+	if (cli.zstd_level < 1 || cli.zstd_level > 19) {
+		fprintf(stderr, "boafs: zstd_level=%d: must be 1..19\n", cli.zstd_level);
+		goto out_args;
+	}
+	if (cli.threads < 1 || cli.threads > 1024) {
+		fprintf(stderr, "boafs: threads=%u: must be 1..1024\n", cli.threads);
+		goto out_args;
+	}
+	/* The kernel checks permissions with the attributes we report, as on a local disk. */
+	fuse_opt_add_arg(&args, "-odefault_permissions");
+	fuse_opt_add_arg(&args, "-ofsname=boafs");
+	fuse_opt_add_arg(&args, "-osubtype=boafs");
+
+	if (mountpoint_busy(opts.mountpoint))
+		goto out_args;
+	/* Detach before opening the archive: LMDB's locks do not survive fork(), and the parent
+	 * waits for the child's word so that a failed mount still exits non-zero. */
+	if (!opts.foreground) {
+		ready_pipe = detach();
+		if (ready_pipe < 0)
+			goto out_args;
+	}
+	if (fs_open(cli.archive, &fo, &fs))
+		goto out_args;
+	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
+	if (!se)
+		goto out_fs;
+	if (fuse_set_signal_handlers(se))
+		goto out_session;
+	if (fuse_session_mount(se, opts.mountpoint))
+		goto out_signals;
+	if (ready_pipe >= 0) {
+		report_ready(ready_pipe);
+		ready_pipe = -1;
+	}
+	if (opts.singlethread) {
+		rc = fuse_session_loop(se);
+	} else {
+		loop = fuse_loop_cfg_create();
+		if (!loop)
+			goto out_unmount;
+		fuse_loop_cfg_set_clone_fd(loop, opts.clone_fd);
+		fuse_loop_cfg_set_max_threads(loop, fo.threads);
+		if (opts.max_idle_threads != UINT_MAX)
+			fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
+		rc = fuse_session_loop_mt(se, loop);
+		fuse_loop_cfg_destroy(loop);
+	}
+	rc = rc ? 1 : 0;
+out_unmount:
+	fuse_session_unmount(se);
+out_signals:
+	fuse_remove_signal_handlers(se);
+out_session:
+	fuse_session_destroy(se);
+out_fs:
+	if (fs_close(fs)) {
+		fs_log("%s: final index sync failed", cli.archive);
+		rc = 1;
+	}
+out_args:
+	free(opts.mountpoint);
+	fuse_opt_free_args(&args);
+	free(cli.archive);
+	free(cli.block_size);
+	free(cli.cache_size);
+	return rc;
+}

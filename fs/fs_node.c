@@ -1,0 +1,260 @@
+/* In-memory inodes: a hash table of the nodes the kernel holds a lookup on, or a request or an
+ * open file is using. A node carries the authoritative attributes (written through to the index
+ * in the same transaction as the change that made them) and its dirty blocks. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fs.h"
+
+void fs_log(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("boafs: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+int64_t fs_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static size_t node_bucket(const struct fs *fs, uint64_t ino)
+{
+	return (size_t)((ino * 0x9E3779B97F4A7C15ull) >> 20) & (fs->nodes_cap - 1);
+}
+
+static struct fs_node *node_find(struct fs *fs, uint64_t ino)
+{
+	struct fs_node *n = fs->nodes[node_bucket(fs, ino)];
+
+	while (n && n->ino != ino)
+		n = n->hash_next;
+	return n;
+}
+
+static void node_unhash(struct fs *fs, struct fs_node *n)
+{
+	struct fs_node **p = &fs->nodes[node_bucket(fs, n->ino)];
+
+	while (*p != n)
+		p = &(*p)->hash_next;
+	*p = n->hash_next;
+	fs->nodes_count--;
+}
+
+static void node_hash(struct fs *fs, struct fs_node *n)
+{
+	size_t b;
+
+	if (fs->nodes_count + 1 > fs->nodes_cap) {
+		/* Grow in place; on allocation failure the chains just get longer. */
+		struct fs_node **bigger = calloc(fs->nodes_cap * 2, sizeof(*bigger));
+
+		if (bigger) {
+			struct fs_node **old = fs->nodes;
+			size_t old_cap = fs->nodes_cap;
+
+			fs->nodes = bigger;
+			fs->nodes_cap *= 2;
+			for (size_t i = 0; i < old_cap; i++) {
+				struct fs_node *m = old[i], *next;
+
+				for (; m; m = next) {
+					next = m->hash_next;
+					b = node_bucket(fs, m->ino);
+					m->hash_next = fs->nodes[b];
+					fs->nodes[b] = m;
+				}
+			}
+			free(old);
+		}
+	}
+	b = node_bucket(fs, n->ino);
+	n->hash_next = fs->nodes[b];
+	fs->nodes[b] = n;
+	fs->nodes_count++;
+}
+
+static void node_free(struct fs_node *n)
+{
+	for (size_t i = 0; i < n->ndirty; i++)
+		free(n->dirty[i].data);
+	free(n->dirty);
+	pthread_rwlock_destroy(&n->lock);
+	free(n);
+}
+
+int fs_node_get(struct fs *fs, uint64_t ino, struct fs_node **out)
+{
+	struct idx_txn *t = NULL;
+	struct fs_node *n, *other;
+	int rc;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	n = node_find(fs, ino);
+	if (n) {
+		n->refs++;
+		pthread_mutex_unlock(&fs->nodes_lock);
+		*out = n;
+		return 0;
+	}
+	pthread_mutex_unlock(&fs->nodes_lock);
+
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	rc = idx_read_begin(fs->idx, &t);
+	if (rc)
+		goto fail;
+	rc = idx_inode_get(t, ino, &n->attr);
+	idx_read_end(t);
+	if (rc)
+		goto fail;
+	n->ino = ino;
+	n->refs = 1;
+	pthread_rwlock_init(&n->lock, NULL);
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	other = node_find(fs, ino);
+	if (other) {
+		/* Another request loaded it meanwhile; its copy may already be newer. */
+		other->refs++;
+		pthread_mutex_unlock(&fs->nodes_lock);
+		node_free(n);
+		*out = other;
+		return 0;
+	}
+	node_hash(fs, n);
+	pthread_mutex_unlock(&fs->nodes_lock);
+	*out = n;
+	return 0;
+fail:
+	free(n);
+	return rc;
+}
+
+/* Deletes an unlinked inode and everything it owns. */
+static int node_delete_inode(struct fs *fs, uint64_t ino)
+{
+	struct idx_txn *t = NULL;
+	int rc, tries = 0;
+
+	fs_cache_invalidate(fs->cache, ino, 0);
+retry:
+	rc = idx_write_begin(fs->idx, &t);
+	if (rc)
+		return rc;
+	rc = idx_extent_del_from(t, ino, 0, NULL);
+	if (!rc)
+		rc = idx_xattr_del_all(t, ino);
+	if (!rc || rc == -ENOENT)
+		rc = idx_inode_del(t, ino);
+	if (!rc || rc == -ENOENT)
+		rc = idx_orphan_del(t, ino);
+	if (rc && rc != -ENOENT) {
+		idx_write_abort(t);
+		if (rc == -EAGAIN && ++tries < 8)
+			goto retry;
+		return rc;
+	}
+	rc = idx_write_commit(t);
+	if (rc == -EAGAIN && ++tries < 8)
+		goto retry;
+	return rc;
+}
+
+/* Called with nodes_lock held and the node unhashed: nothing else can reach it. */
+static void node_release(struct fs *fs, struct fs_node *n)
+{
+	int rc;
+
+	if (n->attr.nlink == 0) {
+		rc = node_delete_inode(fs, n->ino);
+		if (rc)
+			fs_log("inode %llu: cannot free unlinked inode (%s); it stays an orphan "
+			       "and is freed at next mount",
+			       (unsigned long long)n->ino, strerror(-rc));
+	} else if (n->ndirty || n->attr_dirty) {
+		pthread_rwlock_wrlock(&n->lock);
+		rc = fs_file_flush_locked(fs, n);
+		pthread_rwlock_unlock(&n->lock);
+		if (rc)
+			fs_log("inode %llu: dropping %zu unflushed blocks: %s",
+			       (unsigned long long)n->ino, n->ndirty, strerror(-rc));
+	}
+	node_free(n);
+}
+
+void fs_node_put(struct fs *fs, struct fs_node *n)
+{
+	int last;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	last = --n->refs == 0 && n->nlookup == 0;
+	if (last)
+		node_unhash(fs, n);
+	pthread_mutex_unlock(&fs->nodes_lock);
+	if (last)
+		node_release(fs, n);
+}
+
+void fs_node_lookup_inc(struct fs *fs, struct fs_node *n)
+{
+	pthread_mutex_lock(&fs->nodes_lock);
+	n->nlookup++;
+	pthread_mutex_unlock(&fs->nodes_lock);
+}
+
+void fs_node_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
+{
+	struct fs_node *n;
+	int last = 0;
+
+	pthread_mutex_lock(&fs->nodes_lock);
+	n = node_find(fs, ino);
+	if (n) {
+		n->nlookup = nlookup > n->nlookup ? 0 : n->nlookup - nlookup;
+		last = n->nlookup == 0 && n->refs == 0;
+		if (last)
+			node_unhash(fs, n);
+	}
+	pthread_mutex_unlock(&fs->nodes_lock);
+	if (last)
+		node_release(fs, n);
+}
+
+int fs_node_reap(struct fs *fs, uint64_t ino)
+{
+	return node_delete_inode(fs, ino);
+}
+
+int fs_node_store_attr(struct idx_txn *t, struct fs_node *n)
+{
+	return idx_inode_put(t, &n->attr);
+}
+
+/* Frees every node at unmount; dirty data is flushed first by the caller. */
+void fs_nodes_drop_all(struct fs *fs)
+{
+	for (size_t i = 0; i < fs->nodes_cap; i++) {
+		struct fs_node *n = fs->nodes[i], *next;
+
+		for (; n; n = next) {
+			next = n->hash_next;
+			node_release(fs, n);
+		}
+		fs->nodes[i] = NULL;
+	}
+	fs->nodes_count = 0;
+}
