@@ -914,6 +914,54 @@ static void test_read_txn_reuse_across_threads(void **state)
 	}
 }
 
+static void test_map_grows_while_other_threads_read(void **state)
+{
+	struct fixture *f = *state;
+	enum { THREADS = 4 };
+	char dir[96];
+	struct idx *idx;
+	struct idx_txn *t;
+	pthread_t th[THREADS];
+	struct reader_arg a[THREADS];
+	uint32_t bs = 4096;
+	uint64_t next = 0;
+	int eagain = 0, rc;
+
+	snprintf(dir, sizeof(dir), "%s-grow", f->dir);
+	setenv("BOAFS_IDX_MAP_SIZE", "65536", 1);
+	rc = idx_open(dir, 1, &bs, 0, 0, &idx);
+	unsetenv("BOAFS_IDX_MAP_SIZE");
+	assert_int_equal(rc, 0);
+	for (int i = 0; i < THREADS; i++) {
+		a[i] = (struct reader_arg){idx, 20000, 0};
+		assert_int_equal(pthread_create(&th[i], NULL, reader_thread, &a[i]), 0);
+	}
+	while (next < 10000) {
+		assert_int_equal(idx_write_begin(idx, &t), 0);
+		rc = 0;
+		for (uint64_t i = next; i < next + 500 && !rc; i++) {
+			struct extent e = make_extent(1, i, 10);
+			rc = idx_extent_put(t, 2, i, &e, NULL);
+		}
+		if (!rc)
+			rc = idx_write_commit(t);
+		else
+			idx_write_abort(t);
+		if (rc == -EAGAIN) {
+			eagain++;
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		next += 500;
+	}
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(a[i].failures, 0);
+	}
+	assert_true(eagain > 0);
+	idx_close(idx);
+}
+
 static void test_read_txn_sees_commits_after_renew(void **state)
 {
 	struct fixture *f = *state;
@@ -999,6 +1047,7 @@ int main(void)
 	    T(test_tiny_map_grows_after_eagain_retries),
 	    T(test_calls_after_map_full_return_eagain_and_commit_too),
 	    T(test_read_txn_reuse_across_threads),
+	    T(test_map_grows_while_other_threads_read),
 	    T(test_read_txn_sees_commits_after_renew),
 	    T(test_nested_read_begin_shares_the_txn),
 	    T(test_writes_in_read_txn_are_refused),

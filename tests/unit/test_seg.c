@@ -2,6 +2,7 @@
  * directory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -376,6 +377,13 @@ static void test_each_record_stops_at_damage_with_eio(void **state)
 	assert_int_equal(w.count, 2);
 }
 
+static int count_records(void *arg, uint64_t offset, const struct seg_record_info *info,
+                         const void *payload, uint32_t stored_len)
+{
+	++*(uint64_t *)arg;
+	return 0;
+}
+
 static int stop_at_first(void *arg, uint64_t offset, const struct seg_record_info *info,
                          const void *payload, uint32_t stored_len)
 {
@@ -468,6 +476,64 @@ static void test_remove_deletes_the_file(void **state)
 	assert_int_equal(seg_remove(f->seg, a.segment), -ENOENT);
 }
 
+struct appender {
+	struct fixture *f;
+	uint8_t fill;
+	int failures;
+};
+
+/* Appends records and reads each back at once, from several threads at a time. */
+static void *append_and_read(void *p)
+{
+	struct appender *a = p;
+	uint8_t payload[300], buf[300];
+
+	memset(payload, a->fill, sizeof(payload));
+	for (uint32_t i = 0; i < 300; i++) {
+		struct seg_record_info info = {
+		    .codec = 1, .raw_len = i, .block = i, .ino = a->fill};
+		struct extent e;
+		if (seg_append(a->f->seg, &info, payload, i, &e) != 0 ||
+		    seg_record_read(a->f->seg, &e, buf, sizeof(buf)) != 0 ||
+		    (i && (buf[0] != a->fill || buf[i - 1] != a->fill)))
+			a->failures++;
+	}
+	return NULL;
+}
+
+static void test_appends_and_reads_from_many_threads(void **state)
+{
+	struct fixture *f = *state;
+	enum { THREADS = 6 };
+	pthread_t th[THREADS];
+	struct appender a[THREADS];
+	uint64_t total = 0;
+
+	seg_close(f->seg);
+	setenv("BOAFS_SEG_ROLL_BYTES", "20000", 1); /* so threads also race the roll-over */
+	assert_int_equal(seg_open(f->dir, 0, &f->seg), 0);
+	unsetenv("BOAFS_SEG_ROLL_BYTES");
+	for (int i = 0; i < THREADS; i++) {
+		a[i] = (struct appender){f, (uint8_t)(i + 1), 0};
+		assert_int_equal(pthread_create(&th[i], NULL, append_and_read, &a[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++) {
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+		assert_int_equal(a[i].failures, 0);
+	}
+	assert_int_equal(seg_sync(f->seg), 0);
+	/* every segment parses to the end, and together they hold every record */
+	for (uint64_t id = 1;; id++) {
+		char path[160];
+		struct stat st;
+		seg_path(f, id, path, sizeof(path));
+		if (stat(path, &st) < 0)
+			break;
+		assert_int_equal(seg_each_record(f->seg, id, count_records, &total), 0);
+	}
+	assert_int_equal(total, THREADS * 300);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -492,6 +558,7 @@ int main(void)
 	    T(test_segment_rolls_over_past_roll_bytes),
 	    T(test_failed_append_rolls_back_the_tail),
 	    T(test_remove_deletes_the_file),
+	    T(test_appends_and_reads_from_many_threads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
