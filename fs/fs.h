@@ -64,6 +64,7 @@ struct fs {
 	struct fs_node **nodes;
 	size_t nodes_cap, nodes_count;
 	struct fs_prefetch *prefetch;
+	size_t ncpu; /* encoders per flush */
 };
 
 /* Opens or creates the archive; logs a one-line reason on failure. */
@@ -94,8 +95,9 @@ int fs_file_flush(struct fs *fs, struct fs_node *n);
  * node's write lock. */
 int fs_file_truncate_locked(struct fs *fs, struct fs_node *n, uint64_t size);
 int fs_file_flush_locked(struct fs *fs, struct fs_node *n);
-/* Drops dirty blocks and cached blocks of a node whose inode is being deleted. */
-void fs_file_discard_locked(struct fs *fs, struct fs_node *n);
+/* Drops dirty blocks that cannot be flushed and takes the file's size back to what the index
+ * holds, so reads never return data that was not stored. */
+int fs_file_revert_locked(struct fs *fs, struct fs_node *n);
 
 /* Writes the node's attributes in an open write transaction (caller holds the node lock). */
 int fs_node_store_attr(struct idx_txn *t, struct fs_node *n);

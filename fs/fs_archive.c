@@ -128,6 +128,7 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	fs->opt = *opt;
 	fs->archive = strdup(archive);
 	fs->nodes_cap = 1024;
+	fs->ncpu = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? (size_t)sysconf(_SC_NPROCESSORS_ONLN) : 1;
 	fs->nodes = calloc(fs->nodes_cap, sizeof(*fs->nodes));
 	if (!fs->archive || !fs->nodes) {
 		rc = -ENOMEM;
@@ -141,16 +142,10 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	fs->codec_key_made = 1;
 
 	snprintf(path, sizeof(path), "%s/index", archive);
+	/* idx says what is wrong with an index on its own line; one line per failure. */
 	rc = idx_open(path, create, &fs->opt.block_size, getuid(), getgid(), &fs->idx);
-	if (rc) {
-		if (rc == -EPROTO)
-			fs_log(
-			    "%s: archive of another format version (this boafs reads version %d)",
-			    archive, IDX_FORMAT_VERSION);
-		else
-			fs_log("%s: cannot open index: %s", archive, strerror(-rc));
+	if (rc)
 		goto fail;
-	}
 	snprintf(path, sizeof(path), "%s/seg", archive);
 	rc = seg_open(path, create, &fs->seg);
 	if (rc) {

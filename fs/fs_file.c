@@ -18,6 +18,8 @@
 #define FS_DIRTY_MAX 64
 /* Retries of a write transaction that hit a full LMDB map; idx grows it between tries. */
 #define FS_TXN_TRIES 8
+/* Upper bound on the threads one flush encodes with. */
+#define FS_ENCODERS_MAX 8
 
 struct codec_ctx *fs_codec(struct fs *fs)
 {
@@ -269,16 +271,107 @@ static int cmp_dirty(const void *a, const void *b)
 
 enum flush_action { FLUSH_PUT, FLUSH_HOLE, FLUSH_SKIP };
 
+/* One encoder's share of a flush: blocks first, first + stride, ... of the sorted dirty list. */
+struct encode_job {
+	struct fs *fs;
+	struct fs_node *n;
+	size_t first, stride;
+	uint8_t *actions;
+	struct extent *extents;
+	int rc;
+};
+
+static void *encode_blocks(void *arg)
+{
+	struct encode_job *job = arg;
+	struct fs *fs = job->fs;
+	struct fs_node *n = job->n;
+	uint32_t bs = fs->opt.block_size;
+	struct codec_ctx *codec = fs_codec(fs);
+	uint8_t *payload = malloc(codec_bound(bs));
+
+	job->rc = 0;
+	if (!codec || !payload) {
+		job->rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = job->first; i < n->ndirty; i += job->stride) {
+		struct fs_dirty *d = &n->dirty[i];
+		uint64_t start = d->block * bs;
+		struct seg_record_info info = {0};
+		size_t raw_len, stored_len;
+
+		if (start >= n->attr.size) {
+			job->actions[i] = FLUSH_SKIP; /* truncated away; the extent goes with it */
+			continue;
+		}
+		raw_len = n->attr.size - start < bs ? n->attr.size - start : bs;
+		if (all_zero(d->data, raw_len)) {
+			job->actions[i] = FLUSH_HOLE;
+			continue;
+		}
+		job->actions[i] = FLUSH_PUT;
+		job->rc =
+		    codec_encode_fast(codec, d->data, raw_len, payload, &stored_len, &info.codec);
+		if (job->rc)
+			goto out;
+		info.raw_len = raw_len;
+		info.raw_xxh64 = XXH64(d->data, raw_len, 0);
+		info.ino = n->ino;
+		info.block = d->block;
+		job->rc = seg_append(fs->seg, &info, payload, stored_len, &job->extents[i]);
+		if (job->rc) {
+			fs_log("inode %llu block %llu: cannot append record: %s",
+			       (unsigned long long)n->ino, (unsigned long long)d->block,
+			       strerror(-job->rc));
+			goto out;
+		}
+	}
+out:
+	free(payload);
+	return NULL;
+}
+
+/* Encodes and appends every dirty block, on up to fs->ncpu threads: a large flush is
+ * compression-bound, and each block is independent. */
+static int encode_dirty(struct fs *fs, struct fs_node *n, uint8_t *actions, struct extent *extents)
+{
+	struct encode_job jobs[FS_ENCODERS_MAX];
+	pthread_t threads[FS_ENCODERS_MAX];
+	size_t count = fs->ncpu, started = 1;
+	int rc;
+
+	if (count > FS_ENCODERS_MAX)
+		count = FS_ENCODERS_MAX;
+	if (count > n->ndirty / 4)
+		count = n->ndirty / 4 ? n->ndirty / 4 : 1;
+	for (size_t j = 0; j < count; j++)
+		jobs[j] = (struct encode_job){fs, n, j, count, actions, extents, 0};
+	for (; started < count; started++)
+		if (pthread_create(&threads[started], NULL, encode_blocks, &jobs[started]))
+			break;
+	/* A helper that could not start leaves its share to this thread. */
+	for (size_t j = started; j < count; j++) {
+		jobs[j].first = j;
+		encode_blocks(&jobs[j]);
+	}
+	encode_blocks(&jobs[0]);
+	for (size_t j = 1; j < started; j++)
+		pthread_join(threads[j], NULL);
+	rc = 0;
+	for (size_t j = 0; j < count && !rc; j++)
+		rc = jobs[j].rc;
+	return rc;
+}
+
 /* Writes the dirty blocks as records, then commits their extents, the deletion of blocks from
  * `truncate_from` on (UINT64_MAX: none), and the attributes in one transaction. The records are
  * on stable storage before the transaction that points at them commits. On failure nothing in
  * memory changes, so a later flush can try again. */
 static int flush(struct fs *fs, struct fs_node *n, uint64_t truncate_from)
 {
-	uint32_t bs = fs->opt.block_size;
-	struct codec_ctx *codec = fs_codec(fs);
 	struct extent *extents = NULL;
-	uint8_t *actions = NULL, *payload = NULL;
+	uint8_t *actions = NULL;
 	struct idx_inode attr;
 	struct idx_txn *t = NULL;
 	int64_t delta;
@@ -287,47 +380,16 @@ static int flush(struct fs *fs, struct fs_node *n, uint64_t truncate_from)
 
 	if (!n->ndirty && !n->attr_dirty && truncate_from == UINT64_MAX)
 		return 0;
-	if (!codec)
-		return -ENOMEM;
 	qsort(n->dirty, n->ndirty, sizeof(*n->dirty), cmp_dirty);
 	extents = calloc(n->ndirty + 1, sizeof(*extents));
 	actions = calloc(n->ndirty + 1, 1);
-	payload = malloc(codec_bound(bs));
-	if (!extents || !actions || !payload) {
+	if (!extents || !actions) {
 		rc = -ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < n->ndirty; i++) {
-		struct fs_dirty *d = &n->dirty[i];
-		uint64_t start = d->block * bs;
-		struct seg_record_info info = {0};
-		size_t raw_len, stored_len;
-
-		if (start >= n->attr.size) {
-			actions[i] = FLUSH_SKIP; /* truncated away; the extent goes with it */
-			continue;
-		}
-		raw_len = n->attr.size - start < bs ? n->attr.size - start : bs;
-		if (all_zero(d->data, raw_len)) {
-			actions[i] = FLUSH_HOLE;
-			continue;
-		}
-		actions[i] = FLUSH_PUT;
-		rc = codec_encode_fast(codec, d->data, raw_len, payload, &stored_len, &info.codec);
-		if (rc)
-			goto out;
-		info.raw_len = raw_len;
-		info.raw_xxh64 = XXH64(d->data, raw_len, 0);
-		info.ino = n->ino;
-		info.block = d->block;
-		rc = seg_append(fs->seg, &info, payload, stored_len, &extents[i]);
-		if (rc) {
-			fs_log("inode %llu block %llu: cannot append record: %s",
-			       (unsigned long long)n->ino, (unsigned long long)d->block,
-			       strerror(-rc));
-			goto out;
-		}
-	}
+	rc = encode_dirty(fs, n, actions, extents);
+	if (rc)
+		goto out;
 	rc = seg_sync(fs->seg);
 	if (rc)
 		goto out;
@@ -386,7 +448,6 @@ retry:
 out:
 	free(extents);
 	free(actions);
-	free(payload);
 	return rc;
 }
 
@@ -439,11 +500,27 @@ int fs_file_truncate_locked(struct fs *fs, struct fs_node *n, uint64_t size)
 	return rc;
 }
 
-void fs_file_discard_locked(struct fs *fs, struct fs_node *n)
+int fs_file_revert_locked(struct fs *fs, struct fs_node *n)
 {
+	struct idx_txn *t = NULL;
+	struct idx_inode committed;
+	int rc;
+
 	dirty_drop_from(n, 0);
 	n->attr_dirty = 0;
-	fs_cache_invalidate(fs->cache, n->ino, 0);
+	rc = idx_read_begin(fs->idx, &t);
+	if (rc)
+		return rc;
+	rc = idx_inode_get(t, n->ino, &committed);
+	idx_read_end(t);
+	if (rc)
+		return rc;
+	/* Link count and the like may be newer in memory than a failed flush left on disk only
+	 * for data: keep those, take the data's size and times from what was committed. */
+	n->attr.size = committed.size;
+	n->attr.stored_bytes = committed.stored_bytes;
+	n->attr.mtime_ns = committed.mtime_ns;
+	return 0;
 }
 
 int fs_file_prefetch_block(struct fs *fs, struct fs_node *n, uint64_t block)

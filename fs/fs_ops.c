@@ -954,10 +954,12 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	struct fs_node *n = h->node;
 	int rc = fs_file_flush(fs, n);
 
-	if (rc)
-		fs_log("inode %llu: flush at close failed: %s", (unsigned long long)n->ino,
-		       strerror(-rc));
 	pthread_rwlock_wrlock(&n->lock);
+	if (rc) {
+		fs_log("inode %llu: flush at close failed: %s; unstored writes are dropped",
+		       (unsigned long long)n->ino, strerror(-rc));
+		fs_file_revert_locked(fs, n);
+	}
 	n->open_count--;
 	pthread_rwlock_unlock(&n->lock);
 	free(h);
