@@ -22,6 +22,7 @@ fi
 ninja -C build >/dev/null
 
 data=${HEP_DATA:-$src/../shared/data/hep}
+[ -d "$data" ] || data=$src/tests/data/hep # the copy kept with the tests
 work=$(mktemp -d /tmp/boafs-demo.XXXXXX)
 archive=${1:-$work/archive}
 mnt=$work/mnt
