@@ -380,7 +380,8 @@ static int flush(struct fs *fs, struct fs_node *n, uint64_t truncate_from)
 
 	if (!n->ndirty && !n->attr_dirty && truncate_from == UINT64_MAX)
 		return 0;
-	qsort(n->dirty, n->ndirty, sizeof(*n->dirty), cmp_dirty);
+	if (n->ndirty > 1)
+		qsort(n->dirty, n->ndirty, sizeof(*n->dirty), cmp_dirty);
 	extents = calloc(n->ndirty + 1, sizeof(*extents));
 	actions = calloc(n->ndirty + 1, 1);
 	if (!extents || !actions) {

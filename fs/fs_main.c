@@ -206,13 +206,15 @@ int main(int argc, char *argv[])
 		return 1;
 	if (cli.show_version) {
 		printf("boafs %s (libfuse %s)\n", BOAFS_VERSION, fuse_pkgversion());
-		return 0;
+		rc = 0;
+		goto out_args;
 	}
 	if (cli.show_help) {
 		usage(argv[0]);
 		fuse_cmdline_help();
 		fuse_lowlevel_help();
-		return 0;
+		rc = 0;
+		goto out_args;
 	}
 	if (fuse_parse_cmdline(&args, &opts) != 0)
 		return 1;
