@@ -1,0 +1,59 @@
+/* boa — the BOA coder on one chunk: bytes in, a self-describing compressed chunk out, and back.
+ *
+ * Owns: the chunk format (below), the level numbers, and the choice to store a chunk raw when
+ * coding does not shrink it. Every chunk is independent: it starts from empty models.
+ * Does not own: prediction (boa_predict.h and the mix_* modules), the Mamba (boa_model.h), the
+ * file container of the `boa` command (boa_cli.c), records and extents (index/).
+ * Chunk format (all integers little-endian):
+ *   u8     version << 4 | level   version 1; level 0 = stored raw, 1..9 = arithmetic coded
+ *   varint raw length             LEB128, must equal the raw_len the decoder is given
+ *   u32    model id               only at levels that use the Mamba (boa_model_id)
+ *   u32    xxh32 of the raw bytes (seed 0)
+ *   payload                       raw bytes (level 0) or the arithmetic coder's bytes
+ * Levels: 1 mixes context models only (fast, no Mamba); 2..9 add the Mamba byte model and grow
+ * the context models. BOA_LEVEL_DEFAULT is the best ratio at >= 250 KB/s per core.
+ * Threads: a boa_ctx is per thread (it holds the predictor, reused across calls so that a call
+ * allocates nothing once the level and model stay the same); models may be shared.
+ * Errors: 0, or a negative errno: -EINVAL (bad level or arguments), -ENOSPC (`cap` too small;
+ * boa_bound is always enough), -ENOTSUP (the level needs the Mamba but no model was given or
+ * this build has none), -ENOENT (decode: the chunk names a model other than the one given), -EIO
+ * (decode: a corrupt or truncated chunk, or a length or checksum mismatch; never wrong data),
+ * -ENOMEM. */
+#ifndef BOAFS_BOA_H
+#define BOAFS_BOA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BOA_LEVEL_MIN     1
+#define BOA_LEVEL_MAX     9
+#define BOA_LEVEL_DEFAULT 1
+#define BOA_CHUNK_MAX     ((size_t)1 << 30) /* largest chunk, bytes */
+
+struct boa_model;
+struct boa_ctx;
+
+/* The most bytes boa_encode can write for `len` input bytes. */
+size_t boa_bound(size_t len);
+/* 1 if `level` uses the Mamba (needs a model), 0 if not, -EINVAL if no such level. */
+int boa_level_uses_model(int level);
+
+int boa_ctx_new(struct boa_ctx **out);
+void boa_ctx_free(struct boa_ctx *c);
+int boa_ctx_encode(struct boa_ctx *c, const struct boa_model *m, int level, const void *in,
+                   size_t len, void *out, size_t cap, size_t *out_len);
+int boa_ctx_decode(struct boa_ctx *c, const struct boa_model *m, const void *in, size_t in_len,
+                   void *out, size_t raw_len);
+
+/* One-shot forms: a context for the call (allocation per call; use boa_ctx_* in loops). `m` may
+ * be NULL at level 1. */
+int boa_encode(const struct boa_model *m, int level, const void *in, size_t len, void *out,
+               size_t cap, size_t *out_len);
+int boa_decode(const struct boa_model *m, const void *in, size_t in_len, void *out, size_t raw_len);
+
+/* Reads a chunk's header: its level (0 = stored), raw length and model id (0 when the level uses
+ * no model), so a caller can find the model to decode it with. -EIO if malformed. */
+int boa_chunk_info(const void *in, size_t in_len, int *level, uint64_t *raw_len,
+                   uint32_t *model_id);
+
+#endif

@@ -1,0 +1,1152 @@
+/* boa — the BOA coder on plain files: compress, decompress, bench, train.
+ *
+ * Owns: the `boa` command line, the .boa file container (below), threads over chunks, the
+ * progress display, and the side-by-side benchmark against zstd, xz, bzip2 and brotli.
+ * Does not own: the chunk coder (boa.h), models and training (boa_model.h, boa_train.h), the
+ * filesystem's own records (index/seg.h).
+ * Errors: one line on stderr naming what failed, exit status 1 (2 for a usage error). A file
+ * whose chunk does not verify is never written: output goes to a temporary file renamed into
+ * place at the end (or, on stdout, stops before the bad chunk). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+#include <zstd.h>
+#include <lzma.h>
+#include <bzlib.h>
+#include <brotli/encode.h>
+#include <brotli/decode.h>
+
+#include "boa.h"
+#include "boa_model.h"
+
+#ifndef BOA_HAVE_MODEL
+#define BOA_HAVE_MODEL 1
+#endif
+#if BOA_HAVE_MODEL && defined(__has_include)
+#if __has_include("boa_train.h")
+#include "boa_train.h"
+#define BOA_HAVE_TRAIN 1
+#endif
+#endif
+#ifndef BOA_HAVE_TRAIN
+#define BOA_HAVE_TRAIN 0
+#endif
+
+#define BOA_CLI_VERSION "0.1.0"
+
+/* The .boa container. All integers little-endian.
+ *
+ * File header, 16 bytes:
+ *   0  4  magic "BOA\x1a"
+ *   4  1  version (1)
+ *   5  3  reserved, zero
+ *   8  4  chunk size: raw bytes per chunk (every chunk but the last holds exactly this many)
+ *  12  4  xxh32 (seed 0) of bytes 0..11
+ * Then chunks, each a 24-byte header and a payload:
+ *   0  4  raw length (1 .. chunk size)
+ *   4  4  stored length: payload bytes
+ *   8  1  level the chunk was coded at (0 = stored raw), as in its boa chunk header
+ *   9  3  reserved, zero
+ *  12  4  model id (0 when the level uses no model)
+ *  16  8  xxh64 (seed 0) of the raw bytes
+ *  24     payload: one boa chunk (boa.h), decoded on its own
+ * End marker, a 24-byte chunk header with raw length 0 and stored length 0, whose model id field
+ * holds the number of chunks and whose xxh64 field holds the total raw length; a file without it
+ * is truncated. Nothing may follow it. */
+#define BOAF_MAGIC         "BOA\x1a"
+#define BOAF_VERSION       1
+#define BOAF_HEADER        16
+#define BOAF_CHUNK_HEADER  24
+#define BOAF_CHUNK_DEFAULT ((uint32_t)4 << 20)
+#define BOAF_CHUNK_MAX     ((uint32_t)256 << 20)
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("boa: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* ---- models ---- */
+
+struct models {
+	const char *path; /* -m, or NULL for the built-in default */
+	struct boa_model *m;
+	int tried;
+};
+
+static int models_get(struct models *ms, struct boa_model **out)
+{
+#if BOA_HAVE_MODEL
+	char err[256] = "";
+	int rc;
+
+	if (ms->m) {
+		*out = ms->m;
+		return 0;
+	}
+	if (ms->tried)
+		return -ENOENT;
+	ms->tried = 1;
+	if (ms->path)
+		rc = boa_model_load_file(ms->path, &ms->m, err, sizeof(err));
+	else
+		rc = boa_model_load_default(&ms->m);
+	if (rc) {
+		if (ms->path)
+			fail("cannot load model %s: %s", ms->path, err[0] ? err : strerror(-rc));
+		else
+			fail("the built-in model is not available (%s); levels 2-9 need it",
+			     strerror(-rc));
+		return rc;
+	}
+	*out = ms->m;
+	return 0;
+#else
+	(void)out;
+	if (!ms->tried)
+		fail("this build has no Mamba model; levels 2-9 need it (level 1 works)");
+	ms->tried = 1;
+	return -ENOTSUP;
+#endif
+}
+
+static void models_free(struct models *ms)
+{
+#if BOA_HAVE_MODEL
+	boa_model_free(ms->m);
+#endif
+	ms->m = NULL;
+}
+
+static uint32_t model_id(const struct boa_model *m)
+{
+#if BOA_HAVE_MODEL
+	return m ? boa_model_id(m) : 0;
+#else
+	(void)m;
+	return 0;
+#endif
+}
+
+/* ---- progress ---- */
+
+struct progress {
+	int on;
+	uint64_t total, done;
+	double start, last;
+};
+
+static void progress_init(struct progress *p, uint64_t total)
+{
+	p->on = isatty(STDERR_FILENO);
+	p->total = total;
+	p->done = 0;
+	p->start = p->last = now_s();
+}
+
+static void progress_add(struct progress *p, uint64_t n)
+{
+	double t;
+	char bar[31];
+	int fill;
+
+	p->done += n;
+	if (!p->on)
+		return;
+	t = now_s();
+	if (t - p->last < 0.1 && p->done != p->total)
+		return;
+	p->last = t;
+	if (p->total) {
+		fill = (int)(30.0 * (double)p->done / (double)p->total);
+		fill = fill > 30 ? 30 : fill;
+		memset(bar, '#', (size_t)fill);
+		memset(bar + fill, '.', (size_t)(30 - fill));
+		bar[30] = 0;
+		fprintf(stderr, "\r[%s] %3d%% %.2f MB/s ", bar,
+		        (int)(100.0 * (double)p->done / (double)p->total),
+		        (double)p->done / 1e6 / (t - p->start + 1e-9));
+	} else {
+		fprintf(stderr, "\r%.1f MB %.2f MB/s ", (double)p->done / 1e6,
+		        (double)p->done / 1e6 / (t - p->start + 1e-9));
+	}
+}
+
+static void progress_end(struct progress *p)
+{
+	if (p->on)
+		fputs("\r\033[K", stderr);
+}
+
+/* ---- files ---- */
+
+struct out_file {
+	FILE *f;
+	char *final, *tmp; /* NULL for stdout */
+};
+
+static int out_open(struct out_file *o, const char *path, int force)
+{
+	struct stat st;
+	int fd;
+
+	memset(o, 0, sizeof(*o));
+	if (!strcmp(path, "-")) {
+		o->f = stdout;
+		return 0;
+	}
+	if (!force && stat(path, &st) == 0) {
+		fail("%s exists (use -f to overwrite)", path);
+		return -EEXIST;
+	}
+	o->final = strdup(path);
+	o->tmp = malloc(strlen(path) + 16);
+	if (!o->final || !o->tmp)
+		return -ENOMEM;
+	sprintf(o->tmp, "%s.boa-XXXXXX", path);
+	fd = mkstemp(o->tmp);
+	if (fd < 0) {
+		fail("cannot create %s: %s", o->tmp, strerror(errno));
+		free(o->tmp);
+		o->tmp = NULL;
+		return -errno;
+	}
+	{
+		mode_t mask = umask(0);
+
+		umask(mask);
+		fchmod(fd, 0666 & ~mask);
+	}
+	o->f = fdopen(fd, "wb");
+	if (!o->f) {
+		close(fd);
+		return -errno;
+	}
+	return 0;
+}
+
+static int out_write(struct out_file *o, const void *p, size_t n)
+{
+	if (n && fwrite(p, 1, n, o->f) != n) {
+		fail("write %s: %s", o->final ? o->final : "stdout", strerror(errno));
+		return -EIO;
+	}
+	return 0;
+}
+
+/* Keeps the output only if `ok`. */
+static int out_close(struct out_file *o, int ok)
+{
+	int rc = 0;
+
+	if (o->f && o->f != stdout) {
+		if (fflush(o->f) || fsync(fileno(o->f)))
+			rc = -EIO;
+		if (fclose(o->f))
+			rc = -EIO;
+		if (ok && !rc && rename(o->tmp, o->final)) {
+			fail("rename to %s: %s", o->final, strerror(errno));
+			rc = -EIO;
+		}
+		if (!ok || rc)
+			unlink(o->tmp);
+	} else if (o->f && fflush(o->f)) {
+		rc = -EIO;
+	}
+	free(o->final);
+	free(o->tmp);
+	memset(o, 0, sizeof(*o));
+	return rc;
+}
+
+static FILE *in_open(const char *path)
+{
+	FILE *f = !strcmp(path, "-") ? stdin : fopen(path, "rb");
+
+	if (!f)
+		fail("cannot open %s: %s", path, strerror(errno));
+	return f;
+}
+
+static uint64_t in_size(FILE *f)
+{
+	struct stat st;
+
+	if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode))
+		return (uint64_t)st.st_size;
+	return 0;
+}
+
+/* ---- chunk jobs, run by threads ---- */
+
+struct job {
+	/* in */
+	const struct boa_model *model;
+	int level;
+	int verify;
+	uint8_t *raw;
+	size_t raw_len;
+	uint8_t *stored;
+	size_t stored_len, stored_cap;
+	uint32_t model_id;
+	uint64_t hash;
+	/* out */
+	int rc;
+	struct boa_ctx *ctx;
+	uint8_t *check; /* --verify scratch */
+};
+
+static void *job_compress(void *arg)
+{
+	struct job *j = arg;
+	int rc;
+
+	j->hash = XXH64(j->raw, j->raw_len, 0);
+	rc = boa_ctx_encode(j->ctx, j->model, j->level, j->raw, j->raw_len, j->stored,
+	                    j->stored_cap, &j->stored_len);
+	if (!rc && j->verify) {
+		rc = boa_ctx_decode(j->ctx, j->model, j->stored, j->stored_len, j->check,
+		                    j->raw_len);
+		if (!rc && memcmp(j->check, j->raw, j->raw_len))
+			rc = -EIO;
+	}
+	j->rc = rc;
+	return NULL;
+}
+
+static void *job_decompress(void *arg)
+{
+	struct job *j = arg;
+	int rc = boa_ctx_decode(j->ctx, j->model, j->stored, j->stored_len, j->raw, j->raw_len);
+
+	if (!rc && XXH64(j->raw, j->raw_len, 0) != j->hash)
+		rc = -EIO;
+	j->rc = rc;
+	return NULL;
+}
+
+/* Runs fn over jobs[0..n) on up to n threads (the first in this thread). */
+static void jobs_run(struct job *jobs, int n, void *(*fn)(void *))
+{
+	pthread_t tid[64];
+	int started[64] = {0};
+
+	for (int i = 1; i < n; i++)
+		started[i] = pthread_create(&tid[i], NULL, fn, &jobs[i]) == 0;
+	if (n > 0)
+		fn(&jobs[0]);
+	for (int i = 1; i < n; i++) {
+		if (started[i])
+			pthread_join(tid[i], NULL);
+		else
+			fn(&jobs[i]);
+	}
+}
+
+static void jobs_free(struct job *jobs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(jobs[i].raw);
+		free(jobs[i].stored);
+		free(jobs[i].check);
+		boa_ctx_free(jobs[i].ctx);
+	}
+	free(jobs);
+}
+
+static struct job *jobs_new(int n, size_t chunk, int verify)
+{
+	struct job *jobs = calloc((size_t)n, sizeof(*jobs));
+
+	if (!jobs)
+		return NULL;
+	for (int i = 0; i < n; i++) {
+		jobs[i].raw = malloc(chunk ? chunk : 1);
+		jobs[i].stored_cap = boa_bound(chunk);
+		jobs[i].stored = malloc(jobs[i].stored_cap);
+		jobs[i].check = verify ? malloc(chunk ? chunk : 1) : NULL;
+		if (!jobs[i].raw || !jobs[i].stored || (verify && !jobs[i].check) ||
+		    boa_ctx_new(&jobs[i].ctx)) {
+			jobs_free(jobs, n);
+			return NULL;
+		}
+	}
+	return jobs;
+}
+
+/* ---- compress ---- */
+
+struct opts {
+	int level;
+	int threads;
+	int verify;
+	int force;
+	uint32_t chunk;
+	struct models models;
+};
+
+static int compress_file(struct opts *o, const char *in_path, const char *out_path)
+{
+	struct boa_model *m = NULL;
+	struct out_file out = {0};
+	struct progress prog;
+	struct job *jobs = NULL;
+	uint8_t hdr[BOAF_HEADER], ch[BOAF_CHUNK_HEADER];
+	uint64_t total = 0, nchunks = 0;
+	FILE *in;
+	int rc = 0, eof = 0;
+
+	if (boa_level_uses_model(o->level) == 1) {
+		rc = models_get(&o->models, &m);
+		if (rc)
+			return 1;
+	}
+	in = in_open(in_path);
+	if (!in)
+		return 1;
+	jobs = jobs_new(o->threads, o->chunk, o->verify);
+	if (!jobs) {
+		fail("out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = out_open(&out, out_path, o->force);
+	if (rc)
+		goto out;
+	memcpy(hdr, BOAF_MAGIC, 4);
+	hdr[4] = BOAF_VERSION;
+	hdr[5] = hdr[6] = hdr[7] = 0;
+	put32(hdr + 8, o->chunk);
+	put32(hdr + 12, XXH32(hdr, 12, 0));
+	rc = out_write(&out, hdr, sizeof(hdr));
+	progress_init(&prog, in_size(in));
+	while (!rc && !eof) {
+		int n = 0;
+
+		while (n < o->threads && !eof) {
+			struct job *j = &jobs[n];
+
+			j->raw_len = fread(j->raw, 1, o->chunk, in);
+			if (j->raw_len < o->chunk) {
+				if (ferror(in)) {
+					fail("read %s: %s", in_path, strerror(errno));
+					rc = -EIO;
+					goto out;
+				}
+				eof = 1;
+			}
+			if (j->raw_len == 0)
+				break;
+			j->model = m;
+			j->level = o->level;
+			j->verify = o->verify;
+			n++;
+		}
+		jobs_run(jobs, n, job_compress);
+		for (int i = 0; i < n && !rc; i++) {
+			struct job *j = &jobs[i];
+			uint8_t level = j->stored[0] & 15;
+
+			if (j->rc) {
+				fail("chunk %llu: %s%s", (unsigned long long)nchunks,
+				     strerror(-j->rc), j->rc == -EIO ? " (verify failed)" : "");
+				rc = j->rc;
+				break;
+			}
+			put32(ch, (uint32_t)j->raw_len);
+			put32(ch + 4, (uint32_t)j->stored_len);
+			ch[8] = level;
+			ch[9] = ch[10] = ch[11] = 0;
+			put32(ch + 12, level && boa_level_uses_model(level) == 1 ? model_id(m) : 0);
+			put64(ch + 16, j->hash);
+			rc = out_write(&out, ch, sizeof(ch));
+			if (!rc)
+				rc = out_write(&out, j->stored, j->stored_len);
+			total += j->raw_len;
+			nchunks++;
+			progress_add(&prog, j->raw_len);
+		}
+	}
+	if (!rc) {
+		memset(ch, 0, sizeof(ch));
+		put32(ch + 12, (uint32_t)nchunks);
+		put64(ch + 16, total);
+		rc = out_write(&out, ch, sizeof(ch));
+	}
+	progress_end(&prog);
+out:
+	if (out.f)
+		rc = out_close(&out, rc == 0) ? (rc ? rc : -EIO) : rc;
+	if (in != stdin)
+		fclose(in);
+	if (jobs)
+		jobs_free(jobs, o->threads);
+	return rc ? 1 : 0;
+}
+
+/* ---- decompress ---- */
+
+static int read_exact(FILE *f, void *p, size_t n)
+{
+	return fread(p, 1, n, f) == n ? 0 : -EIO;
+}
+
+static int decompress_file(struct opts *o, const char *in_path, const char *out_path)
+{
+	struct out_file out = {0};
+	struct progress prog;
+	struct job *jobs = NULL;
+	uint8_t hdr[BOAF_HEADER], ch[BOAF_CHUNK_HEADER];
+	uint64_t total = 0, nchunks = 0;
+	uint32_t chunk;
+	FILE *in;
+	int rc = 0, done = 0;
+
+	in = in_open(in_path);
+	if (!in)
+		return 1;
+	if (read_exact(in, hdr, sizeof(hdr)) || memcmp(hdr, BOAF_MAGIC, 4)) {
+		fail("%s: not a boa file", in_path);
+		rc = -EINVAL;
+		goto out;
+	}
+	if (get32(hdr + 12) != XXH32(hdr, 12, 0) || hdr[4] != BOAF_VERSION) {
+		fail("%s: %s", in_path,
+		     hdr[4] != BOAF_VERSION ? "unknown version" : "corrupt file header");
+		rc = -EINVAL;
+		goto out;
+	}
+	chunk = get32(hdr + 8);
+	if (chunk == 0 || chunk > BOAF_CHUNK_MAX) {
+		fail("%s: corrupt file header (chunk size %u)", in_path, chunk);
+		rc = -EINVAL;
+		goto out;
+	}
+	jobs = jobs_new(o->threads, chunk, 0);
+	if (!jobs) {
+		fail("out of memory");
+		rc = -ENOMEM;
+		goto out;
+	}
+	rc = out_open(&out, out_path, o->force);
+	if (rc)
+		goto out;
+	progress_init(&prog, in_size(in));
+	while (!rc && !done) {
+		int n = 0;
+
+		while (n < o->threads) {
+			struct job *j = &jobs[n];
+			uint64_t idx = nchunks + (uint64_t)n;
+			int level;
+
+			if (read_exact(in, ch, sizeof(ch))) {
+				fail("%s: truncated before chunk %llu", in_path,
+				     (unsigned long long)idx);
+				rc = -EIO;
+				goto out;
+			}
+			j->raw_len = get32(ch);
+			j->stored_len = get32(ch + 4);
+			level = ch[8];
+			j->model_id = get32(ch + 12);
+			j->hash = get64(ch + 16);
+			if (j->raw_len == 0 && j->stored_len == 0) { /* end marker, checked below */
+				done = 1;
+				break;
+			}
+			if (j->raw_len == 0) {
+				fail("%s: chunk %llu: corrupt chunk header", in_path,
+				     (unsigned long long)idx);
+				rc = -EIO;
+				goto out;
+			}
+			if (j->raw_len > chunk || j->stored_len > j->stored_cap || level > 9) {
+				fail("%s: chunk %llu: corrupt chunk header", in_path,
+				     (unsigned long long)idx);
+				rc = -EIO;
+				goto out;
+			}
+			if (read_exact(in, j->stored, j->stored_len)) {
+				fail("%s: truncated in chunk %llu", in_path,
+				     (unsigned long long)idx);
+				rc = -EIO;
+				goto out;
+			}
+			j->model = NULL;
+			if (level && boa_level_uses_model(level) == 1) {
+				struct boa_model *m;
+
+				if (models_get(&o->models, &m)) {
+					rc = -ENOENT;
+					goto out;
+				}
+				if (model_id(m) != j->model_id) {
+					fail("%s: chunk %llu was coded with model %08x, not %08x "
+					     "(give it "
+					     "with -m)",
+					     in_path, (unsigned long long)idx, j->model_id,
+					     model_id(m));
+					rc = -ENOENT;
+					goto out;
+				}
+				j->model = m;
+			}
+			n++;
+		}
+		jobs_run(jobs, n, job_decompress);
+		for (int i = 0; i < n && !rc; i++) {
+			struct job *j = &jobs[i];
+
+			if (j->rc) {
+				fail("%s: chunk %llu does not verify (%s); output not written",
+				     in_path, (unsigned long long)nchunks,
+				     j->rc == -EIO ? "checksum mismatch" : strerror(-j->rc));
+				rc = -EIO;
+				break;
+			}
+			rc = out_write(&out, j->raw, j->raw_len);
+			total += j->raw_len;
+			nchunks++;
+			progress_add(&prog, j->stored_len + BOAF_CHUNK_HEADER);
+		}
+	}
+	if (!rc) {
+		/* the end marker: chunk count, total length, nothing after it */
+		if (get32(ch + 12) != nchunks || get64(ch + 16) != total) {
+			fail("%s: corrupt end marker (chunks or length do not match)", in_path);
+			rc = -EIO;
+		} else if (fgetc(in) != EOF) {
+			fail("%s: trailing bytes after the end marker", in_path);
+			rc = -EIO;
+		}
+	}
+	progress_end(&prog);
+out:
+	if (out.f)
+		rc = out_close(&out, rc == 0) ? (rc ? rc : -EIO) : rc;
+	if (in != stdin)
+		fclose(in);
+	if (jobs)
+		jobs_free(jobs, o->threads);
+	return rc ? 1 : 0;
+}
+
+/* ---- bench ---- */
+
+struct bench_codec {
+	const char *name;
+	int boa_level; /* > 0: a boa level */
+	int peer;      /* else: which peer */
+	int arg;
+};
+
+enum { PEER_ZSTD, PEER_XZ, PEER_BZ2, PEER_BROTLI };
+
+static int peer_compress(const struct bench_codec *c, const uint8_t *in, size_t len, uint8_t *out,
+                         size_t cap, size_t *out_len)
+{
+	switch (c->peer) {
+	case PEER_ZSTD: {
+		size_t n = ZSTD_compress(out, cap, in, len, c->arg);
+
+		if (ZSTD_isError(n))
+			return -EIO;
+		*out_len = n;
+		return 0;
+	}
+	case PEER_XZ: {
+		size_t pos = 0;
+
+		if (lzma_easy_buffer_encode((uint32_t)c->arg | LZMA_PRESET_EXTREME,
+		                            LZMA_CHECK_CRC64, NULL, in, len, out, &pos,
+		                            cap) != LZMA_OK)
+			return -EIO;
+		*out_len = pos;
+		return 0;
+	}
+	case PEER_BZ2: {
+		unsigned int n = (unsigned int)cap;
+
+		if (BZ2_bzBuffToBuffCompress((char *)out, &n, (char *)(uintptr_t)in,
+		                             (unsigned int)len, c->arg, 0, 0) != BZ_OK)
+			return -EIO;
+		*out_len = n;
+		return 0;
+	}
+	default: {
+		size_t n = cap;
+
+		if (!BrotliEncoderCompress(c->arg, BROTLI_DEFAULT_WINDOW, BROTLI_MODE_GENERIC, len,
+		                           in, &n, out))
+			return -EIO;
+		*out_len = n;
+		return 0;
+	}
+	}
+}
+
+static int peer_decompress(const struct bench_codec *c, const uint8_t *in, size_t len, uint8_t *out,
+                           size_t raw_len)
+{
+	switch (c->peer) {
+	case PEER_ZSTD: {
+		size_t n = ZSTD_decompress(out, raw_len, in, len);
+
+		return ZSTD_isError(n) || n != raw_len ? -EIO : 0;
+	}
+	case PEER_XZ: {
+		size_t ipos = 0, opos = 0;
+		uint64_t memlimit = UINT64_MAX;
+
+		if (lzma_stream_buffer_decode(&memlimit, 0, NULL, in, &ipos, len, out, &opos,
+		                              raw_len) != LZMA_OK)
+			return -EIO;
+		return opos == raw_len ? 0 : -EIO;
+	}
+	case PEER_BZ2: {
+		unsigned int n = (unsigned int)raw_len;
+
+		if (BZ2_bzBuffToBuffDecompress((char *)out, &n, (char *)(uintptr_t)in,
+		                               (unsigned int)len, 0, 0) != BZ_OK)
+			return -EIO;
+		return n == raw_len ? 0 : -EIO;
+	}
+	default: {
+		size_t n = raw_len;
+
+		if (BrotliDecoderDecompress(len, in, &n, out) != BROTLI_DECODER_RESULT_SUCCESS)
+			return -EIO;
+		return n == raw_len ? 0 : -EIO;
+	}
+	}
+}
+
+struct bench_row {
+	uint64_t raw, stored;
+	double ctime, dtime;
+	int failed;
+};
+
+/* Compresses one file's bytes with codec c (boa: in chunks of `chunk` bytes, one thread) and
+ * back, adding to row. */
+static int bench_one(const struct bench_codec *c, struct boa_ctx *ctx, const struct boa_model *m,
+                     const uint8_t *data, size_t len, uint32_t chunk, uint8_t *comp, size_t cap,
+                     uint8_t *back, struct bench_row *row)
+{
+	size_t stored = 0, off, clen[4096];
+	double t0, t1, t2;
+	int rc = 0, k = 0;
+
+	t0 = now_s();
+	if (c->boa_level) {
+		size_t pos = 0;
+
+		for (off = 0; off < len && !rc; off += chunk, k++) {
+			size_t n = len - off < chunk ? len - off : chunk;
+
+			if (k >= 4096)
+				return -E2BIG;
+			rc = boa_ctx_encode(ctx, m, c->boa_level, data + off, n, comp + pos,
+			                    cap - pos, &clen[k]);
+			pos += clen[k];
+		}
+		stored = pos;
+	} else {
+		rc = peer_compress(c, data, len, comp, cap, &stored);
+	}
+	t1 = now_s();
+	if (rc)
+		return rc;
+	if (c->boa_level) {
+		size_t pos = 0;
+
+		k = 0;
+		for (off = 0; off < len && !rc; off += chunk, k++) {
+			size_t n = len - off < chunk ? len - off : chunk;
+
+			rc = boa_ctx_decode(ctx, m, comp + pos, clen[k], back + off, n);
+			pos += clen[k];
+		}
+	} else {
+		rc = peer_decompress(c, comp, stored, back, len);
+	}
+	t2 = now_s();
+	if (!rc && memcmp(back, data, len))
+		rc = -EIO;
+	if (rc)
+		return rc;
+	row->raw += len;
+	row->stored += stored;
+	row->ctime += t1 - t0;
+	row->dtime += t2 - t1;
+	return 0;
+}
+
+static void bench_print_row(const char *file, const char *codec, const struct bench_row *r,
+                            int json, int *first)
+{
+	double ratio = r->stored ? (double)r->raw / (double)r->stored : 0;
+	double cs = r->ctime > 0 ? (double)r->raw / 1e6 / r->ctime : 0;
+	double ds = r->dtime > 0 ? (double)r->raw / 1e6 / r->dtime : 0;
+
+	if (json) {
+		printf("%s\n    {\"file\": \"%s\", \"codec\": \"%s\", \"raw\": %llu, "
+		       "\"stored\": %llu, \"ratio\": %.4f, \"compress_MBps\": %.3f, "
+		       "\"decompress_MBps\": %.3f, \"ok\": %s}",
+		       *first ? "" : ",", file, codec, (unsigned long long)r->raw,
+		       (unsigned long long)r->stored, ratio, cs, ds, r->failed ? "false" : "true");
+		*first = 0;
+		return;
+	}
+	if (r->failed)
+		printf("%-40s %-12s %s\n", file, codec, "FAILED");
+	else
+		printf("%-40s %-12s %10llu %10llu %8.3f %10.3f %10.3f\n", file, codec,
+		       (unsigned long long)r->raw, (unsigned long long)r->stored, ratio, cs, ds);
+}
+
+static int bench_levels(const char *spec, int *levels)
+{
+	int n = 0;
+	char *copy = strdup(spec), *save = NULL, *tok;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		char *end;
+		long a = strtol(tok, &end, 10), b = a;
+
+		if (*end == '-')
+			b = strtol(end + 1, &end, 10);
+		if (*end || a < 1 || b > 9 || a > b) {
+			free(copy);
+			return -EINVAL;
+		}
+		for (long l = a; l <= b; l++)
+			levels[n++] = (int)l;
+		if (n > 9)
+			break;
+	}
+	free(copy);
+	return n;
+}
+
+static int cmd_bench(int argc, char **argv, struct opts *o)
+{
+	static const struct option lopts[] = {
+	    {"json", no_argument, NULL, 'j'},     {"levels", required_argument, NULL, 'l'},
+	    {"no-peers", no_argument, NULL, 'P'}, {"model", required_argument, NULL, 'm'},
+	    {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
+	};
+	static const struct bench_codec peers[] = {
+	    {"zstd-3", 0, PEER_ZSTD, 3},       {"zstd-19", 0, PEER_ZSTD, 19},
+	    {"xz-9e", 0, PEER_XZ, 9},          {"bzip2-9", 0, PEER_BZ2, 9},
+	    {"brotli-11", 0, PEER_BROTLI, 11},
+	};
+	struct bench_codec codecs[9 + 5];
+	struct bench_row totals[9 + 5];
+	char names[9][8];
+	int levels[16], nlevels = 9, ncodecs = 0, json = 0, no_peers = 0, first = 1, opt, rc = 0;
+	struct boa_model *m = NULL;
+	struct boa_ctx *ctx = NULL;
+
+	for (int i = 0; i < 9; i++)
+		levels[i] = i + 1;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "l:m:h", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			json = 1;
+			break;
+		case 'l':
+			nlevels = bench_levels(optarg, levels);
+			if (nlevels <= 0) {
+				fail("bench: bad level list '%s' (e.g. 1,3-5)", optarg);
+				return 2;
+			}
+			break;
+		case 'P':
+			no_peers = 1;
+			break;
+		case 'm':
+			o->models.path = optarg;
+			break;
+		case 'h':
+			printf("usage: boa bench [--json] [-l LEVELS] [--no-peers] [-m MODEL] "
+			       "FILES...\n");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fail("bench: no files given");
+		return 2;
+	}
+	for (int i = 0; i < nlevels; i++) {
+		if (boa_level_uses_model(levels[i]) == 1 && !m && models_get(&o->models, &m)) {
+			fail("bench: skipping levels that need the Mamba model");
+			break;
+		}
+	}
+	for (int i = 0; i < nlevels; i++) {
+		if (boa_level_uses_model(levels[i]) == 1 && !m)
+			continue;
+		snprintf(names[i], sizeof(names[i]), "boa-%d", levels[i]);
+		codecs[ncodecs++] = (struct bench_codec){names[i], levels[i], 0, 0};
+	}
+	for (size_t i = 0; !no_peers && i < sizeof(peers) / sizeof(peers[0]); i++)
+		codecs[ncodecs++] = peers[i];
+	memset(totals, 0, sizeof(totals));
+	if (boa_ctx_new(&ctx)) {
+		fail("out of memory");
+		return 1;
+	}
+	if (json)
+		printf("{\"version\": \"%s\", \"results\": [", BOA_CLI_VERSION);
+	else
+		printf("%-40s %-12s %10s %10s %8s %10s %10s\n", "file", "codec", "raw", "stored",
+		       "ratio", "comp MB/s", "dec MB/s");
+	for (int f = optind; f < argc; f++) {
+		FILE *in = fopen(argv[f], "rb");
+		uint8_t *data = NULL, *comp = NULL, *back = NULL;
+		size_t len, cap;
+		const char *base = strrchr(argv[f], '/') ? strrchr(argv[f], '/') + 1 : argv[f];
+
+		if (!in) {
+			fail("cannot open %s: %s", argv[f], strerror(errno));
+			rc = 1;
+			continue;
+		}
+		fseek(in, 0, SEEK_END);
+		len = (size_t)ftell(in);
+		rewind(in);
+		cap = len + len / 2 + (1 << 16) + ((len / BOAF_CHUNK_DEFAULT) + 1) * boa_bound(0);
+		data = malloc(len + 1);
+		comp = malloc(cap);
+		back = malloc(len + 1);
+		if (!data || !comp || !back || fread(data, 1, len, in) != len) {
+			fail("cannot read %s", argv[f]);
+			rc = 1;
+			goto next;
+		}
+		for (int c = 0; c < ncodecs; c++) {
+			struct bench_row row = {0};
+			int r = bench_one(&codecs[c], ctx, m, data, len, BOAF_CHUNK_DEFAULT, comp,
+			                  cap, back, &row);
+
+			if (r) {
+				row.failed = 1;
+				totals[c].failed = 1;
+				rc = 1;
+			}
+			totals[c].raw += row.raw;
+			totals[c].stored += row.stored;
+			totals[c].ctime += row.ctime;
+			totals[c].dtime += row.dtime;
+			bench_print_row(base, codecs[c].name, &row, json, &first);
+			fflush(stdout);
+		}
+	next:
+		fclose(in);
+		free(data);
+		free(comp);
+		free(back);
+	}
+	for (int c = 0; c < ncodecs; c++)
+		bench_print_row("TOTAL", codecs[c].name, &totals[c], json, &first);
+	if (json)
+		printf("\n]}\n");
+	boa_ctx_free(ctx);
+	return rc;
+}
+
+/* ---- main ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+	        "usage: boa compress [-1..-9] [-m MODEL] [-T N] [-B SIZE] [--verify] [-f] IN OUT\n"
+	        "       boa decompress [-m MODEL] [-T N] [-f] IN OUT\n"
+	        "       boa bench [--json] [-l LEVELS] [--no-peers] [-m MODEL] FILES...\n"
+	        "       boa train FILES... -o MODEL [options]   (boa train --help)\n"
+	        "       boa --help | --version\n"
+	        "IN or OUT '-' is stdin or stdout. Level 1 needs no model; 2-9 mix in the Mamba\n"
+	        "byte model (default level %d). See boa(1).\n",
+	        BOA_LEVEL_DEFAULT);
+}
+
+static int parse_size(const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	if (end == s)
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k')
+		v <<= 10, end++;
+	else if (*end == 'M' || *end == 'm')
+		v <<= 20, end++;
+	if (*end || v < 1 || v > BOAF_CHUNK_MAX)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int cmd_codec(int argc, char **argv, struct opts *o, int decompress)
+{
+	static const struct option lopts[] = {
+	    {"verify", no_argument, NULL, 'V'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"model", required_argument, NULL, 'm'},
+	    {"threads", required_argument, NULL, 'T'},
+	    {"chunk-size", required_argument, NULL, 'B'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "123456789m:T:B:fh", lopts, NULL)) != -1) {
+		switch (opt) {
+		case '1' ... '9':
+			if (decompress) {
+				fail("decompress takes no level");
+				return 2;
+			}
+			o->level = opt - '0';
+			break;
+		case 'm':
+			o->models.path = optarg;
+			break;
+		case 'T': {
+			char *end;
+			long t = strtol(optarg, &end, 10);
+
+			if (*end || t < 1 || t > 64) {
+				fail("-T: threads must be 1..64");
+				return 2;
+			}
+			o->threads = (int)t;
+			break;
+		}
+		case 'B':
+			if (parse_size(optarg, &o->chunk) || o->chunk > BOA_CHUNK_MAX) {
+				fail("-B: chunk size must be 1..256M");
+				return 2;
+			}
+			break;
+		case 'V':
+			o->verify = 1;
+			break;
+		case 'f':
+			o->force = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		fail("%s needs IN and OUT (see boa --help)", argv[0]);
+		return 2;
+	}
+	return decompress ? decompress_file(o, argv[optind], argv[optind + 1])
+	                  : compress_file(o, argv[optind], argv[optind + 1]);
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o = {
+	    .level = BOA_LEVEL_DEFAULT,
+	    .threads = 1,
+	    .chunk = BOAF_CHUNK_DEFAULT,
+	};
+	const char *cmd;
+	int rc;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[1];
+	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "--version")) {
+		printf("boa %s (chunk format 1, container format %d)\n", BOA_CLI_VERSION,
+		       BOAF_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "compress") || !strcmp(cmd, "decompress")) {
+		rc = cmd_codec(argc - 1, argv + 1, &o, cmd[0] == 'd');
+	} else if (!strcmp(cmd, "bench")) {
+		rc = cmd_bench(argc - 1, argv + 1, &o);
+	} else if (!strcmp(cmd, "train")) {
+#if BOA_HAVE_TRAIN
+		return boa_train_cli(argc - 1, argv + 1);
+#else
+		fail("train: not available in this build");
+		return 1;
+#endif
+	} else if (!strcmp(cmd, "stats") || !strcmp(cmd, "fsck") || !strcmp(cmd, "gc") ||
+	           !strcmp(cmd, "models")) {
+		fail("%s: not implemented yet", cmd);
+		return 1;
+	} else {
+		fail("unknown command '%s' (see boa --help)", cmd);
+		return 2;
+	}
+	models_free(&o.models);
+	return rc;
+}

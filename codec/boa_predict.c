@@ -1,0 +1,372 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boa_model.h"
+#include "boa_predict.h"
+#include "mix_mixer.h"
+
+#ifndef BOA_HAVE_MODEL
+#define BOA_HAVE_MODEL 1
+#endif
+
+#define BP_MAX_MIXERS 5
+
+/* Weight sets of each first-layer mixer, by its selector (mixer_select). */
+static const int bp_mixer_sets[BP_MAX_MIXERS] = {256, 256, 200, 4096, 128};
+
+/* Levels: 1 mixes context models only; the others add the Mamba and grow the context models.
+ * Changing a row changes the coded format of that level. */
+static const struct bp_level bp_levels[10] = {
+    [1] = {.mamba = 0,
+           .mixers = 2,
+           .apms = 2,
+           .lr_shift = 14,
+           .cm = {.orders = 0x5c,
+                  .sparse = 1,
+                  .record = 3,
+                  .text = 1,
+                  .match_min = 6,
+                  .match_bits = 18,
+                  .hash_bits_max = 18,
+                  .limit = 255}},
+    [2] = {.mamba = 1,
+           .mixers = 2,
+           .apms = 2,
+           .lr_shift = 14,
+           .cm = {.orders = 0x5c,
+                  .sparse = 1,
+                  .record = 3,
+                  .text = 1,
+                  .match_min = 6,
+                  .match_bits = 18,
+                  .hash_bits_max = 18,
+                  .limit = 255}},
+    [3] = {.mamba = 1,
+           .mixers = 3,
+           .apms = 2,
+           .lr_shift = 14,
+           .cm = {.orders = 0x7c,
+                  .sparse = 2,
+                  .record = 4,
+                  .text = 2,
+                  .match_min = 6,
+                  .match_bits = 20,
+                  .hash_bits_max = 19,
+                  .limit = 255}},
+    [4] = {.mamba = 1,
+           .mixers = 4,
+           .apms = 3,
+           .lr_shift = 14,
+           .cm = {.orders = 0xfc,
+                  .sparse = 3,
+                  .record = 5,
+                  .text = 3,
+                  .match_min = 5,
+                  .match_bits = 20,
+                  .hash_bits_max = 20,
+                  .limit = 255}},
+    [5] = {.mamba = 1,
+           .mixers = 5,
+           .apms = 3,
+           .lr_shift = 14,
+           .cm = {.orders = 0xfc,
+                  .sparse = 3,
+                  .record = 5,
+                  .text = 3,
+                  .match_min = 5,
+                  .match_bits = 20,
+                  .hash_bits_max = 20,
+                  .limit = 255}},
+    [6] = {.mamba = 1,
+           .mixers = 5,
+           .apms = 3,
+           .lr_shift = 14,
+           .cm = {.orders = 0xfc,
+                  .sparse = 3,
+                  .record = 5,
+                  .text = 3,
+                  .match_min = 5,
+                  .match_bits = 21,
+                  .hash_bits_max = 21,
+                  .limit = 255}},
+    [7] = {.mamba = 1,
+           .mixers = 5,
+           .apms = 3,
+           .lr_shift = 14,
+           .cm = {.orders = 0xfc,
+                  .sparse = 3,
+                  .record = 5,
+                  .text = 3,
+                  .match_min = 5,
+                  .match_bits = 22,
+                  .hash_bits_max = 21,
+                  .limit = 255}},
+    [8] = {.mamba = 1,
+           .mixers = 5,
+           .apms = 3,
+           .lr_shift = 14,
+           .cm = {.orders = 0xfc,
+                  .sparse = 3,
+                  .record = 5,
+                  .text = 3,
+                  .match_min = 5,
+                  .match_bits = 22,
+                  .hash_bits_max = 22,
+                  .limit = 255}},
+    [9] = {.mamba = 1,
+           .mixers = 5,
+           .apms = 3,
+           .lr_shift = 14,
+           .cm = {.orders = 0xfc,
+                  .sparse = 3,
+                  .record = 5,
+                  .text = 3,
+                  .match_min = 5,
+                  .match_bits = 22,
+                  .hash_bits_max = 22,
+                  .limit = 1023}},
+};
+
+struct bp {
+	int level;
+	const struct bp_level *lv;
+	const struct boa_model *model;
+	struct boa_stream *stream;
+	struct mix_cm *cm;
+	struct mix_mixer mixer[BP_MAX_MIXERS];
+	struct mix_mixer final;
+	struct mix_apm apm[3];
+	int nmixers;
+	int32_t x[MIX_MAX_INPUTS];
+	int32_t x2[BP_MAX_MIXERS + 1];
+	int nx;
+	int rate;
+	int pr; /* 12-bit mixer output */
+	/* Mamba: subtree sums of the next-byte frequencies; leaves at 256 + byte */
+	uint32_t tree[512];
+	int mamba_st;
+};
+
+const struct bp_level *bp_level_get(int level)
+{
+	if (level < 1 || level > 9)
+		return NULL;
+	return &bp_levels[level];
+}
+
+#if BOA_HAVE_MODEL
+static void mamba_next(struct bp *p)
+{
+	uint32_t freq[256];
+
+	boa_stream_predict(p->stream, freq);
+	for (int i = 0; i < 256; i++)
+		p->tree[256 + i] = freq[i];
+	for (int i = 255; i >= 1; i--)
+		p->tree[i] = p->tree[2 * i] + p->tree[2 * i + 1];
+}
+#endif
+
+int bp_new(int level, const struct boa_model *m, struct bp **out)
+{
+	const struct bp_level *lv = bp_level_get(level);
+	struct bp *p;
+	int rc, n;
+
+	if (!lv)
+		return -EINVAL;
+	if (lv->mamba && (!BOA_HAVE_MODEL || !m))
+		return -ENOTSUP;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->level = level;
+	p->lv = lv;
+	p->model = lv->mamba ? m : NULL;
+	rc = mix_cm_new(&lv->cm, &p->cm);
+	if (rc)
+		goto fail;
+#if BOA_HAVE_MODEL
+	if (lv->mamba) {
+		rc = boa_stream_new(m, &p->stream);
+		if (rc)
+			goto fail;
+	}
+#endif
+	n = 1 + p->cm->ninputs + (lv->mamba ? 1 : 0);
+	p->nx = n;
+	p->nmixers = lv->mixers;
+	for (int i = 0; i < p->nmixers; i++) {
+		rc = mix_mixer_new(&p->mixer[i], n, bp_mixer_sets[i], 16384, lv->lr_shift);
+		if (rc)
+			goto fail;
+	}
+	if (p->nmixers > 1) {
+		rc =
+		    mix_mixer_new(&p->final, p->nmixers + 1, 256, 65536 / p->nmixers, lv->lr_shift);
+		if (rc)
+			goto fail;
+	}
+	if (lv->apms >= 1 && (rc = mix_apm_new(&p->apm[0], 256, 7)))
+		goto fail;
+	if (lv->apms >= 2 && (rc = mix_apm_new(&p->apm[1], 65536, 7)))
+		goto fail;
+	if (lv->apms >= 3 && (rc = mix_apm_new(&p->apm[2], 64 * 256, 7)))
+		goto fail;
+	*out = p;
+	return 0;
+fail:
+	bp_free(p);
+	return rc;
+}
+
+void bp_free(struct bp *p)
+{
+	if (!p)
+		return;
+	mix_cm_free(p->cm);
+#if BOA_HAVE_MODEL
+	if (p->stream)
+		boa_stream_free(p->stream);
+#endif
+	for (int i = 0; i < BP_MAX_MIXERS; i++)
+		mix_mixer_free(&p->mixer[i]);
+	mix_mixer_free(&p->final);
+	for (int i = 0; i < 3; i++)
+		mix_apm_free(&p->apm[i]);
+	free(p);
+}
+
+int bp_level(const struct bp *p)
+{
+	return p->level;
+}
+
+const struct boa_model *bp_model(const struct bp *p)
+{
+	return p->model;
+}
+
+void bp_reset(struct bp *p, const uint8_t *buf, size_t len)
+{
+	mix_cm_reset(p->cm, buf, len);
+	for (int i = 0; i < p->nmixers; i++)
+		mix_mixer_reset(&p->mixer[i]);
+	if (p->nmixers > 1)
+		mix_mixer_reset(&p->final);
+	for (int i = 0; i < p->lv->apms; i++)
+		mix_apm_reset(&p->apm[i]);
+	p->rate = 64;
+	p->pr = 2048;
+#if BOA_HAVE_MODEL
+	if (p->stream) {
+		boa_stream_reset(p->stream);
+		mamba_next(p);
+	}
+#endif
+}
+
+static int mixer_select(const struct bp *p, int i)
+{
+	const struct mix_cm *cm = p->cm;
+	int bitpos = cm->bitpos;
+
+	switch (i) {
+	case 0:
+		return (int)cm->c0;
+	case 1:
+		return mix_cm_match_bucket(cm) * 8 + bitpos;
+	case 2:
+		return (cm->hits > 24 ? 24 : cm->hits) * 8 + bitpos;
+	case 3: {
+		uint32_t col = cm->stride ? cm->rec_col + 1 : 0;
+
+		return (int)((col > 15 ? 15 : col) * 256 + cm->c0);
+	}
+	default:
+		return ((p->mamba_st + 2048) >> 8) * 8 + bitpos;
+	}
+}
+
+uint32_t bp_predict(struct bp *p)
+{
+	struct mix_cm *cm = p->cm;
+	int n = 0, pr;
+	uint32_t p16;
+
+	p->x[n++] = 256;
+	mix_cm_predict(cm, p->x + n);
+	n += cm->ninputs;
+	if (p->lv->mamba) {
+		uint32_t num = p->tree[2 * cm->c0 + 1], den = p->tree[cm->c0];
+		uint32_t q = den ? (uint32_t)(((uint64_t)num * 4096 + den / 2) / den) : 2048;
+
+		q = q < 1 ? 1 : q > 4095 ? 4095 : q;
+		p->mamba_st = mix_stretch((int)q);
+		p->x[n++] = p->mamba_st;
+	}
+	if (p->nmixers == 1) {
+		pr = mix_mixer_mix(&p->mixer[0], p->x, mixer_select(p, 0));
+	} else {
+		for (int i = 0; i < p->nmixers; i++) {
+			mix_mixer_mix(&p->mixer[i], p->x, mixer_select(p, i));
+			p->x2[i] = p->mixer[i].dot;
+		}
+		p->x2[p->nmixers] = 256;
+		pr = mix_mixer_mix(&p->final, p->x2, (int)cm->c0);
+	}
+	p->pr = pr;
+	switch (p->lv->apms) {
+	case 0:
+		p16 = (uint32_t)pr * 16;
+		break;
+	case 1:
+		p16 =
+		    ((uint32_t)pr * 16 + 3 * (uint32_t)mix_apm_refine(&p->apm[0], pr, cm->c0)) / 4;
+		break;
+	case 2:
+		p16 = ((uint32_t)pr * 16 + (uint32_t)mix_apm_refine(&p->apm[0], pr, cm->c0) +
+		       2 * (uint32_t)mix_apm_refine(&p->apm[1], pr, (cm->c4 & 255) << 8 | cm->c0)) /
+		      4;
+		break;
+	default: {
+		uint32_t mctx =
+		    cm->match_slot ? (uint32_t)(mix_cm_match_bucket(cm) * 2 + cm->match_bit) : 0;
+
+		p16 = ((uint32_t)pr * 16 + (uint32_t)mix_apm_refine(&p->apm[0], pr, cm->c0) +
+		       (uint32_t)mix_apm_refine(&p->apm[1], pr, (cm->c4 & 255) << 8 | cm->c0) +
+		       (uint32_t)mix_apm_refine(&p->apm[2], pr, mctx << 8 | cm->c0)) /
+		      4;
+		break;
+	}
+	}
+	if (p16 < 32)
+		p16 = 32;
+	if (p16 > 65503)
+		p16 = 65503;
+	return p16;
+}
+
+void bp_update(struct bp *p, int bit)
+{
+	struct mix_cm *cm = p->cm;
+
+	for (int i = 0; i < p->nmixers; i++)
+		mix_mixer_update(&p->mixer[i], p->x, bit, p->rate);
+	if (p->nmixers > 1)
+		mix_mixer_update(&p->final, p->x2, bit, p->rate);
+	for (int i = 0; i < p->lv->apms; i++)
+		mix_apm_update(&p->apm[i], bit);
+	mix_cm_update(cm, bit);
+	if (cm->bitpos == 0) {
+		if (p->rate > 16 && (cm->pos & 63) == 0)
+			p->rate--;
+#if BOA_HAVE_MODEL
+		if (p->stream) {
+			boa_stream_update(p->stream, (uint8_t)(cm->c4 & 255));
+			mamba_next(p);
+		}
+#endif
+	}
+}

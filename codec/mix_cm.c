@@ -1,0 +1,521 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mix_cm.h"
+#include "mix_tables.h"
+
+#define CM_INIT       0x80000000u /* p = 1/2, count 0 */
+#define CM_BUCKET     16          /* uint32 per bucket: check + 15 nibble nodes */
+#define REC_MAX       1024        /* longest detectable stride */
+#define MATCH_VERIFY  400         /* longest backward check when a match starts */
+#define HASH_BITS_MIN 12
+#define RM_RECORDS    8 /* earlier records the record match looks at */
+
+/* Salts that keep the kinds of hashed context apart. */
+enum {
+	SALT_ORDER = 0x100,
+	SALT_SPARSE = 0x200,
+	SALT_RECORD = 0x300,
+	SALT_TEXT = 0x400,
+};
+
+/* Count of a counter -> one of 8 confidence classes. */
+static const uint8_t conf_count_bucket[16] = {0, 1, 2, 3, 4, 4, 5, 5, 5, 6, 6, 6, 6, 6, 6, 7};
+
+static inline uint32_t cm_hash(uint32_t a, uint32_t b)
+{
+	uint32_t h = a * 0x9e3779b1u ^ (b + 0x7f4a7c15u) * 0x85ebca77u;
+
+	h ^= h >> 15;
+	h *= 0xc2b2ae3du;
+	h ^= h >> 13;
+	return h;
+}
+
+static inline uint32_t cm_hash3(uint32_t a, uint32_t b, uint32_t c)
+{
+	return cm_hash(cm_hash(a, b), c);
+}
+
+static inline uint32_t counter_p12(uint32_t c)
+{
+	return c >> 20;
+}
+
+static inline void counter_update(uint32_t *c, int bit, int limit)
+{
+	uint32_t v = *c, n = v & 1023;
+	int32_t p = (int32_t)(v >> 10);
+	int32_t target = bit ? (1 << 22) - 1 : 0;
+
+	p += (int32_t)(((int64_t)(target - p) * mix_rate_tab[n]) >> 16);
+	if ((int)n < limit)
+		n++;
+	*c = ((uint32_t)p << 10) | n;
+}
+
+int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
+{
+	struct mix_cm *cm;
+	int n = 0;
+
+	if (p->hash_bits_max < HASH_BITS_MIN || p->hash_bits_max > 26 || p->limit < 1 ||
+	    p->limit > 1023 || p->sparse > 3 || p->record > 5 || p->text > 3 ||
+	    (p->match_min &&
+	     (p->match_min < 2 || p->match_min > 8 || p->match_bits < 10 || p->match_bits > 26)))
+		return -EINVAL;
+	for (int k = 2; k <= 7; k++)
+		n += (p->orders >> k) & 1;
+	n += p->sparse + p->record + p->text;
+	if (n > MIX_CM_MAX_HASHED)
+		return -EINVAL;
+	cm = calloc(1, sizeof(*cm));
+	if (!cm)
+		return -ENOMEM;
+	cm->p = *p;
+	cm->nhashed = n;
+	cm->ninputs = 2 + 2 * n + (p->match_min ? 2 : 0) + (p->record ? 1 : 0);
+	cm->table_cap = (size_t)1 << p->hash_bits_max;
+	cm->table = aligned_alloc(64, cm->table_cap * CM_BUCKET * sizeof(uint32_t));
+	cm->o0 = malloc(256 * sizeof(uint32_t));
+	cm->conf = malloc((size_t)n * 8 * 33 * sizeof(uint32_t));
+	cm->o1 = malloc(65536 * sizeof(uint32_t));
+	if (p->match_min)
+		cm->match_tab = calloc((size_t)1 << p->match_bits, sizeof(uint32_t));
+	if (!cm->table || !cm->o0 || !cm->conf || !cm->o1 || (p->match_min && !cm->match_tab)) {
+		mix_cm_free(cm);
+		return -ENOMEM;
+	}
+	*out = cm;
+	return 0;
+}
+
+void mix_cm_free(struct mix_cm *cm)
+{
+	if (!cm)
+		return;
+	free(cm->table);
+	free(cm->o0);
+	free(cm->conf);
+	free(cm->o1);
+	free(cm->match_tab);
+	free(cm);
+}
+
+/* The hashed table holds up to ~4 distinct contexts per byte of the chunk; a chunk smaller than
+ * the largest table uses (and clears) only a power-of-two prefix of it. */
+static size_t table_buckets(const struct mix_cm *cm, size_t len)
+{
+	size_t want = (size_t)1 << HASH_BITS_MIN;
+
+	while (want < len * 4 && want < cm->table_cap)
+		want <<= 1;
+	return want;
+}
+
+void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
+{
+	size_t buckets = table_buckets(cm, len);
+
+	cm->buf = buf;
+	cm->pos = 0;
+	cm->c0 = 1;
+	cm->bitpos = 0;
+	cm->c4 = cm->c8 = 0;
+	cm->mask = buckets - 1;
+	memset(cm->table, 0, buckets * CM_BUCKET * sizeof(uint32_t));
+	for (int i = 0; i < 256; i++)
+		cm->o0[i] = CM_INIT;
+	for (int i = 0; i < 65536; i++)
+		cm->o1[i] = CM_INIT;
+	if (cm->p.match_min)
+		memset(cm->match_tab, 0, sizeof(uint32_t) << cm->p.match_bits);
+	for (int k = 0; k < cm->nhashed; k++)
+		for (int i = 0; i < 8 * 33; i++)
+			cm->conf[k * 8 * 33 + i] = (uint32_t)mix_squash(((i % 33) - 16) * 128)
+			                           << 20;
+	cm->match_ptr = cm->match_len = 0;
+	cm->match_byte = -1;
+	cm->match_bit = 0;
+	for (int i = 0; i < 64; i++)
+		cm->match_sm[i] = CM_INIT;
+	cm->match_slot = NULL;
+	memset(cm->rec_last, 0, sizeof(cm->rec_last));
+	memset(cm->rec_dist, 0, sizeof(cm->rec_dist));
+	memset(cm->rec_score, 0, sizeof(cm->rec_score));
+	cm->stride = 0;
+	cm->rec_run = cm->rec_prefix = cm->rec_phase = cm->rec_col = 0;
+	memset(cm->rec_eq, 0, sizeof(cm->rec_eq));
+	cm->rec_expect = -1;
+	for (int i = 0; i < RM_RECORDS * 32; i++)
+		cm->rec_sm[i] = CM_INIT;
+	cm->rec_alive = 0;
+	cm->rec_slot = NULL;
+	cm->line_start = cm->prev_line_start = 0;
+	cm->field = cm->word_hash = 0;
+	memset(cm->ctx_hash, 0, sizeof(cm->ctx_hash));
+	cm->hits = 0;
+}
+
+/* The bucket of context hash `h` for the current nibble: one of two neighbours, the one whose
+ * check matches, else the less used one, cleared. */
+static uint32_t *bucket_find(struct mix_cm *cm, uint32_t h)
+{
+	size_t i = (size_t)(h >> 8) & cm->mask;
+	uint32_t check = cm_hash(h, 0x3c6ef372u) | 1; /* never 0, the empty check */
+	uint32_t *b0 = cm->table + i * CM_BUCKET;
+	uint32_t *b1 = cm->table + (i ^ 1) * CM_BUCKET;
+	uint32_t *victim;
+
+	if (b0[0] == check)
+		return b0;
+	if (b1[0] == check)
+		return b1;
+	victim = (b0[1] & 1023) <= (b1[1] & 1023) ? b0 : b1;
+	victim[0] = check;
+	for (int k = 1; k < CM_BUCKET; k++)
+		victim[k] = CM_INIT;
+	return victim;
+}
+
+static void buckets_select(struct mix_cm *cm)
+{
+	uint32_t nib = cm->c0; /* 1 at a byte start, 1xxxx at its middle */
+
+	for (int k = 0; k < cm->nhashed; k++)
+		cm->bucket[k] = bucket_find(cm, cm->ctx_hash[k] + nib * 0x2f0b3c4du);
+}
+
+static inline uint8_t hist(const struct mix_cm *cm, uint32_t back)
+{
+	return back >= 1 && back <= cm->pos ? cm->buf[cm->pos - back] : 0;
+}
+
+/* Stride: the distance at which byte values most often repeat twice in a row. Phase: the column
+ * (position modulo the stride) whose byte most often equals the one a stride back, taken as the
+ * first byte of a record (the sign/exponent byte of a float, the high byte of an integer). */
+static void record_update(struct mix_cm *cm, uint8_t c)
+{
+	uint32_t at = cm->pos - 1, last = cm->rec_last[c], st, col;
+
+	if (last) {
+		uint32_t d = at - (last - 1);
+
+		if (d < REC_MAX && d == cm->rec_dist[c]) {
+			if (cm->rec_score[d] < 60000)
+				cm->rec_score[d] += 1;
+			if (d != cm->stride && cm->rec_score[d] > cm->rec_score[cm->stride] + 16) {
+				cm->stride = d;
+				memset(cm->rec_eq, 0, sizeof(cm->rec_eq));
+				cm->rec_phase = 0;
+				cm->rec_alive = 0;
+			}
+		}
+		cm->rec_dist[c] = (uint16_t)(d < REC_MAX ? d : 0);
+	}
+	cm->rec_last[c] = at + 1;
+	if ((cm->pos & 4095) == 0)
+		for (int i = 0; i < REC_MAX; i++)
+			cm->rec_score[i] >>= 1;
+
+	st = cm->stride ? cm->stride : 4; /* 4: the common float width */
+	col = at % st;
+	if (cm->pos > st && cm->buf[at - st] == c) {
+		cm->rec_run++;
+		cm->rec_eq[col] += (uint16_t)((65535 - cm->rec_eq[col]) >> 4);
+	} else {
+		cm->rec_run = 0;
+		cm->rec_eq[col] -= (uint16_t)(cm->rec_eq[col] >> 4);
+	}
+	if (cm->pos % st == 0) { /* once a record: the best phase */
+		uint32_t best = 0;
+
+		for (uint32_t i = 1; i < st; i++)
+			if (cm->rec_eq[i] > cm->rec_eq[best] + 2048)
+				best = i;
+		if (cm->rec_eq[best] > cm->rec_eq[cm->rec_phase] + 2048)
+			cm->rec_phase = best;
+	}
+	cm->rec_col = (cm->pos + st - cm->rec_phase) % st;
+	cm->rec_prefix = cm->rec_col ? cm_hash(cm->rec_prefix, c) : 0;
+	if (cm->rec_col == 0) {
+		cm->rec_alive = 0;
+		for (uint32_t k = 0; k < RM_RECORDS && (k + 1) * st <= cm->pos; k++)
+			cm->rec_alive |= 1u << k;
+	} else {
+		for (uint32_t k = 0; k < RM_RECORDS; k++)
+			if ((cm->rec_alive >> k & 1) &&
+			    ((k + 1) * st > at || cm->buf[at - (k + 1) * st] != c))
+				cm->rec_alive &= ~(1u << k);
+	}
+	cm->rec_expect = cm->pos >= st ? cm->buf[cm->pos - st] : -1;
+}
+
+static void match_update(struct mix_cm *cm)
+{
+	int min = cm->p.match_min;
+	uint32_t h = 0;
+
+	if (cm->match_len > 0 && cm->match_byte == (int)(cm->c4 & 255)) {
+		cm->match_ptr++;
+		if (cm->match_len < 65535)
+			cm->match_len++;
+	} else {
+		cm->match_len = 0;
+	}
+	if (cm->pos < (uint32_t)min)
+		goto out;
+	for (int i = 1; i <= min; i++)
+		h = (h + cm->buf[cm->pos - i] + 1) * 0x2f0b3c4du;
+	h = (h ^ (h >> 15)) >> (32 - cm->p.match_bits);
+	if (cm->match_len == 0) {
+		uint32_t cand = cm->match_tab[h], len = 0;
+
+		while (cand && len < MATCH_VERIFY && len < cand &&
+		       cm->buf[cand - 1 - len] == cm->buf[cm->pos - 1 - len])
+			len++;
+		if (len >= (uint32_t)min) {
+			cm->match_len = len;
+			cm->match_ptr = cand;
+		}
+	}
+	cm->match_tab[h] = cm->pos;
+out:
+	cm->match_byte = cm->match_len ? cm->buf[cm->match_ptr] : -1;
+}
+
+int mix_cm_match_bucket(const struct mix_cm *cm)
+{
+	uint32_t len = cm->match_len;
+
+	if (len < 16)
+		return (int)len;
+	if (len < 32)
+		return 16 + (int)(len - 16) / 4;
+	if (len < 64)
+		return 20 + (int)(len - 32) / 8;
+	if (len < 128)
+		return 24 + (int)(len - 64) / 16;
+	if (len < 256)
+		return 28 + (int)(len - 128) / 64;
+	return len < 512 ? 30 : 31;
+}
+
+static int is_word_byte(uint8_t c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '+' || c == '-' || c >= 128;
+}
+
+/* Computes the hashed contexts for the next byte. */
+static void contexts_update(struct mix_cm *cm)
+{
+	uint32_t c4 = cm->c4, c8 = cm->c8;
+	int k = 0;
+
+	if (cm->p.orders & (1u << 2))
+		cm->ctx_hash[k++] = cm_hash(SALT_ORDER + 2, c4 & 0xffff);
+	if (cm->p.orders & (1u << 3))
+		cm->ctx_hash[k++] = cm_hash(SALT_ORDER + 3, c4 & 0xffffff);
+	if (cm->p.orders & (1u << 4))
+		cm->ctx_hash[k++] = cm_hash(SALT_ORDER + 4, c4);
+	if (cm->p.orders & (1u << 5))
+		cm->ctx_hash[k++] = cm_hash3(SALT_ORDER + 5, c4, c8 & 0xff);
+	if (cm->p.orders & (1u << 6))
+		cm->ctx_hash[k++] = cm_hash3(SALT_ORDER + 6, c4, c8 & 0xffff);
+	if (cm->p.orders & (1u << 7))
+		cm->ctx_hash[k++] = cm_hash3(SALT_ORDER + 7, c4, c8 & 0xffffff);
+	if (cm->p.sparse >= 1)
+		cm->ctx_hash[k++] = cm_hash(SALT_SPARSE + 1, c4 & 0xffff00);
+	if (cm->p.sparse >= 2)
+		cm->ctx_hash[k++] = cm_hash(SALT_SPARSE + 2, c4 & 0xff00ff00);
+	if (cm->p.sparse >= 3)
+		cm->ctx_hash[k++] = cm_hash(SALT_SPARSE + 3, (c4 & 0xff) | (c8 & 0xff) << 8);
+	if (cm->p.record) {
+		uint32_t st = cm->stride ? cm->stride : 4; /* 4: the common float width */
+		uint32_t col = cm->rec_col, run = cm->rec_run > 15 ? 15 : cm->rec_run;
+		uint32_t up1 = hist(cm, st), up2 = hist(cm, 2 * st);
+
+		if (cm->p.record >= 1)
+			cm->ctx_hash[k++] =
+			    cm_hash3(SALT_RECORD + 1, st << 16 | col, cm->rec_prefix);
+		if (cm->p.record >= 2)
+			cm->ctx_hash[k++] =
+			    cm_hash3(SALT_RECORD + 2, st << 16 | col, up1 << 8 | run);
+		if (cm->p.record >= 3)
+			cm->ctx_hash[k++] = cm_hash3(SALT_RECORD + 3, st, up1 << 8 | up2);
+		if (cm->p.record >= 4)
+			cm->ctx_hash[k++] = cm_hash3(SALT_RECORD + 4, st, up1 << 8 | (c4 & 0xff));
+		if (cm->p.record >= 5)
+			cm->ctx_hash[k++] =
+			    cm_hash3(SALT_RECORD + 5, st << 16 | col, up1 << 16 | (c4 & 0xffff));
+	}
+	if (cm->p.text) {
+		uint32_t col = cm->pos - cm->line_start;
+		uint32_t above_at = cm->prev_line_start + col;
+		uint32_t above = above_at < cm->line_start ? cm->buf[above_at] : 0;
+
+		if (col > 255)
+			col = 255;
+		if (cm->p.text >= 1)
+			cm->ctx_hash[k++] = cm_hash3(SALT_TEXT + 1, col, above);
+		if (cm->p.text >= 2)
+			cm->ctx_hash[k++] = cm_hash3(SALT_TEXT + 2, cm->field, cm->word_hash);
+		if (cm->p.text >= 3)
+			cm->ctx_hash[k++] = cm_hash3(SALT_TEXT + 3, above << 8 | (c4 & 0xff), col);
+	}
+}
+
+static void text_update(struct mix_cm *cm, uint8_t c)
+{
+	if (c == '\n') {
+		cm->prev_line_start = cm->line_start;
+		cm->line_start = cm->pos;
+		cm->field = 0;
+		cm->word_hash = 0;
+	} else if (is_word_byte(c)) {
+		cm->word_hash = cm_hash(cm->word_hash, c);
+	} else if (cm->word_hash) {
+		cm->field++;
+		cm->word_hash = 0;
+	}
+}
+
+void mix_cm_predict(struct mix_cm *cm, int32_t *x)
+{
+	int n = 0, hits = 0;
+
+	if (cm->bitpos == 0 || cm->bitpos == 4)
+		buckets_select(cm);
+	{
+		uint32_t *s0 = &cm->o0[cm->c0];
+		uint32_t *s1 = &cm->o1[(cm->c4 & 255) << 8 | cm->c0];
+
+		cm->slot[0] = s0;
+		cm->slot[1] = s1;
+		x[n++] = mix_stretch((int)counter_p12(*s0));
+		x[n++] = (*s1 & 1023) ? mix_stretch((int)counter_p12(*s1)) : 0;
+	}
+	{
+		/* the node within the current nibble: 1, 2..3, 4..7, 8..15 */
+		uint32_t node = cm->c0;
+
+		if (cm->bitpos >= 4) {
+			uint32_t j = (uint32_t)cm->bitpos - 4;
+
+			node = (1u << j) | (cm->c0 & ((1u << j) - 1));
+		}
+		for (int k = 0; k < cm->nhashed; k++) {
+			uint32_t *s = cm->bucket[k] + node;
+
+			uint32_t cnt = *s & 1023;
+			int st = mix_stretch((int)counter_p12(*s));
+			uint32_t *r;
+
+			cm->slot[2 + k] = s;
+			hits += cnt != 0;
+			/* what a counter in this state has meant so far, for this kind of context
+			 */
+			r = cm->conf + (k * 8 + conf_count_bucket[cnt > 15 ? 15 : cnt]) * 33 +
+			    ((st + 2048) >> 7);
+			cm->conf_slot[k] = r;
+			x[n++] = cnt ? st : 0;
+			x[n++] = mix_stretch((int)counter_p12(*r));
+		}
+	}
+	if (cm->p.match_min) {
+		if (cm->match_len) {
+			int expect = (cm->match_byte | 256) >> (7 - cm->bitpos);
+
+			if ((uint32_t)(expect >> 1) == cm->c0) {
+				int bit = expect & 1, lb = mix_cm_match_bucket(cm);
+				int st;
+
+				cm->match_bit = bit;
+				cm->match_slot = &cm->match_sm[lb * 2 + bit];
+				st = mix_stretch((int)counter_p12(*cm->match_slot));
+				x[n++] = st;
+				x[n++] =
+				    (bit ? 1 : -1) * (lb < 16 ? lb * 32 : 512 + (lb - 16) * 64);
+			} else {
+				cm->match_len = 0;
+				cm->match_slot = NULL;
+				x[n++] = 0;
+				x[n++] = 0;
+			}
+		} else {
+			cm->match_slot = NULL;
+			x[n++] = 0;
+			x[n++] = 0;
+		}
+	}
+	if (cm->p.record) {
+		/* the most recent of the last RM_RECORDS records that agrees with this one so far
+		 */
+		uint32_t st = cm->stride ? cm->stride : 4;
+		int first = -1, votes[2] = {0, 0};
+
+		cm->rec_slot = NULL;
+		x[n] = 0;
+		for (int k = 0; k < RM_RECORDS; k++) {
+			if ((cm->rec_alive >> k & 1) && (uint32_t)(k + 1) * st <= cm->pos) {
+				int b = cm->buf[cm->pos - (uint32_t)(k + 1) * st] | 256;
+
+				if ((uint32_t)(b >> (8 - cm->bitpos)) == cm->c0) {
+					int bit = b >> (7 - cm->bitpos) & 1;
+
+					votes[bit]++;
+					if (first < 0)
+						first = k * 2 + bit;
+				}
+			}
+		}
+		if (first >= 0) {
+			uint32_t col = cm->rec_col > 7 ? 7 : cm->rec_col;
+			int unanimous = votes[0] == 0 || votes[1] == 0;
+
+			cm->rec_slot = &cm->rec_sm[(((uint32_t)(first >> 1) * 8 + col) * 2 +
+			                            (uint32_t)unanimous) *
+			                               2 +
+			                           (uint32_t)(first & 1)];
+			x[n] = mix_stretch((int)counter_p12(*cm->rec_slot));
+		}
+		n++;
+	}
+	cm->hits = hits;
+}
+
+void mix_cm_update(struct mix_cm *cm, int bit)
+{
+	int limit = cm->p.limit;
+
+	counter_update(cm->slot[0], bit, 1023);
+	counter_update(cm->slot[1], bit, limit);
+	for (int k = 0; k < cm->nhashed; k++) {
+		counter_update(cm->slot[2 + k], bit, limit);
+		counter_update(cm->conf_slot[k], bit, 1023);
+	}
+	if (cm->match_slot)
+		counter_update(cm->match_slot, bit, 1023);
+	if (cm->rec_slot)
+		counter_update(cm->rec_slot, bit, 1023);
+	cm->c0 = cm->c0 << 1 | (uint32_t)bit;
+	cm->bitpos++;
+	if (cm->bitpos == 8) {
+		uint8_t c = (uint8_t)cm->c0;
+
+		cm->c8 = cm->c8 << 8 | cm->c4 >> 24;
+		cm->c4 = cm->c4 << 8 | c;
+		cm->c0 = 1;
+		cm->bitpos = 0;
+		cm->pos++;
+		if (cm->p.match_min)
+			match_update(cm);
+		if (cm->p.record)
+			record_update(cm, c);
+		if (cm->p.text)
+			text_update(cm, c);
+		contexts_update(cm);
+	}
+}

@@ -1,0 +1,99 @@
+/* mix_cm — the context models of the BOA mixing coder: what the bytes so far say about the next
+ * bit, as stretched probabilities for the mixer.
+ *
+ * Owns: order-0 and order-1 direct counters; hashed contexts (orders 2..7, sparse byte pairs,
+ * fixed-width record contexts, text column/field contexts) in one shared table of 64-byte
+ * buckets (a 32-bit check, then 15 counters for the nodes of one nibble); the match model (the
+ * longest earlier occurrence of the last bytes, found by a hash of them, predicting its next bit
+ * with a confidence learned per match length); the record model (stride detection: the distance
+ * at which byte values repeat most often). A counter is 32 bits: a 22-bit probability and a
+ * 10-bit count that sets its adaptation rate, 1/(count + 1.5) down to 1/(limit + 1.5).
+ * Does not own: the history bytes (the caller's chunk buffer, read up to the current position),
+ * mixing (mix_mixer.h), the Mamba (boa_model.h).
+ * Memory: fixed at mix_cm_new (tables sized for the largest chunk); nothing is allocated per
+ * byte. mix_cm_reset sizes the hashed table to the chunk and clears only what it uses.
+ * Threads: one mix_cm per stream, used by one thread.
+ * Errors: mix_cm_new returns 0, -EINVAL or -ENOMEM. */
+#ifndef BOAFS_MIX_CM_H
+#define BOAFS_MIX_CM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MIX_CM_MAX_HASHED 24
+#define MIX_CM_MAX_INPUTS (2 * MIX_CM_MAX_HASHED + 5)
+
+/* Which contexts a level uses. */
+struct mix_cm_params {
+	uint32_t orders;   /* bit k (2..7): hashed order-k context */
+	int sparse;        /* 0..3 sparse byte-pair contexts */
+	int record;        /* 0..5 fixed-width record contexts */
+	int text;          /* 0..3 text column / field / word contexts */
+	int match_min;     /* minimum match length, 0 = no match model */
+	int match_bits;    /* log2 of the match model's hash table */
+	int hash_bits_max; /* log2 of the largest hashed table, in 64-byte buckets */
+	int limit;         /* counter count limit (adaptation floor), <= 1023 */
+};
+
+struct mix_cm {
+	struct mix_cm_params p;
+	int nhashed;
+	/* history */
+	const uint8_t *buf;
+	uint32_t pos; /* bytes known: buf[0..pos) */
+	uint32_t c0;  /* 1 followed by the bits of the current byte seen so far */
+	int bitpos;
+	uint32_t c4, c8; /* last 8 bytes, most recent in the low byte of c4 */
+	/* hashed contexts */
+	uint32_t *table;
+	size_t table_cap; /* buckets allocated */
+	size_t mask;      /* buckets in use - 1 */
+	uint32_t ctx_hash[MIX_CM_MAX_HASHED];
+	uint32_t *bucket[MIX_CM_MAX_HASHED];
+	uint32_t *slot[MIX_CM_MAX_HASHED + 2];
+	/* per kind of hashed context: (count class, probability bucket) -> learned probability */
+	uint32_t *conf;
+	uint32_t *conf_slot[MIX_CM_MAX_HASHED];
+	/* direct order 0 and 1 */
+	uint32_t *o0; /* 256 */
+	uint32_t *o1; /* 65536 */
+	/* match model */
+	uint32_t *match_tab;
+	uint32_t match_ptr, match_len;
+	int match_byte; /* expected byte, -1 if none */
+	int match_bit;  /* expected next bit when match_len > 0 */
+	uint32_t match_sm[64];
+	uint32_t *match_slot;
+	/* record model */
+	uint32_t rec_last[256];
+	uint16_t rec_dist[256];
+	uint16_t rec_score[1024];
+	uint32_t stride;
+	uint32_t rec_run;      /* bytes in a row equal to the byte one stride back */
+	uint32_t rec_prefix;   /* hash of the bytes of the current record so far */
+	uint32_t rec_phase;    /* column where records start */
+	uint32_t rec_col;      /* column of the next byte within its record */
+	uint16_t rec_eq[1024]; /* per column: how often a byte equals the one a stride back */
+	int rec_expect;        /* the byte one stride back, -1 if none */
+	uint32_t rec_alive;    /* bit k: record k + 1 back agrees with this one so far */
+	uint32_t rec_sm[256];
+	uint32_t *rec_slot;
+	/* text model */
+	uint32_t line_start, prev_line_start, field, word_hash;
+	/* summary for mixer contexts, valid after mix_cm_predict */
+	int hits; /* hashed contexts seen before */
+	int ninputs;
+};
+
+int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out);
+void mix_cm_free(struct mix_cm *cm);
+/* Starts a chunk of `len` bytes whose history is read from `buf` as it is coded. */
+void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len);
+/* Writes cm->ninputs stretched predictions of the next bit to `x`. */
+void mix_cm_predict(struct mix_cm *cm, int32_t *x);
+/* Learns the coded bit; at a byte end, buf[pos] must hold the completed byte. */
+void mix_cm_update(struct mix_cm *cm, int bit);
+/* Match length bucket 0..31 (0 = no match). */
+int mix_cm_match_bucket(const struct mix_cm *cm);
+
+#endif

@@ -1,0 +1,95 @@
+/* mix_mixer — gated logistic mixing and adaptive probability maps of the BOA mixing coder.
+ *
+ * Owns: a mixer (several weight sets over the same stretched inputs; the caller picks the set
+ * for each bit from a small context; weights learn online by gradient descent on coding cost)
+ * and an APM (a probability refined by a context: 33 interpolated buckets per context over the
+ * stretched input). All integer; weights are 16.16 fixed point.
+ * Does not own: the inputs (mix_cm.h, the Mamba in boa_predict.c) or coding (mix_ac.h).
+ * Threads: a mixer or APM is per stream, used by one thread.
+ * Errors: *_new returns 0 or -ENOMEM. */
+#ifndef BOAFS_MIX_MIXER_H
+#define BOAFS_MIX_MIXER_H
+
+#include <stdint.h>
+
+#include "mix_tables.h"
+
+#define MIX_MAX_INPUTS 64
+
+struct mix_mixer {
+	int n;     /* inputs */
+	int nsets; /* weight sets */
+	int32_t *weights;
+	int32_t *w; /* the weight set chosen for this bit */
+	int32_t init_weight;
+	int lr_shift; /* learning rate: larger is slower */
+	int dot;      /* stretched output */
+	int pr;       /* 12-bit output */
+};
+
+int mix_mixer_new(struct mix_mixer *m, int n, int nsets, int32_t init_weight, int lr_shift);
+void mix_mixer_free(struct mix_mixer *m);
+void mix_mixer_reset(struct mix_mixer *m);
+
+/* Mixes x[0..n) with weight set `set`; returns the 12-bit probability. */
+static inline int mix_mixer_mix(struct mix_mixer *m, const int32_t *x, int set)
+{
+	int64_t sum = 0;
+
+	m->w = m->weights + (int64_t)set * m->n;
+	for (int i = 0; i < m->n; i++)
+		sum += (int64_t)x[i] * m->w[i];
+	sum >>= 16;
+	if (sum > 2047)
+		sum = 2047;
+	if (sum < -2047)
+		sum = -2047;
+	m->dot = (int)sum;
+	m->pr = mix_squash(m->dot);
+	return m->pr;
+}
+
+/* Learns from the coded bit; `x` must be the inputs given to the last mix. `rate` scales the
+ * step (16 = nominal), so callers can learn faster at the start of a chunk. */
+static inline void mix_mixer_update(struct mix_mixer *m, const int32_t *x, int bit, int rate)
+{
+	int err = ((bit << 12) - m->pr) * rate;
+
+	for (int i = 0; i < m->n; i++) {
+		int32_t dw = (int32_t)(((int64_t)x[i] * err) >> m->lr_shift);
+
+		m->w[i] += dw;
+	}
+}
+
+struct mix_apm {
+	int nctx;
+	int rate;     /* adaptation shift */
+	uint16_t *t;  /* nctx * 33, 16-bit probabilities */
+	uint32_t idx; /* bucket of the last refine */
+};
+
+int mix_apm_new(struct mix_apm *a, int nctx, int rate);
+void mix_apm_free(struct mix_apm *a);
+void mix_apm_reset(struct mix_apm *a);
+
+/* Refines 12-bit `pr` in context `ctx` (< nctx); returns a 16-bit probability. */
+static inline int mix_apm_refine(struct mix_apm *a, int pr, uint32_t ctx)
+{
+	int s = mix_stretch(pr) + 2048; /* 1..4095 */
+	int lo = s >> 7, w = s & 127;
+	const uint16_t *t = a->t + ctx * 33 + lo;
+
+	a->idx = ctx * 33 + lo + (w >> 6);
+	return (t[0] * (128 - w) + t[1] * w) >> 7;
+}
+
+static inline void mix_apm_update(struct mix_apm *a, int bit)
+{
+	int target = bit ? 65535 : 0;
+	int v = a->t[a->idx];
+
+	a->t[a->idx] = (uint16_t)(v + ((target - v) >> a->rate));
+}
+
+#endif

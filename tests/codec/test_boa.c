@@ -1,0 +1,362 @@
+/* The BOA coder: the arithmetic coder, every level's round trip on awkward and real data, and
+ * refusal of damaged chunks. Levels that need the Mamba run when the built-in model loads. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dirent.h>
+#include <cmocka.h>
+
+#include "boa.h"
+#include "boa_model.h"
+#include "mix_ac.h"
+
+#ifndef BOA_HAVE_MODEL
+#define BOA_HAVE_MODEL 1
+#endif
+
+struct fixture {
+	struct boa_model *model; /* NULL when the build or the default model has none */
+	struct boa_ctx *ctx;
+};
+
+/* splitmix64: random enough that no model finds structure in it */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+	return z ^ (z >> 31);
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+#if BOA_HAVE_MODEL
+	if (boa_model_load_default(&f->model))
+		f->model = NULL;
+#endif
+	assert_int_equal(boa_ctx_new(&f->ctx), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	boa_ctx_free(f->ctx);
+#if BOA_HAVE_MODEL
+	boa_model_free(f->model);
+#endif
+	free(f);
+	return 0;
+}
+
+static int level_runs(const struct fixture *f, int level)
+{
+	return boa_level_uses_model(level) == 0 || f->model;
+}
+
+/* Encodes and decodes `len` bytes at `level`; returns the encoded size. */
+static size_t round_trip(struct fixture *f, int level, const uint8_t *data, size_t len)
+{
+	size_t cap = boa_bound(len), out_len = 0;
+	uint8_t *enc = malloc(cap), *dec = malloc(len + 1);
+
+	assert_non_null(enc);
+	assert_non_null(dec);
+	assert_int_equal(boa_ctx_encode(f->ctx, f->model, level, data, len, enc, cap, &out_len), 0);
+	assert_true(out_len <= cap);
+	assert_int_equal(boa_ctx_decode(f->ctx, f->model, enc, out_len, dec, len), 0);
+	assert_memory_equal(dec, data, len);
+	/* the one-shot form decodes the same chunk */
+	memset(dec, 0xa5, len);
+	assert_int_equal(boa_decode(f->model, enc, out_len, dec, len), 0);
+	assert_memory_equal(dec, data, len);
+	free(enc);
+	free(dec);
+	return out_len;
+}
+
+static void test_arithmetic_coder_round_trips_any_probabilities(void **state)
+{
+	enum { N = 200000 };
+	uint8_t *buf = malloc(N), *bits = malloc(N);
+	uint32_t *probs = malloc(N * sizeof(uint32_t));
+	uint64_t s = 12345;
+	struct mix_enc e;
+	struct mix_dec d;
+	size_t len;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		uint64_t r = rng_next(&s);
+		uint32_t p = (uint32_t)(r % 65535) + 1;
+
+		if (i % 7 == 0) /* the extremes */
+			p = (r >> 20) & 1 ? 1 : 65535;
+		probs[i] = p;
+		/* bits mostly follow the probability, sometimes against it */
+		bits[i] = (uint8_t)(((r >> 32) % 65536) < p);
+	}
+	mix_enc_init(&e, buf, N);
+	for (int i = 0; i < N; i++)
+		mix_enc_bit(&e, bits[i], probs[i]);
+	assert_int_equal(mix_enc_finish(&e, &len), 0);
+	mix_dec_init(&d, buf, len);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(mix_dec_bit(&d, probs[i]), bits[i]);
+	assert_int_equal(mix_dec_finish(&d), 0);
+	/* one byte short: the bits come out different, or the length check notices */
+	{
+		int differ = 0;
+
+		mix_dec_init(&d, buf, len - 1);
+		for (int i = 0; i < N; i++)
+			differ |= mix_dec_bit(&d, probs[i]) != bits[i];
+		assert_true(differ || mix_dec_finish(&d) == -EIO);
+	}
+	free(buf);
+	free(bits);
+	free(probs);
+}
+
+static void test_arithmetic_coder_reports_full_output(void **state)
+{
+	uint8_t buf[4];
+	struct mix_enc e;
+	size_t len;
+
+	(void)state;
+	mix_enc_init(&e, buf, sizeof(buf));
+	for (int i = 0; i < 1000; i++)
+		mix_enc_bit(&e, i & 1, 32768);
+	assert_int_equal(mix_enc_finish(&e, &len), -ENOSPC);
+}
+
+static void test_every_level_round_trips_awkward_data(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 20000 };
+	uint8_t *random = malloc(N), *zeros = calloc(1, N), *pattern = malloc(N);
+	uint64_t s = 99;
+
+	for (int i = 0; i < N; i++) {
+		random[i] = (uint8_t)rng_next(&s);
+		pattern[i] = (uint8_t)("ROOT\x00\x01\x02\x03"[i % 8] + (i / 800));
+	}
+	for (int level = BOA_LEVEL_MIN; level <= BOA_LEVEL_MAX; level++) {
+		if (!level_runs(f, level))
+			continue;
+		round_trip(f, level, random, 0);
+		round_trip(f, level, random, 1);
+		round_trip(f, level, zeros, 1);
+		round_trip(f, level, random, 2);
+		assert_true(round_trip(f, level, random, N) <= boa_bound(N));
+		assert_true(round_trip(f, level, zeros, N) < 64);
+		assert_true(round_trip(f, level, pattern, N) < N / 10);
+	}
+	free(random);
+	free(zeros);
+	free(pattern);
+}
+
+static void test_incompressible_chunk_is_stored(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 50000 };
+	uint8_t *random = malloc(N), *enc = malloc(boa_bound(N));
+	uint64_t s = 7, raw_len;
+	uint32_t id;
+	size_t len;
+	int level;
+
+	for (int i = 0; i < N; i++)
+		random[i] = (uint8_t)rng_next(&s);
+	assert_int_equal(boa_ctx_encode(f->ctx, NULL, 1, random, N, enc, boa_bound(N), &len), 0);
+	assert_int_equal(boa_chunk_info(enc, len, &level, &raw_len, &id), 0);
+	assert_int_equal(level, 0);
+	assert_int_equal(raw_len, N);
+	assert_true(len <= boa_bound(N));
+	free(random);
+	free(enc);
+}
+
+static void test_small_output_buffer_is_enospc(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[1000], out[100];
+	uint64_t s = 3;
+	size_t len;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)rng_next(&s);
+	assert_int_equal(
+	    boa_ctx_encode(f->ctx, NULL, 1, data, sizeof(data), out, sizeof(out), &len), -ENOSPC);
+}
+
+static void test_bad_level_and_missing_model_are_refused(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t data[16] = {1}, out[64];
+	size_t len;
+
+	assert_int_equal(boa_ctx_encode(f->ctx, NULL, 0, data, 16, out, 64, &len), -EINVAL);
+	assert_int_equal(boa_ctx_encode(f->ctx, NULL, 10, data, 16, out, 64, &len), -EINVAL);
+	for (int level = 2; level <= BOA_LEVEL_MAX; level++)
+		if (boa_level_uses_model(level) == 1)
+			assert_int_equal(
+			    boa_ctx_encode(f->ctx, NULL, level, data, 16, out, 64, &len), -ENOTSUP);
+}
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	uint8_t *buf;
+	long n;
+
+	assert_non_null(fp);
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	rewind(fp);
+	buf = malloc((size_t)n + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	*len = (size_t)n;
+	return buf;
+}
+
+static void test_hep_files_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	const char *dir = getenv("HEP_DATA");
+	struct dirent *de;
+	DIR *d;
+	int files = 0;
+
+	if (!dir)
+		skip();
+	d = opendir(dir);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char path[4096];
+		size_t len, enc;
+		uint8_t *data;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		data = read_file(path, &len);
+		enc = round_trip(f, 1, data, len);
+		if (strstr(de->d_name, "uncompressed") || strstr(de->d_name, ".lhe"))
+			assert_true(enc < len / 2);
+		if (BOA_LEVEL_DEFAULT != 1 && level_runs(f, BOA_LEVEL_DEFAULT))
+			round_trip(f, BOA_LEVEL_DEFAULT, data, len);
+		free(data);
+		files++;
+	}
+	closedir(d);
+	assert_true(files >= 7);
+}
+
+static void test_hep_block_round_trips_at_every_level(void **state)
+{
+	struct fixture *f = *state;
+	const char *dir = getenv("HEP_DATA");
+	char path[4096];
+	size_t len;
+	uint8_t *data;
+
+	if (!dir)
+		skip();
+	snprintf(path, sizeof(path), "%s/uproot-sample-6.20.04-uncompressed.root", dir);
+	data = read_file(path, &len);
+	if (len > 32768)
+		len = 32768; /* one filesystem-sized block */
+	for (int level = BOA_LEVEL_MIN; level <= BOA_LEVEL_MAX; level++)
+		if (level_runs(f, level))
+			assert_true(round_trip(f, level, data, len) < len / 2);
+	free(data);
+}
+
+/* A chunk of `data` at level 1, damaged by `damage`, must decode to -EIO (never wrong data). */
+static void test_damaged_chunks_are_eio(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 30000 };
+	uint8_t *data = malloc(N), *enc = malloc(boa_bound(N)), *dec = malloc(N);
+	size_t len;
+
+	for (int i = 0; i < N; i++)
+		data[i] = (uint8_t)("event 42 px=+1.234e+01\n"[i % 23] ^ (i / 1000));
+	assert_int_equal(boa_ctx_encode(f->ctx, NULL, 1, data, N, enc, boa_bound(N), &len), 0);
+	assert_true(len < N / 4);
+	/* truncated at every length */
+	for (size_t cut = 0; cut < len; cut += 1 + cut / 3)
+		assert_int_equal(boa_ctx_decode(f->ctx, NULL, enc, cut, dec, N), -EIO);
+	/* one extra byte */
+	enc[len] = 0;
+	assert_int_equal(boa_ctx_decode(f->ctx, NULL, enc, len + 1, dec, N), -EIO);
+	/* wrong raw length */
+	assert_int_equal(boa_ctx_decode(f->ctx, NULL, enc, len, dec, N - 1), -EIO);
+	/* every byte with a bit flipped */
+	for (size_t i = 0; i < len; i += 1 + i / 8) {
+		enc[i] ^= (uint8_t)(1u << (i % 8));
+		assert_int_not_equal(boa_ctx_decode(f->ctx, NULL, enc, len, dec, N), 0);
+		enc[i] ^= (uint8_t)(1u << (i % 8));
+	}
+	assert_int_equal(boa_ctx_decode(f->ctx, NULL, enc, len, dec, N), 0);
+	assert_memory_equal(dec, data, N);
+	free(data);
+	free(enc);
+	free(dec);
+}
+
+static void test_encoding_is_deterministic_across_contexts(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 40000 };
+	uint8_t *data = malloc(N), *a = malloc(boa_bound(N)), *b = malloc(boa_bound(N));
+	uint64_t s = 5;
+	size_t la, lb;
+
+	for (int i = 0; i < N; i++)
+		data[i] = (uint8_t)(i % 8 < 2 ? (uint64_t)(0x40 + i % 3) : rng_next(&s) % 16);
+	/* a reused context (after other levels) and a fresh one give the same bytes */
+	round_trip(f, 1, data, 1000);
+	assert_int_equal(boa_ctx_encode(f->ctx, NULL, 1, data, N, a, boa_bound(N), &la), 0);
+	assert_int_equal(boa_encode(NULL, 1, data, N, b, boa_bound(N), &lb), 0);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	free(data);
+	free(a);
+	free(b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_arithmetic_coder_round_trips_any_probabilities),
+	    cmocka_unit_test(test_arithmetic_coder_reports_full_output),
+	    cmocka_unit_test(test_every_level_round_trips_awkward_data),
+	    cmocka_unit_test(test_incompressible_chunk_is_stored),
+	    cmocka_unit_test(test_small_output_buffer_is_enospc),
+	    cmocka_unit_test(test_bad_level_and_missing_model_are_refused),
+	    cmocka_unit_test(test_hep_files_round_trip),
+	    cmocka_unit_test(test_hep_block_round_trips_at_every_level),
+	    cmocka_unit_test(test_damaged_chunks_are_eio),
+	    cmocka_unit_test(test_encoding_is_deterministic_across_contexts),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
