@@ -168,7 +168,8 @@ static void extent_encode(uint8_t *v, const struct extent *e)
 	le64_put(v + 32, e->raw_xxh64);
 	le64_put(v + 40, (uint64_t)e->written_at_ns);
 	v[48] = e->codec;
-	v[49] = v[50] = v[51] = 0;
+	v[49] = e->flags;
+	v[50] = v[51] = 0;
 }
 
 static void extent_decode(const uint8_t *v, struct extent *e)
@@ -182,6 +183,7 @@ static void extent_decode(const uint8_t *v, struct extent *e)
 	e->raw_xxh64 = le64_get(v + 32);
 	e->written_at_ns = (int64_t)le64_get(v + 40);
 	e->codec = v[48];
+	e->flags = v[49];
 }
 
 /* ---- errors ---- */

@@ -42,6 +42,9 @@ struct idx_inode {
 
 /* Where a block's record lives and how to decode it. `record_len` is the whole record in the
  * segment (header + payload); `stored_len` the payload only. */
+/* Extent flags (not part of the record: they say what was done with it, not what it is). */
+#define EXTENT_BOA_TRIED 0x01 /* recompression with BOA was tried and was not smaller */
+
 struct extent {
 	uint64_t segment;
 	uint64_t offset;
@@ -49,6 +52,7 @@ struct extent {
 	uint32_t stored_len;
 	uint32_t raw_len;
 	uint8_t codec;
+	uint8_t flags; /* EXTENT_* */
 	uint32_t model_id;
 	uint64_t raw_xxh64;
 	int64_t written_at_ns;

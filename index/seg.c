@@ -343,6 +343,7 @@ int seg_append(struct seg_store *s, const struct seg_record_info *info, const vo
 	out->stored_len = stored_len;
 	out->raw_len = info->raw_len;
 	out->codec = info->codec;
+	out->flags = 0;
 	out->model_id = info->model_id;
 	out->raw_xxh64 = info->raw_xxh64;
 	out->written_at_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
