@@ -6,7 +6,8 @@
 #include "mix_tables.h"
 
 #define CM_INIT       0x80000000u /* p = 1/2, count 0 */
-#define CM_BUCKET     16          /* uint32 per bucket: check + 15 nibble nodes */
+#define CM_SLOT       16          /* bytes per slot: check + 15 nibble-node bit histories */
+#define CM_LINE       64          /* bytes per line: the 4 slots a context hash may use */
 #define REC_MAX       1024        /* longest detectable stride */
 #define MATCH_VERIFY  400         /* longest backward check when a match starts */
 #define HASH_BITS_MIN 12
@@ -19,9 +20,6 @@ enum {
 	SALT_RECORD = 0x300,
 	SALT_TEXT = 0x400,
 };
-
-/* Count of a counter -> one of 8 confidence classes. */
-static const uint8_t conf_count_bucket[16] = {0, 1, 2, 3, 4, 4, 5, 5, 5, 6, 6, 6, 6, 6, 6, 7};
 
 static inline uint32_t cm_hash(uint32_t a, uint32_t b)
 {
@@ -67,7 +65,7 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 		return -EINVAL;
 	for (int k = 2; k <= 7; k++)
 		n += (p->orders >> k) & 1;
-	n += p->sparse + p->record + p->text;
+	n += p->sparse + p->record + (p->record >= 2 ? 2 : 0) + p->text;
 	if (n > MIX_CM_MAX_HASHED)
 		return -EINVAL;
 	cm = calloc(1, sizeof(*cm));
@@ -77,13 +75,13 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 	cm->nhashed = n;
 	cm->ninputs = 2 + 2 * n + (p->match_min ? 2 : 0) + (p->record ? 1 : 0);
 	cm->table_cap = (size_t)1 << p->hash_bits_max;
-	cm->table = aligned_alloc(64, cm->table_cap * CM_BUCKET * sizeof(uint32_t));
+	cm->table = aligned_alloc(CM_LINE, cm->table_cap * CM_LINE);
 	cm->o0 = malloc(256 * sizeof(uint32_t));
-	cm->conf = malloc((size_t)n * 8 * 33 * sizeof(uint32_t));
+	cm->sm = malloc((size_t)n * 256 * sizeof(uint32_t));
 	cm->o1 = malloc(65536 * sizeof(uint32_t));
 	if (p->match_min)
 		cm->match_tab = calloc((size_t)1 << p->match_bits, sizeof(uint32_t));
-	if (!cm->table || !cm->o0 || !cm->conf || !cm->o1 || (p->match_min && !cm->match_tab)) {
+	if (!cm->table || !cm->o0 || !cm->sm || !cm->o1 || (p->match_min && !cm->match_tab)) {
 		mix_cm_free(cm);
 		return -ENOMEM;
 	}
@@ -97,44 +95,48 @@ void mix_cm_free(struct mix_cm *cm)
 		return;
 	free(cm->table);
 	free(cm->o0);
-	free(cm->conf);
+	free(cm->sm);
 	free(cm->o1);
 	free(cm->match_tab);
 	free(cm);
 }
 
-/* The hashed table holds up to ~4 distinct contexts per byte of the chunk; a chunk smaller than
- * the largest table uses (and clears) only a power-of-two prefix of it. */
-static size_t table_buckets(const struct mix_cm *cm, size_t len)
+/* Lines for a chunk: about one per hashed context per 2 bytes, so that contexts seen once are
+ * still there much later; a chunk smaller than the largest table uses (and clears) a prefix. */
+static size_t table_lines(const struct mix_cm *cm, size_t len)
 {
 	size_t want = (size_t)1 << HASH_BITS_MIN;
 
-	while (want < len * 4 && want < cm->table_cap)
+	while (want < len * (size_t)cm->nhashed / 2 && want < cm->table_cap)
 		want <<= 1;
 	return want;
 }
 
 void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
 {
-	size_t buckets = table_buckets(cm, len);
+	size_t lines = table_lines(cm, len);
 
 	cm->buf = buf;
 	cm->pos = 0;
 	cm->c0 = 1;
 	cm->bitpos = 0;
 	cm->c4 = cm->c8 = 0;
-	cm->mask = buckets - 1;
-	memset(cm->table, 0, buckets * CM_BUCKET * sizeof(uint32_t));
+	cm->mask = lines - 1;
+	memset(cm->table, 0, lines * CM_LINE);
 	for (int i = 0; i < 256; i++)
 		cm->o0[i] = CM_INIT;
 	for (int i = 0; i < 65536; i++)
 		cm->o1[i] = CM_INIT;
 	if (cm->p.match_min)
 		memset(cm->match_tab, 0, sizeof(uint32_t) << cm->p.match_bits);
-	for (int k = 0; k < cm->nhashed; k++)
-		for (int i = 0; i < 8 * 33; i++)
-			cm->conf[k * 8 * 33 + i] = (uint32_t)mix_squash(((i % 33) - 16) * 128)
-			                           << 20;
+	/* a state's first guess: (n1 + 1/2) / (n0 + n1 + 1) */
+	for (int i = 0; i < 256; i++) {
+		uint32_t n0 = mix_state_count[i][0], n1 = mix_state_count[i][1];
+		uint32_t p22 = (uint32_t)(((2 * (uint64_t)n1 + 1) << 22) / (2 * (n0 + n1) + 2));
+
+		for (int k = 0; k < cm->nhashed; k++)
+			cm->sm[k * 256 + i] = (p22 > (1u << 22) - 1 ? (1u << 22) - 1 : p22) << 10;
+	}
 	cm->match_ptr = cm->match_len = 0;
 	cm->match_byte = -1;
 	cm->match_bit = 0;
@@ -145,6 +147,7 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
 	memset(cm->rec_dist, 0, sizeof(cm->rec_dist));
 	memset(cm->rec_score, 0, sizeof(cm->rec_score));
 	cm->stride = 0;
+	cm->rec_long = 0;
 	cm->rec_run = cm->rec_prefix = cm->rec_phase = cm->rec_col = 0;
 	memset(cm->rec_eq, 0, sizeof(cm->rec_eq));
 	cm->rec_expect = -1;
@@ -158,24 +161,29 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
 	cm->hits = 0;
 }
 
-/* The bucket of context hash `h` for the current nibble: one of two neighbours, the one whose
- * check matches, else the less used one, cleared. */
-static uint32_t *bucket_find(struct mix_cm *cm, uint32_t h)
+/* The slot of context hash `h` for the current nibble: in its line, the slot whose check
+ * matches, else the one holding the least history, cleared. */
+static uint8_t *slot_find(struct mix_cm *cm, uint32_t h)
 {
-	size_t i = (size_t)(h >> 8) & cm->mask;
-	uint32_t check = cm_hash(h, 0x3c6ef372u) | 1; /* never 0, the empty check */
-	uint32_t *b0 = cm->table + i * CM_BUCKET;
-	uint32_t *b1 = cm->table + (i ^ 1) * CM_BUCKET;
-	uint32_t *victim;
+	uint8_t *line = cm->table + ((size_t)(h >> 6) & cm->mask) * CM_LINE;
+	uint8_t check = (uint8_t)((h * 0x2545f491u) >> 24);
+	uint8_t *victim = line;
+	int least = 1 << 20;
 
-	if (b0[0] == check)
-		return b0;
-	if (b1[0] == check)
-		return b1;
-	victim = (b0[1] & 1023) <= (b1[1] & 1023) ? b0 : b1;
+	for (int i = 0; i < CM_LINE / CM_SLOT; i++) {
+		uint8_t *slot = line + i * CM_SLOT;
+		int used;
+
+		if (slot[0] == check)
+			return slot;
+		used = mix_state_count[slot[1]][0] + mix_state_count[slot[1]][1];
+		if (used < least) {
+			least = used;
+			victim = slot;
+		}
+	}
+	memset(victim, 0, CM_SLOT);
 	victim[0] = check;
-	for (int k = 1; k < CM_BUCKET; k++)
-		victim[k] = CM_INIT;
 	return victim;
 }
 
@@ -184,7 +192,7 @@ static void buckets_select(struct mix_cm *cm)
 	uint32_t nib = cm->c0; /* 1 at a byte start, 1xxxx at its middle */
 
 	for (int k = 0; k < cm->nhashed; k++)
-		cm->bucket[k] = bucket_find(cm, cm->ctx_hash[k] + nib * 0x2f0b3c4du);
+		cm->bucket[k] = slot_find(cm, cm_hash(cm->ctx_hash[k], nib));
 }
 
 static inline uint8_t hist(const struct mix_cm *cm, uint32_t back)
@@ -202,9 +210,12 @@ static void record_update(struct mix_cm *cm, uint8_t c)
 	if (last) {
 		uint32_t d = at - (last - 1);
 
-		if (d < REC_MAX && d == cm->rec_dist[c]) {
+		if (d >= 2 && d < REC_MAX && d == cm->rec_dist[c]) {
 			if (cm->rec_score[d] < 60000)
 				cm->rec_score[d] += 1;
+			if (d > 16 && d != cm->rec_long &&
+			    cm->rec_score[d] > cm->rec_score[cm->rec_long] + 16)
+				cm->rec_long = d;
 			if (d != cm->stride && cm->rec_score[d] > cm->rec_score[cm->stride] + 16) {
 				cm->stride = d;
 				memset(cm->rec_eq, 0, sizeof(cm->rec_eq));
@@ -345,6 +356,14 @@ static void contexts_update(struct mix_cm *cm)
 			    cm_hash3(SALT_RECORD + 2, st << 16 | col, up1 << 8 | run);
 		if (cm->p.record >= 3)
 			cm->ctx_hash[k++] = cm_hash3(SALT_RECORD + 3, st, up1 << 8 | up2);
+		if (cm->p.record >= 2) { /* the same field of the previous two long records */
+			uint32_t lg = cm->rec_long;
+
+			cm->ctx_hash[k++] = cm_hash3(
+			    SALT_RECORD + 6, lg, (uint32_t)hist(cm, lg) << 8 | hist(cm, 2 * lg));
+			cm->ctx_hash[k++] = cm_hash3(SALT_RECORD + 7, lg << 8 | (c4 & 0xff),
+			                             (uint32_t)hist(cm, lg) << 8 | up1);
+		}
 		if (cm->p.record >= 4)
 			cm->ctx_hash[k++] = cm_hash3(SALT_RECORD + 4, st, up1 << 8 | (c4 & 0xff));
 		if (cm->p.record >= 5)
@@ -407,21 +426,24 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 			node = (1u << j) | (cm->c0 & ((1u << j) - 1));
 		}
 		for (int k = 0; k < cm->nhashed; k++) {
-			uint32_t *s = cm->bucket[k] + node;
+			uint8_t *h = cm->bucket[k] + node;
+			uint32_t *r = cm->sm + k * 256 + *h;
 
-			uint32_t cnt = *s & 1023;
-			int st = mix_stretch((int)counter_p12(*s));
-			uint32_t *r;
+			cm->hist[k] = h;
+			cm->sm_slot[k] = r;
+			if (*h) {
+				int n0 = mix_state_count[*h][0], n1 = mix_state_count[*h][1];
 
-			cm->slot[2 + k] = s;
-			hits += cnt != 0;
-			/* what a counter in this state has meant so far, for this kind of context
-			 */
-			r = cm->conf + (k * 8 + conf_count_bucket[cnt > 15 ? 15 : cnt]) * 33 +
-			    ((st + 2048) >> 7);
-			cm->conf_slot[k] = r;
-			x[n++] = cnt ? st : 0;
-			x[n++] = mix_stretch((int)counter_p12(*r));
+				hits++;
+				x[n++] = mix_stretch((int)counter_p12(*r));
+				/* a context that has only ever seen one bit value */
+				x[n++] = n0 && n1 ? 0
+				         : n1     ? 128 + 32 * (n1 > 24 ? 24 : n1)
+				                  : -128 - 32 * (n0 > 24 ? 24 : n0);
+			} else {
+				x[n++] = 0;
+				x[n++] = 0;
+			}
 		}
 	}
 	if (cm->p.match_min) {
@@ -493,8 +515,8 @@ void mix_cm_update(struct mix_cm *cm, int bit)
 	counter_update(cm->slot[0], bit, 1023);
 	counter_update(cm->slot[1], bit, limit);
 	for (int k = 0; k < cm->nhashed; k++) {
-		counter_update(cm->slot[2 + k], bit, limit);
-		counter_update(cm->conf_slot[k], bit, 1023);
+		*cm->hist[k] = mix_state_next[*cm->hist[k]][bit];
+		counter_update(cm->sm_slot[k], bit, 1023);
 	}
 	if (cm->match_slot)
 		counter_update(cm->match_slot, bit, 1023);

@@ -2,11 +2,13 @@
  * bit, as stretched probabilities for the mixer.
  *
  * Owns: order-0 and order-1 direct counters; hashed contexts (orders 2..7, sparse byte pairs,
- * fixed-width record contexts, text column/field contexts) in one shared table of 64-byte
- * buckets (a 32-bit check, then 15 counters for the nodes of one nibble); the match model (the
+ * fixed-width record contexts, text column/field contexts) in one shared table of 16-byte slots
+ * (an 8-bit check, then the bit histories of the 15 nodes of one nibble; four slots to a 64-byte
+ * line, replaced least-used first), each history mapped to a probability learned per kind of
+ * context; the match model (the
  * longest earlier occurrence of the last bytes, found by a hash of them, predicting its next bit
- * with a confidence learned per match length); the record model (stride detection: the distance
- * at which byte values repeat most often). A counter is 32 bits: a 22-bit probability and a
+ * with a confidence learned per match length); the record model (stride and phase detection,
+ * and a match against the last few records). A counter is 32 bits: a 22-bit probability and a
  * 10-bit count that sets its adaptation rate, 1/(count + 1.5) down to 1/(limit + 1.5).
  * Does not own: the history bytes (the caller's chunk buffer, read up to the current position),
  * mixing (mix_mixer.h), the Mamba (boa_model.h).
@@ -31,7 +33,7 @@ struct mix_cm_params {
 	int text;          /* 0..3 text column / field / word contexts */
 	int match_min;     /* minimum match length, 0 = no match model */
 	int match_bits;    /* log2 of the match model's hash table */
-	int hash_bits_max; /* log2 of the largest hashed table, in 64-byte buckets */
+	int hash_bits_max; /* log2 of the largest hashed table, in 64-byte lines */
 	int limit;         /* counter count limit (adaptation floor), <= 1023 */
 };
 
@@ -45,15 +47,16 @@ struct mix_cm {
 	int bitpos;
 	uint32_t c4, c8; /* last 8 bytes, most recent in the low byte of c4 */
 	/* hashed contexts */
-	uint32_t *table;
-	size_t table_cap; /* buckets allocated */
-	size_t mask;      /* buckets in use - 1 */
+	uint8_t *table;
+	size_t table_cap; /* lines allocated */
+	size_t mask;      /* lines in use - 1 */
 	uint32_t ctx_hash[MIX_CM_MAX_HASHED];
-	uint32_t *bucket[MIX_CM_MAX_HASHED];
-	uint32_t *slot[MIX_CM_MAX_HASHED + 2];
-	/* per kind of hashed context: (count class, probability bucket) -> learned probability */
-	uint32_t *conf;
-	uint32_t *conf_slot[MIX_CM_MAX_HASHED];
+	uint8_t *bucket[MIX_CM_MAX_HASHED]; /* slot of each context for this nibble */
+	uint8_t *hist[MIX_CM_MAX_HASHED];   /* bit history of each context for this bit */
+	uint32_t *slot[2];                  /* order-0 and order-1 counters for this bit */
+	/* per kind of hashed context: bit-history state -> learned probability */
+	uint32_t *sm;
+	uint32_t *sm_slot[MIX_CM_MAX_HASHED];
 	/* direct order 0 and 1 */
 	uint32_t *o0; /* 256 */
 	uint32_t *o1; /* 65536 */
@@ -69,6 +72,7 @@ struct mix_cm {
 	uint16_t rec_dist[256];
 	uint16_t rec_score[1024];
 	uint32_t stride;
+	uint32_t rec_long;     /* the best stride longer than 16: a record of several fields */
 	uint32_t rec_run;      /* bytes in a row equal to the byte one stride back */
 	uint32_t rec_prefix;   /* hash of the bytes of the current record so far */
 	uint32_t rec_phase;    /* column where records start */

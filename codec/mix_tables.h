@@ -1,9 +1,9 @@
 /* mix_tables — the logistic domain of the BOA mixing coder: stretch, squash, counter rates.
  *
- * Owns: the constant tables (generated into mix_tables.c by mix_gen_tables.py) and the two
- * conversions every predictor uses. Probabilities are 12-bit (0..4095 = P(bit is 1) * 4096);
- * stretched values are ln(p / (1 - p)) * 256, clamped to -2047..2047.
- * Threads: read-only constants. */
+ * Owns: the constant tables (generated into mix_tables.c by mix_gen_tables.py), the two
+ * conversions every predictor uses, and the bit-history state machine of hashed contexts.
+ * Probabilities are 12-bit (0..4095 = P(bit is 1) * 4096); stretched values are ln(p / (1 - p)) *
+ * 256, clamped to -2047..2047. Threads: read-only constants. */
 #ifndef BOAFS_MIX_TABLES_H
 #define BOAFS_MIX_TABLES_H
 
@@ -12,6 +12,8 @@
 extern const uint16_t mix_squash_tab[4096];
 extern const int16_t mix_stretch_tab[4096];
 extern const uint16_t mix_rate_tab[1024];
+extern const uint8_t mix_state_next[256][2];
+extern const uint8_t mix_state_count[256][2];
 
 /* 12-bit probability -> stretched value. */
 static inline int mix_stretch(int p12)
