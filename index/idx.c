@@ -1185,11 +1185,20 @@ int idx_extent_each(struct idx_txn *t, uint64_t ino, uint64_t first, uint64_t la
 
 int idx_extent_each_all(struct idx_txn *t, idx_extent_cb cb, void *arg)
 {
-	struct extent_walk w = {.all = true, .cb = cb, .arg = arg};
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, op = MDB_FIRST;
+	return idx_extent_each_from(t, 0, 0, cb, arg);
+}
 
+int idx_extent_each_from(struct idx_txn *t, uint64_t ino, uint64_t block, idx_extent_cb cb,
+                         void *arg)
+{
+	struct extent_walk w = {.all = true, .cb = cb, .arg = arg};
+	uint8_t start[16];
+	MDB_cursor *c;
+	MDB_val k = {.mv_size = sizeof(start), .mv_data = start}, v;
+	int rc, op = MDB_SET_RANGE;
+
+	be64_put(start, ino);
+	be64_put(start + 8, block);
 	rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_BLOCKS], &c);
 	if (rc)
 		return idx_err(t, rc, "blocks cursor");

@@ -17,8 +17,8 @@
 #include <stdint.h>
 
 #define IDX_FORMAT_VERSION 1
-#define IDX_ROOT_INO	   1
-#define IDX_NAME_MAX	   255
+#define IDX_ROOT_INO       1
+#define IDX_NAME_MAX       255
 
 struct idx;
 struct idx_txn;
@@ -69,7 +69,7 @@ struct idx_segment_usage {
  * index, `*block_size` is set from meta. An index written by another format version gives
  * -EPROTO; a directory that is not an LMDB environment gives -EINVAL. */
 int idx_open(const char *dir, int create, uint32_t *block_size, uint32_t root_uid,
-	     uint32_t root_gid, struct idx **out);
+             uint32_t root_gid, struct idx **out);
 void idx_close(struct idx *idx);
 /* Forces committed transactions to stable storage. */
 int idx_sync(struct idx *idx);
@@ -101,14 +101,14 @@ int idx_orphan_each(struct idx_txn *t, idx_ino_cb cb, void *arg);
 
 /* dirents: (parent, name) -> (ino, d_type). Names are 1..IDX_NAME_MAX bytes, no NUL. */
 int idx_dirent_get(struct idx_txn *t, uint64_t parent, const char *name, size_t namelen,
-		   uint64_t *ino, uint8_t *dtype);
+                   uint64_t *ino, uint8_t *dtype);
 int idx_dirent_put(struct idx_txn *t, uint64_t parent, const char *name, size_t namelen,
-		   uint64_t ino, uint8_t dtype);
+                   uint64_t ino, uint8_t dtype);
 int idx_dirent_del(struct idx_txn *t, uint64_t parent, const char *name, size_t namelen);
 /* Calls cb for each entry of `parent` in name order; a non-zero return stops the walk and is
  * returned. Returns 0 when the walk completes. */
 typedef int (*idx_dirent_cb)(void *arg, const char *name, size_t namelen, uint64_t ino,
-			     uint8_t dtype);
+                             uint8_t dtype);
 int idx_dirent_each(struct idx_txn *t, uint64_t parent, idx_dirent_cb cb, void *arg);
 /* 0 if the directory has no entries, -ENOTEMPTY otherwise. */
 int idx_dir_empty(struct idx_txn *t, uint64_t parent);
@@ -118,21 +118,23 @@ int idx_dir_empty(struct idx_txn *t, uint64_t parent);
  * stored bytes in *stored_delta (may be NULL). */
 int idx_extent_get(struct idx_txn *t, uint64_t ino, uint64_t block, struct extent *out);
 int idx_extent_put(struct idx_txn *t, uint64_t ino, uint64_t block, const struct extent *e,
-		   int64_t *stored_delta);
+                   int64_t *stored_delta);
 int idx_extent_del(struct idx_txn *t, uint64_t ino, uint64_t block, int64_t *stored_delta);
 /* Deletes every extent of `ino` with block_no >= first (truncate, unlink). */
 int idx_extent_del_from(struct idx_txn *t, uint64_t ino, uint64_t first, int64_t *stored_delta);
 /* Calls cb for each extent of `ino` with block_no in [first, last], in order. */
 typedef int (*idx_extent_cb)(void *arg, uint64_t ino, uint64_t block, const struct extent *e);
 int idx_extent_each(struct idx_txn *t, uint64_t ino, uint64_t first, uint64_t last,
-		    idx_extent_cb cb, void *arg);
+                    idx_extent_cb cb, void *arg);
 /* Every extent of the archive in (ino, block) order (fsck, stats). */
 int idx_extent_each_all(struct idx_txn *t, idx_extent_cb cb, void *arg);
+/* Every extent from (ino, block) on, in order (a resumable walk). */
+int idx_extent_each_from(struct idx_txn *t, uint64_t ino, uint64_t block, idx_extent_cb cb,
+                         void *arg);
 
 /* xattrs: (ino, name) -> value. Names up to 255 bytes, values up to 64 KiB. */
 int idx_xattr_get(struct idx_txn *t, uint64_t ino, const char *name, void *buf, size_t *len);
-int idx_xattr_put(struct idx_txn *t, uint64_t ino, const char *name, const void *value,
-		  size_t len);
+int idx_xattr_put(struct idx_txn *t, uint64_t ino, const char *name, const void *value, size_t len);
 int idx_xattr_del(struct idx_txn *t, uint64_t ino, const char *name);
 /* Writes the NUL-separated list of names into buf (or, with cap == 0, only its length). */
 int idx_xattr_list(struct idx_txn *t, uint64_t ino, char *buf, size_t cap, size_t *len);
