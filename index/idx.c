@@ -89,6 +89,11 @@ static uint64_t be64_get(const uint8_t *p)
 	return v;
 }
 
+static uint32_t be32_get(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static void be32_put(uint8_t *p, uint32_t v)
 {
 	for (int i = 3; i >= 0; i--) {
@@ -1372,4 +1377,156 @@ int idx_model_get(struct idx_txn *t, uint32_t model_id, const void **bytes, size
 	*bytes = v.mv_data;
 	*len = v.mv_size;
 	return 0;
+}
+
+/* ---- whole-database walks (fsck, gc, stats) ---- */
+
+typedef int (*raw_cb)(void *arg, const MDB_val *k, const MDB_val *v);
+
+static int db_walk(struct idx_txn *t, enum idx_db db, raw_cb cb, void *arg)
+{
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc, op = MDB_FIRST;
+
+	rc = mdb_cursor_open(t->txn, t->idx->dbi[db], &c);
+	if (rc)
+		return idx_err(t, rc, db_names[db]);
+	for (;; op = MDB_NEXT) {
+		rc = mdb_cursor_get(c, &k, &v, op);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc) {
+			rc = idx_err(t, rc, db_names[db]);
+			break;
+		}
+		rc = cb(arg, &k, &v);
+		if (rc)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rc;
+}
+
+struct inode_walk {
+	idx_inode_cb cb;
+	void *arg;
+};
+
+static int inode_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct inode_walk *w = arg;
+	struct idx_inode in;
+
+	if (k->mv_size != 8 || v->mv_size != INODE_VALUE_LEN)
+		return value_corrupt(DB_INODES, v->mv_size, INODE_VALUE_LEN);
+	inode_decode(v->mv_data, be64_get(k->mv_data), &in);
+	return w->cb(w->arg, &in);
+}
+
+int idx_inode_each(struct idx_txn *t, idx_inode_cb cb, void *arg)
+{
+	struct inode_walk w = {cb, arg};
+
+	return db_walk(t, DB_INODES, inode_step, &w);
+}
+
+struct dirent_all_walk {
+	idx_dirent_all_cb cb;
+	void *arg;
+};
+
+static int dirent_all_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct dirent_all_walk *w = arg;
+	const uint8_t *key = k->mv_data, *val = v->mv_data;
+	char name[IDX_NAME_MAX + 1];
+	size_t namelen;
+
+	if (k->mv_size <= 8 || k->mv_size > 8 + IDX_NAME_MAX || v->mv_size != 9)
+		return value_corrupt(DB_DIRENTS, v->mv_size, 9);
+	namelen = k->mv_size - 8;
+	memcpy(name, key + 8, namelen);
+	name[namelen] = '\0';
+	return w->cb(w->arg, be64_get(key), name, namelen, le64_get(val), val[8]);
+}
+
+int idx_dirent_each_all(struct idx_txn *t, idx_dirent_all_cb cb, void *arg)
+{
+	struct dirent_all_walk w = {cb, arg};
+
+	return db_walk(t, DB_DIRENTS, dirent_all_step, &w);
+}
+
+struct segment_walk {
+	idx_segment_cb cb;
+	void *arg;
+};
+
+static int segment_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct segment_walk *w = arg;
+	struct idx_segment_usage u;
+
+	if (k->mv_size != 8 || v->mv_size != USAGE_VALUE_LEN)
+		return value_corrupt(DB_SEGMENTS, v->mv_size, USAGE_VALUE_LEN);
+	u.live_bytes = le64_get(v->mv_data);
+	u.dead_bytes = le64_get((const uint8_t *)v->mv_data + 8);
+	return w->cb(w->arg, be64_get(k->mv_data), &u);
+}
+
+int idx_segment_each(struct idx_txn *t, idx_segment_cb cb, void *arg)
+{
+	struct segment_walk w = {cb, arg};
+
+	return db_walk(t, DB_SEGMENTS, segment_step, &w);
+}
+
+int idx_segment_put(struct idx_txn *t, uint64_t segment, const struct idx_segment_usage *u)
+{
+	uint8_t k[8], v[USAGE_VALUE_LEN];
+
+	be64_put(k, segment);
+	le64_put(v, u->live_bytes);
+	le64_put(v + 8, u->dead_bytes);
+	return db_put(t, DB_SEGMENTS, k, sizeof(k), v, sizeof(v));
+}
+
+int idx_segment_del(struct idx_txn *t, uint64_t segment)
+{
+	uint8_t k[8];
+
+	be64_put(k, segment);
+	return db_del(t, DB_SEGMENTS, k, sizeof(k));
+}
+
+struct model_walk {
+	idx_model_cb cb;
+	void *arg;
+};
+
+static int model_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct model_walk *w = arg;
+
+	if (k->mv_size != 4)
+		return value_corrupt(DB_MODELS, k->mv_size, 4);
+	return w->cb(w->arg, be32_get(k->mv_data), v->mv_data, v->mv_size);
+}
+
+int idx_model_each(struct idx_txn *t, idx_model_cb cb, void *arg)
+{
+	struct model_walk w = {cb, arg};
+
+	return db_walk(t, DB_MODELS, model_step, &w);
+}
+
+int idx_model_del(struct idx_txn *t, uint32_t model_id)
+{
+	uint8_t k[4];
+
+	be32_put(k, model_id);
+	return db_del(t, DB_MODELS, k, sizeof(k));
 }

@@ -142,10 +142,26 @@ int idx_xattr_del_all(struct idx_txn *t, uint64_t ino);
 
 /* segments */
 int idx_segment_get(struct idx_txn *t, uint64_t segment, struct idx_segment_usage *out);
+/* Sets a segment's usage outright (fsck --repair), or forgets a removed segment (gc). */
+int idx_segment_put(struct idx_txn *t, uint64_t segment, const struct idx_segment_usage *u);
+int idx_segment_del(struct idx_txn *t, uint64_t segment);
+typedef int (*idx_segment_cb)(void *arg, uint64_t segment, const struct idx_segment_usage *u);
+int idx_segment_each(struct idx_txn *t, idx_segment_cb cb, void *arg);
+
+/* Whole-database walks for fsck, gc and stats; a non-zero callback return stops the walk and is
+ * returned. */
+typedef int (*idx_inode_cb)(void *arg, const struct idx_inode *in);
+int idx_inode_each(struct idx_txn *t, idx_inode_cb cb, void *arg);
+typedef int (*idx_dirent_all_cb)(void *arg, uint64_t parent, const char *name, size_t namelen,
+                                 uint64_t ino, uint8_t dtype);
+int idx_dirent_each_all(struct idx_txn *t, idx_dirent_all_cb cb, void *arg);
 
 /* models: id -> model file bytes (.boam). */
 int idx_model_put(struct idx_txn *t, uint32_t model_id, const void *bytes, size_t len);
 /* Points *bytes into the map; valid until the transaction ends. */
 int idx_model_get(struct idx_txn *t, uint32_t model_id, const void **bytes, size_t *len);
+typedef int (*idx_model_cb)(void *arg, uint32_t model_id, const void *bytes, size_t len);
+int idx_model_each(struct idx_txn *t, idx_model_cb cb, void *arg);
+int idx_model_del(struct idx_txn *t, uint32_t model_id);
 
 #endif

@@ -630,3 +630,71 @@ int seg_remove(struct seg_store *s, uint64_t segment)
 		rc = -errno;
 	return rc;
 }
+
+uint64_t seg_tail(struct seg_store *s)
+{
+	uint64_t id;
+
+	pthread_mutex_lock(&s->tail_lock);
+	id = s->tail_id;
+	pthread_mutex_unlock(&s->tail_lock);
+	return id;
+}
+
+int seg_size(struct seg_store *s, uint64_t segment, uint64_t *size)
+{
+	struct stat st;
+	char name[32];
+
+	seg_name(name, sizeof(name), segment);
+	if (fstatat(s->dirfd, name, &st, 0) < 0)
+		return -errno;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int seg_list(struct seg_store *s, uint64_t **ids, size_t *count)
+{
+	DIR *d;
+	struct dirent *e;
+	uint64_t *v = NULL, *bigger;
+	size_t n = 0, cap = 0;
+	int fd, rc = 0;
+
+	fd = dup(s->dirfd);
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	rewinddir(d);
+	while ((e = readdir(d))) {
+		unsigned long long id;
+		char tail;
+
+		if (strlen(e->d_name) != 20 || sscanf(e->d_name, "%16llx.se%c", &id, &tail) != 2 ||
+		    tail != 'g')
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			bigger = realloc(v, cap * sizeof(*v));
+			if (!bigger) {
+				rc = -ENOMEM;
+				break;
+			}
+			v = bigger;
+		}
+		v[n++] = id;
+	}
+	closedir(d);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*ids = v;
+	*count = n;
+	return 0;
+}

@@ -29,7 +29,7 @@ struct seg_record_info {
 	uint32_t model_id;
 	uint32_t raw_len;
 	uint64_t raw_xxh64;
-	uint64_t ino;	/* back-references, for fsck and gc */
+	uint64_t ino; /* back-references, for fsck and gc */
 	uint64_t block;
 };
 
@@ -42,7 +42,7 @@ void seg_close(struct seg_store *s);
  * the caller still has to seg_sync before pointing the index at it. A failed write (ENOSPC)
  * leaves the segment as it was before the call. */
 int seg_append(struct seg_store *s, const struct seg_record_info *info, const void *payload,
-	       uint32_t stored_len, struct extent *out);
+               uint32_t stored_len, struct extent *out);
 /* fdatasync of every segment appended to since the last call. */
 int seg_sync(struct seg_store *s);
 
@@ -53,9 +53,15 @@ int seg_record_read(struct seg_store *s, const struct extent *e, void *payload, 
 /* Walks the records of one segment file in order (fsck, gc); stops at the first record that
  * does not parse and returns -EIO, or 0 at a clean end. */
 typedef int (*seg_record_cb)(void *arg, uint64_t offset, const struct seg_record_info *info,
-			     const void *payload, uint32_t stored_len);
+                             const void *payload, uint32_t stored_len);
 int seg_each_record(struct seg_store *s, uint64_t segment, seg_record_cb cb, void *arg);
 /* Deletes a segment file that holds no live record (gc). */
 int seg_remove(struct seg_store *s, uint64_t segment);
+/* The segment appends go to now (gc leaves it alone). */
+uint64_t seg_tail(struct seg_store *s);
+/* Size in bytes of a segment file; -ENOENT if there is none. */
+int seg_size(struct seg_store *s, uint64_t segment, uint64_t *size);
+/* The ids of every segment file present, unordered; the caller frees *ids. */
+int seg_list(struct seg_store *s, uint64_t **ids, size_t *count);
 
 #endif
