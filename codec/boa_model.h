@@ -27,6 +27,9 @@ int boa_model_load_file(const char *path, struct boa_model **out, char *err, siz
 void boa_model_free(struct boa_model *m);
 /* The model that ships with boafs, built into the binary (codec/models/default.boam). */
 int boa_model_load_default(struct boa_model **out);
+/* A built-in model by name: "default" (as above) or "fast" (smaller, for the fast levels);
+ * -ENOENT for another name. */
+int boa_model_load_builtin(const char *name, struct boa_model **out);
 /* A 32-bit id derived from the model file's checksum: what records and extents name. */
 uint32_t boa_model_id(const struct boa_model *m);
 /* Hyper-parameters, for listings. */

@@ -1,0 +1,45 @@
+/* boa_train — `boa train`: trains a Mamba byte model (.boam) on sample files, on the CPU.
+ *
+ * Owns: the training forward and backward pass (float64, the same network as boa_model.c),
+ * AdamW, truncated back-propagation through time, the split into train and validation data,
+ * and the progress display. Validation bits per byte are measured with the inference path
+ * (boa_stream_predict's quantised frequencies), so they are what the coder will see.
+ * Does not own: the model file format or inference (boa_model.h).
+ * Determinism: the same files, options and seed give a byte-identical model, whatever --threads
+ * (each sequence of a batch has its own gradient; they are summed in sequence order).
+ * Threads: --threads worker threads for the duration of the call. */
+#ifndef BOAFS_BOA_TRAIN_H
+#define BOAFS_BOA_TRAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* `boa train FILES... -o MODEL [options]`; argv[0] is the command name ("train").
+ * Returns a process exit status: 0, 1 on failure, 2 on a usage error. */
+int boa_train_cli(int argc, char **argv);
+
+/* ---- for the model tests: the training network on float64 parameters in .boam order ---- */
+
+struct boa_train_net;
+
+int boa_train_net_new(int dim, int layers, struct boa_train_net **out);
+void boa_train_net_free(struct boa_train_net *n);
+size_t boa_train_net_params(const struct boa_train_net *n);
+double *boa_train_net_weights(struct boa_train_net *n);
+/* The i-th parameter group ("embedding", "layer0.in_proj.weight", ...): its name, offset and
+ * length in the weights; -ENOENT past the last. `name` has room for 64 bytes. */
+int boa_train_net_group(const struct boa_train_net *n, int i, char *name, size_t *off, size_t *len);
+/* Mamba-style initialisation from `seed`. */
+void boa_train_net_init(struct boa_train_net *n, uint64_t seed);
+/* Loss (sum over t of -ln p(target[t]), nats) of one window from a zero state, started with
+ * byte 0 as BOA streams are: inputs are 0, bytes[0..len-2], targets bytes[0..len-1].
+ * When grad is not NULL it receives d loss / d weights (P doubles, overwritten). */
+double boa_train_net_loss(struct boa_train_net *n, const uint8_t *bytes, int len, double *grad);
+/* The .boam image of the network (weights rounded to float32). */
+int boa_train_net_encode(const struct boa_train_net *n, uint8_t **out, size_t *out_len);
+/* Bits per byte that the inference path gives a .boam image over `data` cut into streams of
+ * `stream_len` bytes (each from a fresh state), on `threads` threads. */
+int boa_train_eval_bpb(const uint8_t *model, size_t model_len, const uint8_t *data, size_t len,
+                       size_t stream_len, int threads, double *bpb);
+
+#endif
