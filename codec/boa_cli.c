@@ -27,6 +27,7 @@
 #include <brotli/encode.h>
 #include <brotli/decode.h>
 
+#include "fs_admin.h"
 #include "boa.h"
 #include "boa_model.h"
 
@@ -1141,8 +1142,8 @@ int main(int argc, char **argv)
 #endif
 	} else if (!strcmp(cmd, "stats") || !strcmp(cmd, "fsck") || !strcmp(cmd, "gc") ||
 	           !strcmp(cmd, "models")) {
-		fail("%s: not implemented yet", cmd);
-		return 1;
+		/* Archive commands live with the file system (fs/fs_admin.c). */
+		return fs_admin_main(argc - 1, argv + 1);
 	} else {
 		fail("unknown command '%s' (see boa --help)", cmd);
 		return 2;

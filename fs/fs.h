@@ -20,13 +20,27 @@
 
 struct fs_cache;
 struct codec_ctx;
+struct fs_models;
+struct fs_recompress;
+struct boa_model;
+struct boa_ctx;
+
+#define FS_CODECS 3 /* codec ids 0..2: raw, zstd, boa */
+enum fs_cpu_op { FS_CPU_ENCODE, FS_CPU_DECODE, FS_CPU_OPS };
+
+enum fs_recompress_mode { FS_RECOMPRESS_OFF, FS_RECOMPRESS_NOW, FS_RECOMPRESS_COLD };
 
 struct fs_options {
 	uint32_t block_size;
 	int zstd_level;
 	uint64_t cache_size;
-	unsigned threads;
+	unsigned threads; /* background recompression workers */
 	int read_only;
+	enum fs_recompress_mode recompress;
+	uint64_t cold_seconds; /* FS_RECOMPRESS_COLD: blocks not written for this long */
+	int boa_level;
+	const char *model_path; /* -o model=: installed and made current at mount */
+	enum { FS_DAEMON, FS_ADMIN_READ, FS_ADMIN_WRITE } admin; /* who opens the archive */
 };
 
 /* A block held in memory until it is flushed; `data` is block_size bytes. */
@@ -60,11 +74,21 @@ struct fs {
 	pthread_key_t codec_key; /* per-thread struct codec_ctx */
 	int codec_key_made;
 	pthread_mutex_t ns_lock;
+	/* Readers of records hold it shared from the extent lookup to the read; gc holds it
+	 * exclusive to delete a segment file, so no reader is left with a vanished segment. */
+	pthread_rwlock_t seg_remove_lock;
+	int lock_fd; /* flock on ARCHIVE/lock */
 	pthread_mutex_t nodes_lock;
 	struct fs_node **nodes;
 	size_t nodes_cap, nodes_count;
 	struct fs_prefetch *prefetch;
-	size_t ncpu; /* encoders per flush */
+	size_t ncpu;           /* encoders per flush */
+	pthread_key_t boa_key; /* per-thread struct boa_ctx */
+	int boa_key_made;
+	struct fs_models *models;
+	struct fs_recompress *recompress;
+	uint64_t cpu_ns[FS_CODECS][FS_CPU_OPS]; /* atomics; see fs_account.c */
+	uint64_t cpu_bytes[FS_CODECS][FS_CPU_OPS];
 };
 
 /* Opens or creates the archive; logs a one-line reason on failure. */
@@ -120,6 +144,42 @@ void fs_prefetch_stop(struct fs *fs);
 void fs_prefetch_request(struct fs *fs, uint64_t ino, uint64_t block);
 /* Decodes `block` into the cache unless it is dirty or cached already (prefetch worker). */
 int fs_file_prefetch_block(struct fs *fs, struct fs_node *n, uint64_t block);
+
+/* Model registry (fs_model.c). */
+int fs_models_new(struct fs_models **out);
+void fs_models_free(struct fs_models *r);
+/* The model with this id from the index, loaded once and shared. */
+int fs_model_get(struct fs *fs, uint32_t id, const struct boa_model **out);
+/* The model new recompressions use (meta current_model); -ENOENT if none is installed. */
+int fs_model_current(struct fs *fs, const struct boa_model **out);
+int fs_model_install(struct fs *fs, const void *bytes, size_t len, int make_current,
+                     uint32_t *id_out);
+int fs_model_install_file(struct fs *fs, const char *path);
+
+/* Accounting (fs_account.c). */
+int64_t fs_thread_cpu_ns(void);
+void fs_account(struct fs *fs, uint8_t codec, enum fs_cpu_op op, int64_t cpu_ns, uint64_t bytes);
+int fs_account_load(struct fs *fs, struct idx_txn *t);
+int fs_account_store(struct fs *fs, struct idx_txn *t);
+
+/* Background recompression (fs_recompress.c). */
+int fs_recompress_start(struct fs *fs);
+void fs_recompress_stop(struct fs *fs);
+
+/* Decodes a record's payload into `raw` (block_size bytes, zero-filled past raw_len) and checks
+ * it against the extent's checksum; logs and returns -EIO on any mismatch. */
+int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct extent *e,
+                      const uint8_t *payload, uint8_t *raw);
+struct boa_ctx *fs_boa(struct fs *fs);
+
+/* Segment compaction (fs_gc.c). */
+struct fs_gc_report {
+	uint64_t segments_examined, segments_removed, segments_failed;
+	uint64_t bytes_moved, bytes_freed;
+};
+int fs_gc_segment(struct fs *fs, uint64_t segment, uint64_t *moved_bytes, uint64_t *freed_bytes);
+/* Compacts every segment but the open one whose dead share is at least `dead_fraction`. */
+int fs_gc(struct fs *fs, double dead_fraction, struct fs_gc_report *report);
 
 /* Reads one stored block through the cache (no dirty data): a hole reads as zeros. */
 int fs_block_load(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf);

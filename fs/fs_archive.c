@@ -1,6 +1,8 @@
 /* Opening and closing an archive: ARCHIVE/ (mode 0700) holds index/ and seg/. An empty or
  * missing directory becomes a new archive; anything else must already be one. */
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,12 +10,45 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "boa.h"
 #include "codec.h"
 #include "fs.h"
 
 static void codec_ctx_destroy(void *c)
 {
 	codec_ctx_free(c);
+}
+
+static void boa_ctx_destroy(void *c)
+{
+	boa_ctx_free(c);
+}
+
+static int load_accounting(struct fs *fs)
+{
+	struct idx_txn *t = NULL;
+	int rc = idx_read_begin(fs->idx, &t);
+
+	if (rc)
+		return rc;
+	rc = fs_account_load(fs, t);
+	idx_read_end(t);
+	return rc;
+}
+
+static int store_accounting(struct fs *fs)
+{
+	struct idx_txn *t = NULL;
+	int rc = idx_write_begin(fs->idx, &t);
+
+	if (rc)
+		return rc;
+	rc = fs_account_store(fs, t);
+	if (rc) {
+		idx_write_abort(t);
+		return rc;
+	}
+	return idx_write_commit(t);
 }
 
 /* 1 if `dir` has no entries, 0 if it has, negative errno if it cannot be read. */
@@ -75,6 +110,46 @@ static int reap_orphans(struct fs *fs)
 	return 0;
 }
 
+/* One writer per archive: a mounted daemon, or boa gc / fsck --repair. Two would append to the
+ * same segment ids. Readers (a read-only mount, boa stats, boa fsck) share the lock or skip it. */
+#define FS_LOCK_WAIT_TENTHS 300
+
+static int lock_archive(struct fs *fs)
+{
+	char path[4096];
+	int exclusive = !fs->opt.read_only && fs->opt.admin != FS_ADMIN_READ;
+
+	if (fs->opt.admin == FS_ADMIN_READ)
+		return 0;
+	snprintf(path, sizeof(path), "%s/lock", fs->archive);
+	fs->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fs->lock_fd < 0) {
+		if (errno == EROFS || errno == EACCES) {
+			if (!exclusive)
+				return 0; /* a read-only archive: nobody can write it anyway */
+		}
+		fs_log("%s: %s", path, strerror(errno));
+		return -errno;
+	}
+	/* A daemon that was just unmounted may still be finishing (flushing, stopping its
+	 * recompression workers): wait a while for it rather than fail a quick remount. */
+	for (int waited = 0;; waited++) {
+		if (!flock(fs->lock_fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB))
+			return 0;
+		if (errno != EWOULDBLOCK) {
+			fs_log("%s: lock: %s", path, strerror(errno));
+			return -errno;
+		}
+		if (waited == FS_LOCK_WAIT_TENTHS || fs->opt.admin) {
+			fs_log(
+			    "%s: archive is in use (mounted, or boa gc/fsck --repair is running)",
+			    fs->archive);
+			return -EBUSY;
+		}
+		usleep(100000);
+	}
+}
+
 int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 {
 	struct fs *fs = NULL;
@@ -104,6 +179,10 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 		rc = -errno;
 		fs_log("%s: %s", archive, strerror(errno));
 		return rc;
+	}
+	if (create && opt->admin) {
+		fs_log("%s: not a boafs archive (empty)", archive);
+		return -EINVAL;
 	}
 	if (create && opt->read_only) {
 		fs_log("%s: empty archive cannot be mounted read-only", archive);
@@ -136,10 +215,22 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	}
 	pthread_mutex_init(&fs->ns_lock, NULL);
 	pthread_mutex_init(&fs->nodes_lock, NULL);
+	pthread_rwlock_init(&fs->seg_remove_lock, NULL);
+	fs->lock_fd = -1;
+	rc = lock_archive(fs);
+	if (rc)
+		goto fail;
 	rc = -pthread_key_create(&fs->codec_key, codec_ctx_destroy);
 	if (rc)
 		goto fail;
 	fs->codec_key_made = 1;
+	rc = -pthread_key_create(&fs->boa_key, boa_ctx_destroy);
+	if (rc)
+		goto fail;
+	fs->boa_key_made = 1;
+	rc = fs_models_new(&fs->models);
+	if (rc)
+		goto fail;
 
 	snprintf(path, sizeof(path), "%s/index", archive);
 	/* idx says what is wrong with an index on its own line; one line per failure. */
@@ -155,16 +246,32 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	rc = fs_cache_new(fs->opt.cache_size, fs->opt.block_size, &fs->cache);
 	if (rc)
 		goto fail;
-	if (!opt->read_only) {
+	if (!opt->read_only && !opt->admin) {
 		rc = reap_orphans(fs);
 		if (rc) {
 			fs_log("%s: cannot free orphaned inodes: %s", archive, strerror(-rc));
 			goto fail;
 		}
 	}
+	rc = load_accounting(fs);
+	if (rc)
+		goto fail;
+	if (opt->admin)
+		goto done;
+	if (opt->model_path && !opt->read_only) {
+		rc = fs_model_install_file(fs, opt->model_path);
+		if (rc)
+			goto fail;
+	}
 	rc = fs_prefetch_start(fs);
 	if (rc)
 		goto fail;
+	rc = fs_recompress_start(fs);
+	if (rc) {
+		fs_log("%s: cannot start recompression: %s", archive, strerror(-rc));
+		goto fail;
+	}
+done:
 	*out = fs;
 	return 0;
 fail:
@@ -178,15 +285,26 @@ int fs_close(struct fs *fs)
 
 	if (!fs)
 		return 0;
+	fs_recompress_stop(fs);
 	fs_prefetch_stop(fs);
 	if (fs->nodes)
 		fs_nodes_drop_all(fs);
 	if (fs->idx) {
+		if (!fs->opt.read_only && fs->opt.admin != FS_ADMIN_READ)
+			store_accounting(fs);
 		rc = idx_sync(fs->idx);
 		idx_close(fs->idx);
 	}
 	seg_close(fs->seg);
 	fs_cache_free(fs->cache);
+	if (fs->boa_key_made) {
+		struct boa_ctx *c = pthread_getspecific(fs->boa_key);
+
+		boa_ctx_free(c);
+		pthread_setspecific(fs->boa_key, NULL);
+		pthread_key_delete(fs->boa_key);
+	}
+	fs_models_free(fs->models);
 	if (fs->codec_key_made) {
 		struct codec_ctx *c = pthread_getspecific(fs->codec_key);
 
@@ -194,6 +312,8 @@ int fs_close(struct fs *fs)
 		pthread_setspecific(fs->codec_key, NULL);
 		pthread_key_delete(fs->codec_key);
 	}
+	if (fs->lock_fd >= 0)
+		close(fs->lock_fd);
 	free(fs->nodes);
 	free(fs->archive);
 	free(fs);

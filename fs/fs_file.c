@@ -10,6 +10,7 @@
 
 #include <xxhash.h>
 
+#include "boa.h"
 #include "codec.h"
 #include "fs.h"
 
@@ -43,36 +44,96 @@ static int all_zero(const uint8_t *p, size_t len)
 	return memcmp(p, zeros, len) == 0;
 }
 
+struct boa_ctx *fs_boa(struct fs *fs)
+{
+	struct boa_ctx *c = pthread_getspecific(fs->boa_key);
+
+	if (!c && boa_ctx_new(&c) == 0)
+		pthread_setspecific(fs->boa_key, c);
+	return c;
+}
+
+int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct extent *e,
+                      const uint8_t *payload, uint8_t *raw)
+{
+	const struct boa_model *model = NULL;
+	struct codec_ctx *codec;
+	struct boa_ctx *boa;
+	int64_t cpu = fs_thread_cpu_ns();
+	int rc;
+
+	if (e->codec == CODEC_BOA) {
+		boa = fs_boa(fs);
+		if (!boa)
+			return -ENOMEM;
+		if (e->model_id) {
+			rc = fs_model_get(fs, e->model_id, &model);
+			if (rc) {
+				fs_log("inode %llu block %llu: model %08x needed to decode it is "
+				       "unavailable",
+				       (unsigned long long)ino, (unsigned long long)block,
+				       e->model_id);
+				return -EIO;
+			}
+		}
+		rc = boa_ctx_decode(boa, model, payload, e->stored_len, raw, e->raw_len);
+	} else {
+		codec = fs_codec(fs);
+		if (!codec)
+			return -ENOMEM;
+		rc = codec_decode(codec, e->codec, payload, e->stored_len, raw, e->raw_len);
+	}
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc) {
+		fs_log("inode %llu block %llu: %s record in segment %016llx offset %llu does not "
+		       "decode",
+		       (unsigned long long)ino, (unsigned long long)block, codec_name(e->codec),
+		       (unsigned long long)e->segment, (unsigned long long)e->offset);
+		return -EIO;
+	}
+	fs_account(fs, e->codec, FS_CPU_DECODE, fs_thread_cpu_ns() - cpu, e->raw_len);
+	if (XXH64(raw, e->raw_len, 0) != e->raw_xxh64) {
+		fs_log("inode %llu block %llu: checksum mismatch in segment %016llx offset %llu",
+		       (unsigned long long)ino, (unsigned long long)block,
+		       (unsigned long long)e->segment, (unsigned long long)e->offset);
+		return -EIO;
+	}
+	memset(raw + e->raw_len, 0, fs->opt.block_size - e->raw_len);
+	return 0;
+}
+
 int fs_block_load(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
 {
 	uint32_t bs = fs->opt.block_size;
 	struct idx_txn *t = NULL;
-	struct codec_ctx *codec;
 	struct extent e;
 	uint8_t *payload = NULL;
 	int rc;
 
 	if (fs_cache_get(fs->cache, ino, block, buf) == 0)
 		return 0;
+	pthread_rwlock_rdlock(&fs->seg_remove_lock);
 	rc = idx_read_begin(fs->idx, &t);
 	if (rc)
-		return rc;
+		goto out;
 	rc = idx_extent_get(t, ino, block, &e);
 	idx_read_end(t);
 	if (rc == -ENOENT) {
 		memset(buf, 0, bs);
-		return 0;
+		rc = 0;
+		goto out;
 	}
 	if (rc)
-		return rc;
+		goto out;
 	if (e.raw_len > bs || e.stored_len > codec_bound(bs)) {
 		fs_log("inode %llu block %llu: extent lengths %u/%u out of range",
 		       (unsigned long long)ino, (unsigned long long)block, e.stored_len, e.raw_len);
-		return -EIO;
+		rc = -EIO;
+		goto out;
 	}
 	payload = malloc(e.stored_len ? e.stored_len : 1);
-	codec = fs_codec(fs);
-	if (!payload || !codec) {
+	if (!payload) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -83,24 +144,12 @@ int fs_block_load(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
 		       (unsigned long long)e.segment, (unsigned long long)e.offset, strerror(-rc));
 		goto out;
 	}
-	rc = codec_decode(codec, e.codec, payload, e.stored_len, buf, e.raw_len);
-	if (rc) {
-		fs_log("inode %llu block %llu: %s record in segment %016llx offset %llu does not "
-		       "decode",
-		       (unsigned long long)ino, (unsigned long long)block, codec_name(e.codec),
-		       (unsigned long long)e.segment, (unsigned long long)e.offset);
+	rc = fs_payload_decode(fs, ino, block, &e, payload, buf);
+	if (rc)
 		goto out;
-	}
-	if (XXH64(buf, e.raw_len, 0) != e.raw_xxh64) {
-		fs_log("inode %llu block %llu: checksum mismatch in segment %016llx offset %llu",
-		       (unsigned long long)ino, (unsigned long long)block,
-		       (unsigned long long)e.segment, (unsigned long long)e.offset);
-		rc = -EIO;
-		goto out;
-	}
-	memset(buf + e.raw_len, 0, bs - e.raw_len);
 	fs_cache_put(fs->cache, ino, block, buf);
 out:
+	pthread_rwlock_unlock(&fs->seg_remove_lock);
 	free(payload);
 	return rc;
 }
@@ -300,6 +349,7 @@ static void *encode_blocks(void *arg)
 		uint64_t start = d->block * bs;
 		struct seg_record_info info = {0};
 		size_t raw_len, stored_len;
+		int64_t cpu;
 
 		if (start >= n->attr.size) {
 			job->actions[i] = FLUSH_SKIP; /* truncated away; the extent goes with it */
@@ -311,10 +361,12 @@ static void *encode_blocks(void *arg)
 			continue;
 		}
 		job->actions[i] = FLUSH_PUT;
+		cpu = fs_thread_cpu_ns();
 		job->rc =
 		    codec_encode_fast(codec, d->data, raw_len, payload, &stored_len, &info.codec);
 		if (job->rc)
 			goto out;
+		fs_account(fs, CODEC_ZSTD, FS_CPU_ENCODE, fs_thread_cpu_ns() - cpu, raw_len);
 		info.raw_len = raw_len;
 		info.raw_xxh64 = XXH64(d->data, raw_len, 0);
 		info.ino = n->ino;
@@ -424,6 +476,8 @@ retry:
 		attr.stored_bytes = (uint64_t)((int64_t)attr.stored_bytes + delta);
 		rc = idx_inode_put(t, &attr);
 	}
+	if (!rc)
+		rc = fs_account_store(fs, t);
 	if (rc) {
 		idx_write_abort(t);
 	} else {

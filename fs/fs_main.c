@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "boa.h"
 #include "fs.h"
 #include "fs_ops.h"
 
@@ -25,6 +26,10 @@ struct cli {
 	char *cache_size;
 	int zstd_level;
 	unsigned threads;
+	unsigned fuse_threads;
+	char *recompress;
+	char *model;
+	int boa_level;
 	int read_only;
 	int show_help;
 	int show_version;
@@ -34,13 +39,24 @@ struct cli {
 	{                                                                                          \
 		t, offsetof(struct cli, p), 1                                                      \
 	}
+/* clang-format off */
 static const struct fuse_opt cli_spec[] = {
-    CLI_OPT("block_size=%s", block_size),  CLI_OPT("cache_size=%s", cache_size),
-    CLI_OPT("zstd_level=%d", zstd_level),  CLI_OPT("threads=%u", threads),
-    FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP), CLI_OPT("-h", show_help),
-    CLI_OPT("--help", show_help),          CLI_OPT("-V", show_version),
-    CLI_OPT("--version", show_version),    FUSE_OPT_END,
+	CLI_OPT("block_size=%s", block_size),
+	CLI_OPT("cache_size=%s", cache_size),
+	CLI_OPT("zstd_level=%d", zstd_level),
+	CLI_OPT("threads=%u", threads),
+	CLI_OPT("fuse_threads=%u", fuse_threads),
+	CLI_OPT("recompress=%s", recompress),
+	CLI_OPT("model=%s", model),
+	CLI_OPT("boa_level=%d", boa_level),
+	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP),
+	CLI_OPT("-h", show_help),
+	CLI_OPT("--help", show_help),
+	CLI_OPT("-V", show_version),
+	CLI_OPT("--version", show_version),
+	FUSE_OPT_END,
 };
+/* clang-format on */
 
 static void usage(const char *prog)
 {
@@ -52,11 +68,18 @@ static void usage(const char *prog)
 	       "                           4K..1M (default 128K; fixed once created)\n"
 	       "    -o zstd_level=N        zstd level for new blocks, 1..19 (default 3)\n"
 	       "    -o cache_size=BYTES    decoded-block cache (default 256M; K/M/G suffixes)\n"
-	       "    -o threads=N           maximum FUSE worker threads (default 16)\n"
+	       "    -o recompress=POLICY   background recompression with BOA: off, now, or\n"
+	       "                           cold:SECONDS (blocks not written for that long;\n"
+	       "                           default cold:600)\n"
+	       "    -o threads=N           recompression workers (default: number of CPUs)\n"
+	       "    -o boa_level=N         BOA level for recompression, 1..9 (default %d)\n"
+	       "    -o model=FILE.boam     add a trained model to the archive and recompress\n"
+	       "                           with it from now on\n"
+	       "    -o fuse_threads=N      maximum FUSE worker threads (default 16)\n"
 	       "    -o ro                  mount read-only\n"
 	       "    -h, --help             this help, then libfuse's options\n"
 	       "    -V, --version          version\n\n",
-	       prog);
+	       prog, BOA_LEVEL_DEFAULT);
 }
 
 static int parse_size(const char *text, uint64_t *out)
@@ -90,6 +113,28 @@ static int parse_size(const char *text, uint64_t *out)
 	if (*end)
 		return -EINVAL;
 	*out = v;
+	return 0;
+}
+
+static int parse_recompress(const char *text, struct fs_options *fo)
+{
+	char *end;
+
+	if (!strcmp(text, "off")) {
+		fo->recompress = FS_RECOMPRESS_OFF;
+		return 0;
+	}
+	if (!strcmp(text, "now")) {
+		fo->recompress = FS_RECOMPRESS_NOW;
+		return 0;
+	}
+	if (strncmp(text, "cold:", 5))
+		return -EINVAL;
+	errno = 0;
+	fo->cold_seconds = strtoull(text + 5, &end, 10);
+	if (errno || end == text + 5 || *end)
+		return -EINVAL;
+	fo->recompress = FS_RECOMPRESS_COLD;
 	return 0;
 }
 
@@ -192,7 +237,7 @@ static void report_ready(int fd)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct cli cli = {.zstd_level = 3, .threads = 16};
+	struct cli cli = {.zstd_level = 3, .fuse_threads = 16, .boa_level = BOA_LEVEL_DEFAULT};
 	struct fuse_cmdline_opts opts = {0};
 	int ready_pipe = -1;
 	struct fuse_loop_config *loop = NULL;
@@ -227,7 +272,6 @@ int main(int argc, char *argv[])
 	fo.block_size = 128 << 10;
 	fo.cache_size = 256ull << 20;
 	fo.zstd_level = cli.zstd_level;
-	fo.threads = cli.threads;
 	fo.read_only = cli.read_only;
 	if (cli.block_size) {
 		if (parse_size(cli.block_size, &v) || v < 4096 || v > (1 << 20) || (v & (v - 1))) {
@@ -248,8 +292,32 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "boafs: zstd_level=%d: must be 1..19\n", cli.zstd_level);
 		goto out_args;
 	}
-	if (cli.threads < 1 || cli.threads > 1024) {
-		fprintf(stderr, "boafs: threads=%u: must be 1..1024\n", cli.threads);
+	if (!cli.threads) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		cli.threads = n > 0 ? (unsigned)n : 1;
+	}
+	fo.threads = cli.threads;
+	if (cli.threads > 64) {
+		fprintf(stderr, "boafs: threads=%u: must be 1..64\n", cli.threads);
+		goto out_args;
+	}
+	if (cli.fuse_threads < 1 || cli.fuse_threads > 1024) {
+		fprintf(stderr, "boafs: fuse_threads=%u: must be 1..1024\n", cli.fuse_threads);
+		goto out_args;
+	}
+	if (boa_level_uses_model(cli.boa_level) < 0) {
+		fprintf(stderr, "boafs: boa_level=%d: must be %d..%d\n", cli.boa_level,
+		        BOA_LEVEL_MIN, BOA_LEVEL_MAX);
+		goto out_args;
+	}
+	fo.boa_level = cli.boa_level;
+	fo.model_path = cli.model;
+	fo.recompress = FS_RECOMPRESS_COLD;
+	fo.cold_seconds = 600;
+	if (cli.recompress && parse_recompress(cli.recompress, &fo)) {
+		fprintf(stderr, "boafs: recompress=%s: expected off, now or cold:SECONDS\n",
+		        cli.recompress);
 		goto out_args;
 	}
 	/* The kernel checks permissions with the attributes we report, as on a local disk. */
@@ -286,7 +354,7 @@ int main(int argc, char *argv[])
 		if (!loop)
 			goto out_unmount;
 		fuse_loop_cfg_set_clone_fd(loop, opts.clone_fd);
-		fuse_loop_cfg_set_max_threads(loop, fo.threads);
+		fuse_loop_cfg_set_max_threads(loop, cli.fuse_threads);
 		if (opts.max_idle_threads != UINT_MAX)
 			fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
 		rc = fuse_session_loop_mt(se, loop);
@@ -310,5 +378,7 @@ out_args:
 	free(cli.archive);
 	free(cli.block_size);
 	free(cli.cache_size);
+	free(cli.recompress);
+	free(cli.model);
 	return rc;
 }

@@ -1,0 +1,190 @@
+/* Segment compaction: the live records of a segment are copied to the open segment, the index
+ * is pointed at the copies (only where it still points at the originals), and the emptied
+ * segment file is deleted. Runs offline (`boa gc`) or from the daemon's background pool; in
+ * both cases a record is copied before anything refers to the copy, so a crash at any point
+ * leaves every extent pointing at a complete record. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs.h"
+
+#define GC_BATCH 64
+
+struct gc_move {
+	uint64_t ino, block;
+	struct extent from, to;
+};
+
+struct gc_walk {
+	struct fs *fs;
+	uint64_t segment;
+	struct gc_move moves[GC_BATCH];
+	size_t count;
+	uint64_t moved_bytes;
+	int rc;
+};
+
+/* Points the index at the copies, each only if the extent is still the original. */
+static int gc_commit(struct gc_walk *w)
+{
+	struct idx_txn *t = NULL;
+	int rc, tries = 0;
+
+	if (!w->count)
+		return 0;
+	rc = seg_sync(w->fs->seg);
+	if (rc)
+		return rc;
+retry:
+	rc = idx_write_begin(w->fs->idx, &t);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < w->count && !rc; i++) {
+		struct gc_move *m = &w->moves[i];
+		struct extent now;
+
+		rc = idx_extent_get(t, m->ino, m->block, &now);
+		if (rc == -ENOENT) {
+			rc = 0;
+			continue;
+		}
+		if (rc || now.segment != m->from.segment || now.offset != m->from.offset)
+			continue;
+		m->to.flags = now.flags;
+		rc = idx_extent_put(t, m->ino, m->block, &m->to, NULL);
+	}
+	if (rc) {
+		idx_write_abort(t);
+	} else {
+		rc = idx_write_commit(t);
+	}
+	if (rc == -EAGAIN && ++tries < 8)
+		goto retry;
+	w->count = 0;
+	return rc;
+}
+
+static int gc_record(void *arg, uint64_t offset, const struct seg_record_info *info,
+                     const void *payload, uint32_t stored_len)
+{
+	struct gc_walk *w = arg;
+	struct idx_txn *t = NULL;
+	struct gc_move *m;
+	struct extent now;
+	int rc;
+
+	rc = idx_read_begin(w->fs->idx, &t);
+	if (rc)
+		return rc;
+	rc = idx_extent_get(t, info->ino, info->block, &now);
+	idx_read_end(t);
+	if (rc == -ENOENT || (!rc && (now.segment != w->segment || now.offset != offset)))
+		return 0; /* dead: nothing points at this record */
+	if (rc)
+		return rc;
+	m = &w->moves[w->count];
+	m->ino = info->ino;
+	m->block = info->block;
+	m->from = now;
+	rc = seg_append(w->fs->seg, info, payload, stored_len, &m->to);
+	if (rc)
+		return rc;
+	m->to.written_at_ns = now.written_at_ns; /* age is the data's, not the copy's */
+	w->moved_bytes += now.record_len;
+	if (++w->count == GC_BATCH)
+		return gc_commit(w);
+	return 0;
+}
+
+int fs_gc_segment(struct fs *fs, uint64_t segment, uint64_t *moved_bytes, uint64_t *freed_bytes)
+{
+	struct gc_walk *w;
+	struct idx_txn *t = NULL;
+	uint64_t size = 0;
+	int rc, tries = 0;
+
+	if (segment == seg_tail(fs->seg))
+		return -EBUSY;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->fs = fs;
+	w->segment = segment;
+	seg_size(fs->seg, segment, &size);
+	rc = seg_each_record(fs->seg, segment, gc_record, w);
+	if (!rc)
+		rc = gc_commit(w);
+	if (rc)
+		goto out; /* a damaged record: keep the segment for fsck to report */
+	/* No extent can point into a segment that is not the open one once its records moved. */
+	pthread_rwlock_wrlock(&fs->seg_remove_lock);
+	rc = seg_remove(fs->seg, segment);
+	pthread_rwlock_unlock(&fs->seg_remove_lock);
+	if (rc)
+		goto out;
+retry:
+	rc = idx_write_begin(fs->idx, &t);
+	if (rc)
+		goto out;
+	rc = idx_segment_del(t, segment);
+	if (rc && rc != -ENOENT) {
+		idx_write_abort(t);
+	} else {
+		rc = idx_write_commit(t);
+	}
+	if (rc == -EAGAIN && ++tries < 8)
+		goto retry;
+out:
+	if (moved_bytes)
+		*moved_bytes = w->moved_bytes;
+	if (freed_bytes)
+		*freed_bytes = rc ? 0 : size;
+	free(w);
+	return rc;
+}
+
+int fs_gc(struct fs *fs, double dead_fraction, struct fs_gc_report *report)
+{
+	struct idx_txn *t = NULL;
+	uint64_t *ids = NULL, tail = seg_tail(fs->seg);
+	size_t count = 0;
+	int rc;
+
+	memset(report, 0, sizeof(*report));
+	rc = seg_list(fs->seg, &ids, &count);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < count; i++) {
+		struct idx_segment_usage u = {0, 0};
+		uint64_t size = 0, moved = 0, freed = 0;
+
+		if (ids[i] == tail || seg_size(fs->seg, ids[i], &size) || size == 0)
+			continue;
+		rc = idx_read_begin(fs->idx, &t);
+		if (rc)
+			break;
+		rc = idx_segment_get(t, ids[i], &u);
+		idx_read_end(t);
+		if (rc && rc != -ENOENT)
+			break;
+		rc = 0;
+		/* Dead space is whatever of the file no extent uses, failed appends included. */
+		if (u.live_bytes >= size || (double)(size - u.live_bytes) < dead_fraction * size)
+			continue;
+		report->segments_examined++;
+		rc = fs_gc_segment(fs, ids[i], &moved, &freed);
+		if (rc) {
+			fs_log("gc: segment %016llx: %s; left in place", (unsigned long long)ids[i],
+			       strerror(-rc));
+			report->segments_failed++;
+			rc = 0;
+			continue;
+		}
+		report->segments_removed++;
+		report->bytes_moved += moved;
+		report->bytes_freed += freed;
+	}
+	free(ids);
+	return rc;
+}

@@ -1,0 +1,399 @@
+/* Background recompression: worker threads take blocks stored with the
+ * fast codec (or raw) that have not been written for the cold period, encode them with BOA,
+ * decode the result again to prove it, and replace the extent only if the record is smaller and
+ * the extent is still the one that was read. A block BOA does not shrink is marked
+ * EXTENT_BOA_TRIED and left alone. Workers run at nice 19, so foreground requests come first.
+ * Progress lives in the index (codecs and flags of extents), so after a remount the pool goes on
+ * where it stopped. */
+#include <errno.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "boa.h"
+#include "boa_model.h"
+#include "codec.h"
+#include "fs.h"
+
+#define RC_THREADS_MAX 64
+#define RC_BATCH       64 /* candidates found per scan of the index */
+
+struct rc_item {
+	uint64_t ino, block;
+	struct extent e;
+};
+
+struct fs_recompress {
+	struct fs *fs;
+	pthread_t threads[RC_THREADS_MAX];
+	size_t nthreads;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int stopping;
+	int scanning;
+	struct rc_item queue[RC_BATCH];
+	size_t qhead, qcount;
+	uint64_t cursor_ino, cursor_block; /* where the next scan starts */
+	int64_t next_scan_ns;
+	int64_t cold_ns, scan_interval_ns;
+	int level;
+	const struct boa_model *model; /* NULL at levels that use none */
+};
+
+struct scan {
+	struct fs_recompress *rc;
+	int64_t now;
+	struct rc_item found[RC_BATCH];
+	size_t count;
+	uint64_t next_ino, next_block;
+	int full;
+};
+
+static int scan_step(void *arg, uint64_t ino, uint64_t block, const struct extent *e)
+{
+	struct scan *s = arg;
+
+	if (s->count == RC_BATCH) {
+		s->full = 1;
+		return 1;
+	}
+	s->next_ino = ino;
+	s->next_block = block + 1;
+	if ((e->codec == CODEC_ZSTD || e->codec == CODEC_RAW) && !(e->flags & EXTENT_BOA_TRIED) &&
+	    s->now - e->written_at_ns >= s->rc->cold_ns)
+		s->found[s->count++] = (struct rc_item){ino, block, *e};
+	return 0;
+}
+
+/* Walks the index from the cursor for up to RC_BATCH candidates, wrapping to the start once. */
+static int scan(struct fs_recompress *rc, struct scan *s)
+{
+	struct idx_txn *t = NULL;
+	int rc_, pass;
+
+	memset(s, 0, sizeof(*s));
+	s->rc = rc;
+	s->now = fs_now_ns();
+	for (pass = 0; pass < 2 && !s->full && s->count < RC_BATCH; pass++) {
+		uint64_t from_ino = pass ? 0 : rc->cursor_ino;
+		uint64_t from_block = pass ? 0 : rc->cursor_block;
+
+		if (pass && rc->cursor_ino == 0 && rc->cursor_block == 0)
+			break; /* the first pass already started at the beginning */
+		rc_ = idx_read_begin(rc->fs->idx, &t);
+		if (rc_)
+			return rc_;
+		rc_ = idx_extent_each_from(t, from_ino, from_block, scan_step, s);
+		idx_read_end(t);
+		if (rc_ < 0)
+			return rc_;
+		if (s->full) {
+			rc->cursor_ino = s->next_ino;
+			rc->cursor_block = s->next_block;
+		} else {
+			rc->cursor_ino = rc->cursor_block = 0;
+		}
+	}
+	return 0;
+}
+
+static int meta_add(struct idx_txn *t, const char *key, uint64_t add)
+{
+	uint64_t v = 0;
+	int rc = idx_meta_get_u64(t, key, &v);
+
+	if (rc && rc != -ENOENT)
+		return rc;
+	return idx_meta_put_u64(t, key, v + add);
+}
+
+/* Replaces the extent if it is still `old`; the node lock keeps a flush of the same file out. */
+static int commit_replace(struct fs *fs, const struct rc_item *item, const struct extent *fresh)
+{
+	struct fs_node *n;
+	struct idx_txn *t = NULL;
+	struct extent now;
+	int64_t delta = 0;
+	int rc, tries = 0;
+
+	rc = fs_node_get(fs, item->ino, &n);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc; /* the file is gone: nothing to replace */
+	pthread_rwlock_wrlock(&n->lock);
+retry:
+	rc = idx_write_begin(fs->idx, &t);
+	if (rc)
+		goto out;
+	rc = idx_extent_get(t, item->ino, item->block, &now);
+	if (rc || now.segment != item->e.segment || now.offset != item->e.offset) {
+		/* Rewritten, truncated or already replaced meanwhile: the newer extent wins. */
+		idx_write_abort(t);
+		rc = rc == -ENOENT ? 0 : rc;
+		goto out;
+	}
+	rc = idx_extent_put(t, item->ino, item->block, fresh, &delta);
+	if (!rc) {
+		n->attr.stored_bytes = (uint64_t)((int64_t)n->attr.stored_bytes + delta);
+		rc = fs_node_store_attr(t, n);
+	}
+	/* What the replaced records took and what their replacements take: the saving. */
+	if (!rc)
+		rc = meta_add(t, "recompress.before_bytes", now.record_len);
+	if (!rc)
+		rc = meta_add(t, "recompress.after_bytes", fresh->record_len);
+	if (!rc)
+		rc = fs_account_store(fs, t);
+	if (rc) {
+		idx_write_abort(t);
+		n->attr.stored_bytes = (uint64_t)((int64_t)n->attr.stored_bytes - delta);
+	} else {
+		rc = idx_write_commit(t);
+		if (rc)
+			n->attr.stored_bytes = (uint64_t)((int64_t)n->attr.stored_bytes - delta);
+	}
+	if (rc == -EAGAIN && ++tries < 8)
+		goto retry;
+out:
+	pthread_rwlock_unlock(&n->lock);
+	fs_node_put(fs, n);
+	return rc;
+}
+
+/* Remembers that BOA did not shrink this block, unless the extent changed meanwhile. */
+static int mark_tried(struct fs *fs, const struct rc_item *item)
+{
+	struct idx_txn *t = NULL;
+	struct extent now;
+	int rc, tries = 0;
+
+retry:
+	rc = idx_write_begin(fs->idx, &t);
+	if (rc)
+		return rc;
+	rc = idx_extent_get(t, item->ino, item->block, &now);
+	if (rc || now.segment != item->e.segment || now.offset != item->e.offset) {
+		idx_write_abort(t);
+		return rc == -ENOENT ? 0 : rc;
+	}
+	now.flags |= EXTENT_BOA_TRIED;
+	rc = idx_extent_put(t, item->ino, item->block, &now, NULL);
+	if (!rc)
+		rc = fs_account_store(fs, t);
+	if (rc)
+		idx_write_abort(t);
+	else
+		rc = idx_write_commit(t);
+	if (rc == -EAGAIN && ++tries < 8)
+		goto retry;
+	return rc;
+}
+
+struct rc_buffers {
+	uint8_t *payload, *raw, *encoded, *check;
+};
+
+/* BOA costs far more CPU to decode than zstd: it has to save at least 1/32 of what is stored,
+ * and a block kept raw must shrink by 1/8, the rule that kept it raw in the first place. */
+static int worth_it(const struct extent *e, size_t encoded_len)
+{
+	if (e->codec == CODEC_RAW && encoded_len > e->raw_len - e->raw_len / 8)
+		return 0;
+	return encoded_len + encoded_len / 32 < e->stored_len;
+}
+
+static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
+                          const struct rc_item *item)
+{
+	struct fs *fs = rc->fs;
+	const struct extent *e = &item->e;
+	struct seg_record_info info = {0};
+	struct extent fresh;
+	size_t encoded_len = 0;
+	int64_t cpu;
+	int err;
+
+	pthread_rwlock_rdlock(&fs->seg_remove_lock);
+	err = seg_record_read(fs->seg, e, b->payload, e->stored_len);
+	pthread_rwlock_unlock(&fs->seg_remove_lock);
+	if (!err)
+		err = fs_payload_decode(fs, item->ino, item->block, e, b->payload, b->raw);
+	if (err)
+		return err; /* logged; reads and fsck report the block */
+	cpu = fs_thread_cpu_ns();
+	err = boa_ctx_encode(fs_boa(fs), rc->model, rc->level, b->raw, e->raw_len, b->encoded,
+	                     boa_bound(fs->opt.block_size), &encoded_len);
+	fs_account(fs, CODEC_BOA, FS_CPU_ENCODE, fs_thread_cpu_ns() - cpu, e->raw_len);
+	if (err)
+		return err;
+	if (!worth_it(e, encoded_len))
+		return mark_tried(fs, item);
+	/* Prove the encoding before it replaces anything: decode it and compare. */
+	cpu = fs_thread_cpu_ns();
+	err = boa_ctx_decode(fs_boa(fs), rc->model, b->encoded, encoded_len, b->check, e->raw_len);
+	fs_account(fs, CODEC_BOA, FS_CPU_DECODE, fs_thread_cpu_ns() - cpu, e->raw_len);
+	if (err || memcmp(b->check, b->raw, e->raw_len)) {
+		fs_log("inode %llu block %llu: BOA level %d did not decode back to the block; kept "
+		       "as %s",
+		       (unsigned long long)item->ino, (unsigned long long)item->block, rc->level,
+		       codec_name(e->codec));
+		return mark_tried(fs, item);
+	}
+	info.codec = CODEC_BOA;
+	info.model_id = rc->model ? boa_model_id(rc->model) : 0;
+	info.raw_len = e->raw_len;
+	info.raw_xxh64 = e->raw_xxh64;
+	info.ino = item->ino;
+	info.block = item->block;
+	err = seg_append(fs->seg, &info, b->encoded, (uint32_t)encoded_len, &fresh);
+	if (!err)
+		err = seg_sync(fs->seg);
+	if (err)
+		return err;
+	return commit_replace(fs, item, &fresh);
+}
+
+static void *recompress_main(void *arg)
+{
+	struct fs_recompress *rc = arg;
+	struct fs *fs = rc->fs;
+	struct rc_buffers b;
+	size_t bs = fs->opt.block_size;
+
+	/* Foreground requests keep the CPU: at nice 19 this thread gets about 1/70 of a core
+	 * against each busy normal thread (SCHED_IDLE would starve it on a loaded machine). */
+	if (setpriority(PRIO_PROCESS, (id_t)gettid(), 19))
+		fs_log("recompression thread: cannot lower its priority: %s", strerror(errno));
+	b.payload = malloc(codec_bound(bs) > boa_bound(bs) ? codec_bound(bs) : boa_bound(bs));
+	b.raw = malloc(bs);
+	b.encoded = malloc(boa_bound(bs));
+	b.check = malloc(bs);
+	pthread_mutex_lock(&rc->lock);
+	while (!rc->stopping) {
+		if (rc->qcount) {
+			struct rc_item item = rc->queue[rc->qhead];
+			int err;
+
+			rc->qhead = (rc->qhead + 1) % RC_BATCH;
+			rc->qcount--;
+			pthread_mutex_unlock(&rc->lock);
+			err = b.payload && b.raw && b.encoded && b.check
+			          ? recompress_one(rc, &b, &item)
+			          : -ENOMEM;
+			if (err && err != -EIO)
+				fs_log("inode %llu block %llu: recompression failed: %s",
+				       (unsigned long long)item.ino, (unsigned long long)item.block,
+				       strerror(-err));
+			pthread_mutex_lock(&rc->lock);
+			continue;
+		}
+		if (!rc->scanning && fs_now_ns() >= rc->next_scan_ns) {
+			struct scan *s = malloc(sizeof(*s));
+			int err;
+
+			rc->scanning = 1;
+			pthread_mutex_unlock(&rc->lock);
+			err = s ? scan(rc, s) : -ENOMEM;
+			pthread_mutex_lock(&rc->lock);
+			rc->scanning = 0;
+			if (!err) {
+				for (size_t i = 0; i < s->count; i++)
+					rc->queue[(rc->qhead + rc->qcount++) % RC_BATCH] =
+					    s->found[i];
+				if (s->count)
+					pthread_cond_broadcast(&rc->wake);
+			}
+			if (err || !s->count || !s->full)
+				rc->next_scan_ns = fs_now_ns() + rc->scan_interval_ns;
+			free(s);
+			continue;
+		}
+		{
+			int64_t wait_ns = rc->next_scan_ns - fs_now_ns();
+			struct timespec until;
+
+			if (wait_ns < 1000000)
+				wait_ns = 1000000;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_sec += wait_ns / 1000000000;
+			until.tv_nsec += wait_ns % 1000000000;
+			if (until.tv_nsec >= 1000000000) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&rc->wake, &rc->lock, &until);
+		}
+	}
+	pthread_mutex_unlock(&rc->lock);
+	free(b.payload);
+	free(b.raw);
+	free(b.encoded);
+	free(b.check);
+	return NULL;
+}
+
+int fs_recompress_start(struct fs *fs)
+{
+	struct fs_recompress *rc;
+	int err, uses;
+
+	if (fs->opt.recompress == FS_RECOMPRESS_OFF || fs->opt.read_only)
+		return 0;
+	rc = calloc(1, sizeof(*rc));
+	if (!rc)
+		return -ENOMEM;
+	rc->fs = fs;
+	rc->level = fs->opt.boa_level;
+	uses = boa_level_uses_model(rc->level);
+	if (uses < 0) {
+		free(rc);
+		return -EINVAL;
+	}
+	if (uses && fs_model_current(fs, &rc->model)) {
+		fs_log("no model installed for BOA level %d; recompressing at level 1 (no Mamba)",
+		       rc->level);
+		rc->level = 1;
+		rc->model = NULL;
+	}
+	if (fs->opt.recompress == FS_RECOMPRESS_NOW) {
+		rc->cold_ns = 0;
+		rc->scan_interval_ns = 1000000000ll;
+	} else {
+		rc->cold_ns = (int64_t)fs->opt.cold_seconds * 1000000000ll;
+		rc->scan_interval_ns = rc->cold_ns / 10;
+		if (rc->scan_interval_ns < 1000000000ll)
+			rc->scan_interval_ns = 1000000000ll;
+		if (rc->scan_interval_ns > 60000000000ll)
+			rc->scan_interval_ns = 60000000000ll;
+	}
+	pthread_mutex_init(&rc->lock, NULL);
+	pthread_cond_init(&rc->wake, NULL);
+	fs->recompress = rc;
+	for (size_t i = 0; i < fs->opt.threads && i < RC_THREADS_MAX; i++) {
+		err = pthread_create(&rc->threads[i], NULL, recompress_main, rc);
+		if (err) {
+			fs_recompress_stop(fs);
+			return -err;
+		}
+		rc->nthreads++;
+	}
+	return 0;
+}
+
+void fs_recompress_stop(struct fs *fs)
+{
+	struct fs_recompress *rc = fs->recompress;
+
+	if (!rc)
+		return;
+	pthread_mutex_lock(&rc->lock);
+	rc->stopping = 1;
+	pthread_cond_broadcast(&rc->wake);
+	pthread_mutex_unlock(&rc->lock);
+	for (size_t i = 0; i < rc->nthreads; i++)
+		pthread_join(rc->threads[i], NULL);
+	pthread_mutex_destroy(&rc->lock);
+	pthread_cond_destroy(&rc->wake);
+	free(rc);
+	fs->recompress = NULL;
+}
