@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# What fsync acknowledged survives a crash of the daemon, and the namespace stays consistent.
+#
+# ITER times (default 20; crash_long.sh: 500): mount the archive; check everything the earlier
+# runs acknowledged (fsync_writer verify: every acknowledged byte there and unchanged, no byte of
+# any writer file other data than was written; fsync_writer dirverify: each directory-operation
+# tree is its last acknowledged state or that plus the operation in flight; fsync_writer walk:
+# every entry stat()s and every file reads to its size without EIO); then start 3 data writers
+# (3 files each, appends of 1 byte..400 KiB, same-byte rewrites, close/reopen, fsync/fdatasync at
+# random points) and one directory-operation writer (create+fsync, rename over files, unlink,
+# mkdir, rmdir, directory rename, each followed by fsync of the directories), and kill -9 the
+# daemon after a random 0.2..1.5 s, detach the dead mount with fusermount3 -uz, and go round.
+# The last round ends with a clean unmount after the checks.
+#
+# Environment: ITER (rounds), SEED, CRASH_BLOCK_SIZE (block size of the new archive, default 16K
+# so that writes span several blocks), CRASH_CAP (bytes after which a writer retires a file).
+. "$(dirname "$0")/rlib.sh"
+require_boafs
+require_root
+
+ITER=${ITER:-20}
+BLOCK_SIZE=${CRASH_BLOCK_SIZE:-16K}
+CAP=${CRASH_CAP:-2097152}
+WRITERS=3
+FILES_PER_WRITER=3
+W=$(rel_helper fsync_writer)
+
+t=$(it_tmpdir)
+a=$t/archive
+m=$t/mnt
+logs=$t/logs
+mkdir "$m" "$logs"
+
+verified_bytes=0
+kills=0
+ops_dirs=()
+
+# check_all ROUND: the checks that follow every mount.
+check_all() {
+	local out
+	if [ -d "$m/data" ]; then
+		out=$("$W" verify "$m/data" "$logs"/w*.log) || {
+			printf '%s\n' "$out" >&2
+			fail "round $1: acknowledged data lost or damaged (archive kept in $a)"
+		}
+		note "round $1: $(printf '%s\n' "$out" | tail -n 1)"
+		verified_bytes=$((verified_bytes + $(printf '%s\n' "$out" | tail -n 1 |
+			sed -n 's/.* files, \([0-9]*\) acknowledged bytes.*/\1/p')))
+	fi
+	local d
+	for d in ${ops_dirs[@]+"${ops_dirs[@]}"}; do
+		out=$("$W" dirverify "$m/$d" "$logs/$d.log") || {
+			printf '%s\n' "$out" >&2
+			fail "round $1: directory operations of $d not in an acknowledged state"
+		}
+		note "round $1: $out"
+	done
+	out=$("$W" walk "$m") || {
+		printf '%s\n' "$out" >&2
+		fail "round $1: the tree is not consistent after the crash"
+	}
+	note "round $1: $out"
+}
+
+for ((round = 1; round <= ITER; round++)); do
+	if [ "$round" -eq 1 ]; then
+		mount_boafs "$a" "$m" -o block_size="$BLOCK_SIZE" || fail "round 1: mount failed"
+	else
+		mount_boafs "$a" "$m" || fail "round $round: mount after a crash failed"
+	fi
+	check_all "$round"
+	# A verified tree of directory operations is removed (rm -rf of a tree after a crash is a
+	# test of its own); the next round makes a new one.
+	for d in ${ops_dirs[@]+"${ops_dirs[@]}"}; do
+		rm -rf -- "${m:?}/$d" || fail "round $round: rm -rf $d after a crash failed"
+	done
+	ops_dirs=()
+	mkdir -p "$m/data"
+
+	pids=()
+	for ((w = 1; w <= WRITERS; w++)); do
+		"$W" write "$m/data" "$logs/w$w.log" "w$w" "$FILES_PER_WRITER" \
+			$((SEED * 1000 + round)) 60 "$CAP" >"$logs/w$w.out" 2>&1 &
+		pids+=($!)
+	done
+	"$W" dirops "$m/ops$round" "$logs/ops$round.log" $((SEED * 1000 + round)) 60 \
+		>"$logs/ops.out" 2>&1 &
+	pids+=($!)
+	ops_dirs+=("ops$round")
+
+	if [ "$round" -eq "$ITER" ]; then
+		sleep 1
+		# Last round: no crash, the writers are stopped and the archive unmounted cleanly.
+		for p in "${pids[@]}"; do
+			kill -TERM "$p" 2>/dev/null || true
+			wait "$p" 2>/dev/null || true
+		done
+		check_all "final"
+		unmount_boafs "$m" || fail "final unmount failed"
+		mount_boafs "$a" "$m" || fail "mount after the clean unmount failed"
+		check_all "after a clean remount"
+		unmount_boafs "$m" || fail "final unmount failed"
+		break
+	fi
+
+	rand_between delay 2 15
+	sleep "$((delay / 10)).$((delay % 10))"
+	for p in "${pids[@]}"; do
+		if ! kill -0 "$p" 2>/dev/null; then
+			cat "$logs"/*.out >&2
+			fail "round $round: a writer stopped before the daemon was killed"
+		fi
+	done
+	kill_boafs "$m"
+	kills=$((kills + 1))
+	# The writers fail on their next call (the connection is gone) and exit.
+	for p in "${pids[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$p" 2>/dev/null; then
+			kill -KILL "$p" 2>/dev/null || true
+			fail "round $round: writer $p still running 10 s after the daemon was killed"
+		fi
+		wait "$p" 2>/dev/null || true
+	done
+done
+
+note "$kills crashes (kill -9), $ITER mounts checked, $verified_bytes acknowledged bytes verified in all"

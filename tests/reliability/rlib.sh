@@ -1,0 +1,96 @@
+# shellcheck shell=bash
+# rlib.sh — what the reliability tests add to tests/integration/lib.sh (whose exit trap unmounts
+# every mount a test made and fails the test if a daemon crashed): killing a daemon on purpose,
+# the C helpers of this directory, and a seed printed so that a failure can be re-run.
+#
+# Source it first thing: `. "$(dirname "$0")/rlib.sh"`.
+#
+# Environment: SEED (default: the time) seeds every random choice of a run; the content the
+# helpers write depends only on it, the timing of kills does not.
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")/../integration" && pwd)/lib.sh"
+
+REL_SRC=$BOAFS_SRC/tests/reliability
+SEED=${SEED:-$(date +%s)}
+RANDOM=$SEED
+note "SEED=$SEED (rerun with SEED=$SEED $0)"
+
+# rel_helper NAME: prints the path of the C helper NAME (fsync_writer, exerciser, mdb_poke): the
+# one meson built when it is there and not older than its source, else one compiled now into the
+# test's temp dir (so the scripts also run by hand before meson knows this directory).
+rel_helper() {
+	local name=$1 built=$BOAFS_BUILD/tests/reliability/$1 src=$REL_SRC/$1.c out
+	if [ -x "$built" ] && [ ! "$src" -nt "$built" ]; then
+		printf '%s\n' "$built"
+		return 0
+	fi
+	out=$IT_TMP/bin/$name
+	if [ ! -x "$out" ]; then
+		mkdir -p "$IT_TMP/bin"
+		# shellcheck disable=SC2046
+		${CC:-cc} -std=c17 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+			-o "$out" "$src" $(case $name in mdb_poke) echo -llmdb ;; esac) >&2 ||
+			fail "cannot compile $src"
+	fi
+	printf '%s\n' "$out"
+}
+
+# daemon_pid MNT: the pid of the foreground daemon that mount_boafs started for MNT.
+daemon_pid() {
+	local mnt
+	mnt=$(realpath -m -- "$1")
+	printf '%s\n' "${_it_pid[$mnt]:-}"
+}
+daemon_log() {
+	local mnt
+	mnt=$(realpath -m -- "$1")
+	printf '%s\n' "${_it_log[$mnt]:-}"
+}
+
+# daemon_alive MNT: the daemon of MNT is running and MNT is still mounted.
+daemon_alive() {
+	local pid
+	pid=$(daemon_pid "$1")
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && is_mounted "$1"
+}
+
+# kill_boafs MNT: kill -9 the daemon of MNT (a crash), reap it, and detach the dead mount with
+# `fusermount3 -uz`. The exit trap no longer owns MNT afterwards.
+kill_boafs() {
+	local mnt pid i
+	mnt=$(realpath -m -- "$1")
+	pid=${_it_pid[$mnt]:-}
+	[ -n "$pid" ] || fail "kill_boafs: no daemon known for $mnt"
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	unset "_it_pid[$mnt]"
+	for ((i = 0; i < 50; i++)); do
+		is_mounted "$mnt" || break
+		fusermount3 -u -z -- "$mnt" 2>/dev/null || umount -l -- "$mnt" 2>/dev/null || true
+		sleep 0.1
+	done
+	is_mounted "$mnt" && fail "kill_boafs: $mnt still mounted after the daemon was killed"
+	local -a keep=()
+	for i in "${_it_mounts[@]}"; do
+		[ "$i" = "$mnt" ] || keep+=("$i")
+	done
+	_it_mounts=(${keep[@]+"${keep[@]}"})
+}
+
+# no_sanitizer_report FILE WHAT: fails when FILE holds a sanitizer report.
+no_sanitizer_report() {
+	if grep -Eq 'ERROR: (Address|Leak|Thread|Memory|UndefinedBehavior)Sanitizer|runtime error:' "$1"; then
+		sed 's/^/  | /' "$1" >&2
+		fail "$2: sanitizer report"
+	fi
+}
+
+# bug_note TEXT: prints a finding about the daemon, with what it takes to reproduce it.
+bug_note() {
+	printf 'BUG: %s\n' "$*" >&2
+}
+
+# rand_between VAR LO HI: sets VAR to a number in [LO, HI] from bash's RANDOM (seeded with SEED;
+# a variable, not output: a $(...) subshell would not advance the parent's sequence).
+rand_between() {
+	printf -v "$1" '%d' $(($2 + RANDOM % ($3 - $2 + 1)))
+}
