@@ -40,6 +40,7 @@ struct fs_options {
 	uint64_t cold_seconds; /* FS_RECOMPRESS_COLD: blocks not written for this long */
 	int boa_level;
 	const char *model_path; /* -o model=: installed and made current at mount */
+	const char *mountpoint; /* recorded in ARCHIVE/lock while mounted */
 	enum { FS_DAEMON, FS_ADMIN_READ, FS_ADMIN_WRITE } admin; /* who opens the archive */
 };
 

@@ -1,6 +1,7 @@
 /* Opening and closing an archive: ARCHIVE/ (mode 0700) holds index/ and seg/. An empty or
  * missing directory becomes a new archive; anything else must already be one. */
 #include <dirent.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <errno.h>
@@ -114,6 +115,34 @@ static int reap_orphans(struct fs *fs)
  * same segment ids. Readers (a read-only mount, boa stats, boa fsck) share the lock or skip it. */
 #define FS_LOCK_WAIT_TENTHS 300
 
+/* The mountpoint the lock holder recorded, if a boafs file system is mounted there now;
+ * else an empty string. */
+static void lock_holder(int fd, char *out, size_t cap)
+{
+	char recorded[PATH_MAX + 2], line[2 * PATH_MAX];
+	ssize_t n = pread(fd, recorded, sizeof(recorded) - 1, 0);
+	FILE *mounts;
+
+	out[0] = '\0';
+	if (n <= 1)
+		return;
+	recorded[n] = '\0';
+	recorded[strcspn(recorded, "\n")] = '\0';
+	mounts = fopen("/proc/self/mounts", "r");
+	if (!mounts)
+		return;
+	while (fgets(line, sizeof(line), mounts)) {
+		char dev[256], dir[PATH_MAX], type[64];
+
+		if (sscanf(line, "%255s %4095s %63s", dev, dir, type) == 3 &&
+		    !strcmp(type, "fuse.boafs") && !strcmp(dir, recorded)) {
+			snprintf(out, cap, "%s", recorded);
+			break;
+		}
+	}
+	fclose(mounts);
+}
+
 static int lock_archive(struct fs *fs)
 {
 	char path[4096];
@@ -132,22 +161,38 @@ static int lock_archive(struct fs *fs)
 		return -errno;
 	}
 	/* A daemon that was just unmounted may still be finishing (flushing, stopping its
-	 * recompression workers): wait a while for it rather than fail a quick remount. */
+	 * recompression workers): wait a while for it rather than fail a quick remount. One
+	 * whose mount is still there is not going away. */
 	for (int waited = 0;; waited++) {
+		char holder[PATH_MAX + 32];
+
 		if (!flock(fs->lock_fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB))
-			return 0;
+			break;
 		if (errno != EWOULDBLOCK) {
 			fs_log("%s: lock: %s", path, strerror(errno));
 			return -errno;
 		}
-		if (waited == FS_LOCK_WAIT_TENTHS || fs->opt.admin) {
-			fs_log(
-			    "%s: archive is in use (mounted, or boa gc/fsck --repair is running)",
-			    fs->archive);
+		lock_holder(fs->lock_fd, holder, sizeof(holder));
+		if (waited == FS_LOCK_WAIT_TENTHS || fs->opt.admin || holder[0]) {
+			if (holder[0])
+				fs_log("%s: archive is in use: mounted on %s", fs->archive, holder);
+			else
+				fs_log("%s: archive is in use (by boa gc or fsck --repair, or a "
+				       "boafs that does not exit)",
+				       fs->archive);
 			return -EBUSY;
 		}
 		usleep(100000);
 	}
+	if (exclusive && fs->opt.mountpoint) {
+		/* Say who holds it, for the next one that finds it locked. */
+		char line[PATH_MAX + 32];
+		int len = snprintf(line, sizeof(line), "%s\n", fs->opt.mountpoint);
+
+		if (ftruncate(fs->lock_fd, 0) || pwrite(fs->lock_fd, line, (size_t)len, 0) != len)
+			fs_log("%s: cannot record the mountpoint: %s", path, strerror(errno));
+	}
+	return 0;
 }
 
 int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)

@@ -239,6 +239,7 @@ int main(int argc, char *argv[])
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
 	struct cli cli = {.zstd_level = 3, .fuse_threads = 16, .boa_level = BOA_LEVEL_DEFAULT};
 	struct fuse_cmdline_opts opts = {0};
+	char mnt_path[PATH_MAX];
 	int ready_pipe = -1;
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
@@ -334,6 +335,8 @@ int main(int argc, char *argv[])
 		if (ready_pipe < 0)
 			goto out_args;
 	}
+	if (realpath(opts.mountpoint, mnt_path))
+		fo.mountpoint = mnt_path;
 	if (fs_open(cli.archive, &fo, &fs))
 		goto out_args;
 	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
