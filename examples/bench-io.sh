@@ -129,7 +129,7 @@ done
 
 ratio() { python3 -c "import sys; a, b = map(float, sys.argv[1:]); print('%.2f' % (a / b) if b else '-')" "$1" "$2"; }
 echo
-echo "boafs I/O benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r), $("$BOAFS_BIN" -V | head -n 1)"
+echo "boafs I/O benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(uname -r), $("$BOAFS_BIN" -V | sed -n 1p)"
 echo "backing file system: $(df -T "$t" | awk 'NR == 2 { print $2 " on " $1 }'); test file ${size};" \
 	"data: fio buffer_compress_percentage=50 (stored by boafs: $((stored / 1048576)) MiB of $((logical / 1048576)) MiB, $(ratio "$logical" "$stored")x)"
 printf '%-34s %12s %15s %12s %18s\n' test plain passthrough_ll boafs boafs/passthrough

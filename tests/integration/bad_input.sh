@@ -104,6 +104,16 @@ refused "zstd_level=abc" "$t/new3" "$t/mnt" -o zstd_level=abc
 one_line "zstd_level=abc"
 refused "cache_size=lots" "$t/new4" "$t/mnt" -o cache_size=lots
 one_line "cache_size=lots"
+for o in recompress=sometimes recompress=cold:soon boa_level=0 boa_level=99 threads=65 \
+	fuse_threads=0; do
+	refused "$o" "$t/new-$o" "$t/mnt" -o "$o"
+	one_line "$o"
+done
+refused "model=a missing file" "$t/new-model" "$t/mnt" -o model="$t/no-such-model.boam"
+one_line "model=a missing file"
+printf 'not a model' >"$t/bad.boam"
+refused "model=a file that is not a model" "$t/new-model2" "$t/mnt" -o model="$t/bad.boam"
+one_line "model=a file that is not a model"
 
 refused "mountpoint missing" "$t/new5" "$t/no-such-dir"
 one_line "mountpoint missing"

@@ -5,12 +5,12 @@
 require_boafs
 
 t=$(it_tmpdir)
-version=$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$BOAFS_SRC/meson.build" | head -n 1)
+version=$(sed -n "s/^ *version *: *'\([^']*\)'.*/\1/p" "$BOAFS_SRC/meson.build" | sed -n 1p)
 [ -n "$version" ] || fail "no version in $BOAFS_SRC/meson.build"
 
 for h in -h --help; do
 	out=$(cd "$t" && "$BOAFS_BIN" "$h" 2>&1) || fail "boafs $h: exit status $?"
-	for word in ARCHIVE MOUNTPOINT block_size zstd_level cache_size threads; do
+	for word in ARCHIVE MOUNTPOINT block_size zstd_level cache_size threads recompress; do
 		grep -q -- "$word" <<<"$out" || fail "boafs $h does not mention $word"
 	done
 done

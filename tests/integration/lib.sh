@@ -25,6 +25,7 @@ _it_tmpdirs=()
 _it_mounts=()           # mountpoints made by mount_boafs*, in mount order
 declare -A _it_pid=()   # mountpoint -> pid of its foreground (-f) daemon
 declare -A _it_log=()   # mountpoint -> daemon log file
+declare -A _it_dpid=()  # mountpoint -> pid of its detached daemon (not our child)
 _it_daemon_failed=0
 _it_log_no=0
 
@@ -68,7 +69,8 @@ _it_mount_table() {
 is_mounted() {
 	local m
 	m=$(realpath -m -- "$1")
-	_it_mount_table | grep -Fxq -- "$m"
+	# grep without -q: an early exit would SIGPIPE the writer and, under pipefail, read as false.
+	_it_mount_table | grep -Fx -- "$m" >/dev/null
 }
 # mounts_under DIR: every mountpoint at or below DIR, deepest first.
 mounts_under() {
@@ -136,6 +138,14 @@ mount_boafs_daemon() {
 		sed 's/^/  | /' "$log" >&2
 		return 1
 	fi
+	# The detached daemon is not our child: find it by its command line, so that unmounting
+	# can wait for it to finish and check its log.
+	local p want
+	want=$(printf '%s\n' "$BOAFS_BIN" "$archive" "$mnt" "$@")
+	for p in /proc/[0-9]*; do
+		[ "$(tr '\0' '\n' <"$p/cmdline" 2>/dev/null)" = "$want" ] || continue
+		_it_dpid[$mnt]=${p#/proc/}
+	done
 }
 
 # track_mount MNT: a mount made some other way (mount(8)) that the exit trap must undo.
@@ -146,6 +156,28 @@ track_mount() {
 # _it_reap MNT: waits (bounded) for MNT's foreground daemon and checks how it ended.
 _it_reap() {
 	local mnt=$1 pid rc=0 i
+	pid=${_it_dpid[$mnt]:-}
+	if [ -n "$pid" ]; then
+		unset "_it_dpid[$mnt]"
+		for ((i = 0; i < 200; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			printf 'detached daemon %d for %s still running 20s after unmount\n' "$pid" \
+				"$mnt" >&2
+			_it_daemon_failed=1
+			return 1
+		fi
+		if grep -Eq 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' \
+			"${_it_log[$mnt]:-/dev/null}"; then
+			printf 'detached daemon for %s reported errors; log:\n' "$mnt" >&2
+			sed 's/^/  | /' "${_it_log[$mnt]}" >&2
+			_it_daemon_failed=1
+			return 1
+		fi
+		return 0
+	fi
 	pid=${_it_pid[$mnt]:-}
 	[ -n "$pid" ] || return 0
 	unset "_it_pid[$mnt]"

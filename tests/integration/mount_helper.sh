@@ -21,7 +21,7 @@ lhe=$HEP_DATA/pylhe-testfile-pr29.lhe
 # mounted_ok WHAT [ro]: MNT is a boafs mount showing the file copied in by the first mount.
 mounted_ok() {
 	is_mounted "$m" || fail "$1: not mounted"
-	awk -v m="$m" '$2 == m { print $3 }' /proc/self/mounts | grep -qx fuse.boafs ||
+	[ "$(awk -v m="$m" '$2 == m { print $3 }' /proc/self/mounts)" = fuse.boafs ] ||
 		fail "$1: mount type is not fuse.boafs: $(grep -F " $m " /proc/self/mounts)"
 	cmp "$lhe" "$m/$(basename "$lhe")" || fail "$1: file content"
 	if [ "${2:-}" = ro ]; then

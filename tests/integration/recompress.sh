@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Background recompression (-o recompress=now): the pool re-encodes the blocks of the HEP files
+# and of compressible data with BOA, so their stored size (st_blocks, du) falls below what zstd
+# stored, while a writer keeps overwriting blocks of another file (the pool must not commit a
+# re-encoding of a block that changed meanwhile). All contents stay exact, live and after a
+# remount with recompress=off, where stored sizes are what they were, O_DIRECT reads decode the
+# BOA blocks, and the already-compressed ROOT file is still stored raw.
+. "$(dirname "$0")/lib.sh"
+require_boafs
+[ -x "$PREAD_CHECK" ] || fail "pread_check not built: $PREAD_CHECK"
+wait_s=${BOAFS_RECOMPRESS_WAIT:-120}
+
+t=$(it_tmpdir)
+mkdir "$t/mnt"
+m=$t/mnt
+a=$t/archive
+make_data "$t/more" $((2 * 1024 * 1024))
+make_data "$t/racy" $((1024 * 1024 + 99))
+
+# Written with recompression off, so that what zstd stored can be measured first.
+mount_boafs "$a" "$m" -o recompress=off
+cp -a "$HEP_DATA" "$m/hep"
+cp "$t/more" "$t/racy" "$m/"
+rm "$m/hep/uproot-HZZ.root" # measured on its own: already compressed
+cp "$HEP_DATA/uproot-HZZ.root" "$m/"
+remount_boafs "$a" "$m" -o recompress=off
+
+# Stored bytes of the compressible files (the HEP files but HZZ, and `more`).
+compressible_stored() {
+	local f sum=0
+	for f in "$m"/hep/* "$m/more"; do
+		sum=$((sum + $(stored_bytes "$f")))
+	done
+	echo "$sum"
+}
+zstd_stored=$(compressible_stored)
+logical=$(du -s -B1 --apparent-size "$m/hep" "$m/more" | awk '{ s += $1 } END { print s }')
+note "zstd: $zstd_stored bytes stored for $logical"
+
+remount_boafs "$a" "$m" -o recompress=now,threads=2
+# Overwrites racing with the pool, on the 128 KiB blocks of `racy`.
+python3 - "$m/racy" "$t/racy" "$HEP_DATA/pylhe-testfile-pr29.lhe" <<'PY' || fail "racing writer"
+import os, random, sys, time
+path, ref_path, src = sys.argv[1], sys.argv[2], open(sys.argv[3], "rb").read()
+rng = random.Random(7)
+fd, ref = os.open(path, os.O_RDWR), os.open(ref_path, os.O_RDWR)
+size = os.fstat(ref).st_size
+end = time.time() + 6
+n = 0
+while time.time() < end:
+    off = rng.randrange(size // 131072 + 1) * 131072 + rng.randrange(-200, 200)
+    off = max(0, min(off, size - 1))
+    a = rng.randrange(len(src) - 70000)
+    data = src[a:a + rng.randrange(1, 70000)]
+    os.pwrite(fd, data, off)
+    os.pwrite(ref, data, off)
+    n += 1
+    if n % 8 == 0:
+        os.fsync(fd)  # the blocks reach the store, where the pool can pick them up
+    time.sleep(0.02)
+os.close(fd)
+os.close(ref)
+print("# %d overwrites raced with recompression" % n)
+PY
+
+# Wait for the pool to shrink the compressible files by at least 5%.
+for ((i = 0; i < wait_s; i++)); do
+	now=$(compressible_stored)
+	[ $((now * 100)) -le $((zstd_stored * 95)) ] && break
+	sleep 1
+done
+note "after ${i}s with recompress=now: $now bytes stored (zstd: $zstd_stored)"
+[ $((now * 100)) -le $((zstd_stored * 95)) ] ||
+	fail "recompression did not shrink the compressible files by 5% in ${wait_s}s: $now of $zstd_stored"
+
+diff -r "$HEP_DATA" "$m/hep" -x uproot-HZZ.root || fail "HEP files while recompressing"
+cmp "$t/more" "$m/more" || fail "more while recompressing"
+cmp "$t/racy" "$m/racy" || fail "racy: overwrites lost or undone by the recompression"
+sleep 2 # let the pool finish what it has in hand before the unmount
+
+remount_boafs "$a" "$m" -o recompress=off
+after=$(compressible_stored)
+note "after remount: $after bytes stored"
+[ "$after" -le "$now" ] || fail "stored bytes grew across the remount: $now, then $after"
+diff -r "$HEP_DATA" "$m/hep" -x uproot-HZZ.root || fail "HEP files after remount"
+cmp "$HEP_DATA/uproot-HZZ.root" "$m/uproot-HZZ.root" || fail "HZZ after remount"
+"$PREAD_CHECK" -d -s 11 "$m/more" "$t/more" || fail "O_DIRECT reads of recompressed blocks"
+"$PREAD_CHECK" -d -s 12 "$m/racy" "$t/racy" || fail "O_DIRECT reads of the raced file"
+hzz=$(stored_bytes "$m/uproot-HZZ.root")
+[ "$hzz" -le $(($(file_size "$m/uproot-HZZ.root") + 4096)) ] || fail "HZZ stored in $hzz bytes"
