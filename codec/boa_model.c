@@ -742,6 +742,21 @@ int boa_model_load_builtin(const char *name, struct boa_model **out)
 	return -ENOENT;
 }
 
+int boa_model_builtin_bytes(const char *name, const void **bytes, size_t *len)
+{
+	if (!strcmp(name, "default")) {
+		*bytes = boa_model_default_bytes;
+		*len = boa_model_default_len;
+		return 0;
+	}
+	if (!strcmp(name, "fast")) {
+		*bytes = boa_model_fast_bytes;
+		*len = boa_model_fast_len;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int boa_model_load_default(struct boa_model **out)
 {
 	return boa_model_load_builtin("default", out);

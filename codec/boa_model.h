@@ -30,6 +30,8 @@ int boa_model_load_default(struct boa_model **out);
 /* A built-in model by name: "default" (as above) or "fast" (smaller, for the fast levels);
  * -ENOENT for another name. */
 int boa_model_load_builtin(const char *name, struct boa_model **out);
+/* The .boam file of a built-in model, for storing it (the archive's model registry). */
+int boa_model_builtin_bytes(const char *name, const void **bytes, size_t *len);
 /* A 32-bit id derived from the model file's checksum: what records and extents name. */
 uint32_t boa_model_id(const struct boa_model *m);
 /* Hyper-parameters, for listings. */

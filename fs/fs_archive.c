@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "boa.h"
+#include "boa_model.h"
 #include "codec.h"
 #include "fs.h"
 
@@ -303,6 +304,20 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 		goto fail;
 	if (opt->admin)
 		goto done;
+	if (create) {
+		/* A new archive carries the built-in model, so BOA blocks never depend on which
+		 * boafs binary reads them. */
+		const void *bytes;
+		size_t len;
+
+		rc = boa_model_builtin_bytes("default", &bytes, &len);
+		if (!rc)
+			rc = fs_model_install(fs, bytes, len, 1, NULL);
+		if (rc) {
+			fs_log("%s: cannot install the default model: %s", archive, strerror(-rc));
+			goto fail;
+		}
+	}
 	if (opt->model_path && !opt->read_only) {
 		rc = fs_model_install_file(fs, opt->model_path);
 		if (rc)
