@@ -7,9 +7,13 @@
 # tree is its last acknowledged state or that plus the operation in flight; fsync_writer walk:
 # every entry stat()s and every file reads to its size without EIO); then start 3 data writers
 # (3 files each, appends of 1 byte..400 KiB, same-byte rewrites, close/reopen, fsync/fdatasync at
-# random points) and one directory-operation writer (create+fsync, rename over files, unlink,
-# mkdir, rmdir, directory rename, each followed by fsync of the directories), and kill -9 the
-# daemon after a random 0.2..1.5 s, detach the dead mount with fusermount3 -uz, and go round.
+# random points; incompressible, repetitive and CSV-like content), a slow one (300 KB/s, whose
+# blocks live long enough to be recompressed) and one directory-operation writer (create+fsync,
+# rename over files, unlink, mkdir, rmdir, directory rename, each followed by fsync of the
+# directories), and kill -9 the
+# daemon after a random 0.2..1.2 s, detach the dead mount with fusermount3 -uz, check the archive
+# with `boa fsck` (when built), and go round. Every other round mounts with -o recompress=now, so
+# that kills also land while BOA-recompressed extents replace the fast ones.
 # The last round ends with a clean unmount after the checks.
 #
 # Environment: ITER (rounds), SEED, CRASH_BLOCK_SIZE (block size of the new archive, default 16K
@@ -19,6 +23,14 @@ require_boafs
 require_root
 
 ITER=${ITER:-20}
+BOA=
+for b in "$BOAFS_BUILD/boa" "$BOAFS_BUILD/codec/boa"; do
+	if [ -x "$b" ] && "$b" fsck --help >/dev/null 2>&1; then
+		BOA=$b
+		break
+	fi
+done
+[ -n "$BOA" ] || note "no boa fsck in $BOAFS_BUILD: the archive is not checked offline"
 BLOCK_SIZE=${CRASH_BLOCK_SIZE:-16K}
 CAP=${CRASH_CAP:-2097152}
 WRITERS=3
@@ -62,11 +74,27 @@ check_all() {
 	note "round $1: $out"
 }
 
+# fsck_offline WHEN: boa fsck (read-only) finds nothing wrong with the unmounted archive.
+fsck_offline() {
+	local out rc=0
+	[ -n "$BOA" ] || return 0
+	out=$("$BOA" fsck "$a" 2>&1) || rc=$?
+	if [ "$rc" -ne 0 ]; then
+		printf '%s\n' "$out" >&2
+		fail "$1: boa fsck exited $rc on the archive (kept in $a)"
+	fi
+	note "$1: $(printf '%s\n' "$out" | tail -n 1)"
+}
+
 for ((round = 1; round <= ITER; round++)); do
+	# Every other round recompresses blocks with BOA as soon as they are written, so that the
+	# kill also lands while recompressed extents replace the fast ones.
+	opts=()
+	[ $((round % 2)) -eq 0 ] && opts=(-o recompress=now -o threads=1)
 	if [ "$round" -eq 1 ]; then
-		mount_boafs "$a" "$m" -o block_size="$BLOCK_SIZE" || fail "round 1: mount failed"
+		mount_boafs "$a" "$m" -o block_size="$BLOCK_SIZE" "${opts[@]}" || fail "round 1: mount failed"
 	else
-		mount_boafs "$a" "$m" || fail "round $round: mount after a crash failed"
+		mount_boafs "$a" "$m" "${opts[@]}" || fail "round $round: mount after a crash failed"
 	fi
 	check_all "$round"
 	# A verified tree of directory operations is removed (rm -rf of a tree after a crash is a
@@ -83,6 +111,10 @@ for ((round = 1; round <= ITER; round++)); do
 			$((SEED * 1000 + round)) 60 "$CAP" >"$logs/w$w.out" 2>&1 &
 		pids+=($!)
 	done
+	# A slow writer, whose blocks stay long enough for the recompression rounds to replace.
+	"$W" write "$m/data" "$logs/slow.log" slow 2 $((SEED * 1000 + round)) 60 "$CAP" 300000 \
+		>"$logs/slow.out" 2>&1 &
+	pids+=($!)
 	"$W" dirops "$m/ops$round" "$logs/ops$round.log" $((SEED * 1000 + round)) 60 \
 		>"$logs/ops.out" 2>&1 &
 	pids+=($!)
@@ -100,10 +132,11 @@ for ((round = 1; round <= ITER; round++)); do
 		mount_boafs "$a" "$m" || fail "mount after the clean unmount failed"
 		check_all "after a clean remount"
 		unmount_boafs "$m" || fail "final unmount failed"
+		fsck_offline "after a clean unmount"
 		break
 	fi
 
-	rand_between delay 2 15
+	rand_between delay 2 12
 	sleep "$((delay / 10)).$((delay % 10))"
 	for p in "${pids[@]}"; do
 		if ! kill -0 "$p" 2>/dev/null; then
@@ -113,6 +146,7 @@ for ((round = 1; round <= ITER; round++)); do
 	done
 	kill_boafs "$m"
 	kills=$((kills + 1))
+	fsck_offline "round $round, after the crash"
 	# The writers fail on their next call (the connection is gone) and exit.
 	for p in "${pids[@]}"; do
 		for ((i = 0; i < 100; i++)); do
@@ -127,4 +161,7 @@ for ((round = 1; round <= ITER; round++)); do
 	done
 done
 
+if [ -n "$BOA" ]; then
+	note "codecs of the blocks at the end: $("$BOA" stats "$a" | awk '$1 ~ /^(raw|zstd|boa)$/ { printf "%s %s blocks; ", $1, $2 }')"
+fi
 note "$kills crashes (kill -9), $ITER mounts checked, $verified_bytes acknowledged bytes verified in all"
