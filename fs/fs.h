@@ -173,6 +173,10 @@ int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct 
                       const uint8_t *payload, uint8_t *raw);
 struct boa_ctx *fs_boa(struct fs *fs);
 
+/* ARCHIVE/reserve: space kept back for compaction on a full disk (fs_archive.c). */
+int fs_reserve_take(struct fs *fs);
+int fs_reserve_release(struct fs *fs);
+
 /* Segment compaction (fs_gc.c). */
 struct fs_gc_report {
 	uint64_t segments_examined, segments_removed, segments_failed;

@@ -18,6 +18,7 @@
 
 #define RC_THREADS_MAX 64
 #define RC_BATCH       64 /* candidates found per scan of the index */
+#define FS_GC_TAIL_MIN (4ull << 20)
 
 struct rc_item {
 	uint64_t ino, block;
@@ -35,8 +36,10 @@ struct fs_recompress {
 	struct rc_item queue[RC_BATCH];
 	size_t qhead, qcount;
 	uint64_t cursor_ino, cursor_block; /* where the next scan starts */
-	int64_t next_scan_ns;
+	int64_t next_scan_ns, next_gc_ns;
+	int64_t gc_interval_ns;
 	int64_t cold_ns, scan_interval_ns;
+	int enabled; /* recompression; compaction runs regardless */
 	int level;
 	const struct boa_model *model; /* NULL at levels that use none */
 };
@@ -75,6 +78,8 @@ static int scan(struct fs_recompress *rc, struct scan *s)
 	memset(s, 0, sizeof(*s));
 	s->rc = rc;
 	s->now = fs_now_ns();
+	if (!rc->enabled)
+		return 0;
 	for (pass = 0; pass < 2 && !s->full && s->count < RC_BATCH; pass++) {
 		uint64_t from_ino = pass ? 0 : rc->cursor_ino;
 		uint64_t from_block = pass ? 0 : rc->cursor_block;
@@ -253,6 +258,45 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 	return commit_replace(fs, item, &fresh);
 }
 
+/* Background compaction: segments at least half dead are compacted; the open segment too,
+ * once it holds a few MiB and is mostly dead (files deleted or rewritten), by ending it first.
+ * This is what gives the space of deleted files back. */
+static void compact(struct fs *fs)
+{
+	struct fs_gc_report report;
+	struct idx_segment_usage u = {0, 0};
+	struct idx_txn *t = NULL;
+	uint64_t tail = seg_tail(fs->seg), size = 0;
+
+	if (!seg_size(fs->seg, tail, &size) && size >= FS_GC_TAIL_MIN &&
+	    !idx_read_begin(fs->idx, &t)) {
+		if (idx_segment_get(t, tail, &u) == -ENOENT)
+			u.live_bytes = 0;
+		idx_read_end(t);
+		if (u.live_bytes * 2 < size)
+			seg_roll(fs->seg);
+	}
+	if (fs_gc(fs, 0.5, &report))
+		return;
+	if (report.segments_failed && fs_reserve_release(fs) == 0) {
+		/* Out of space to copy live records into: spend the reserve, then take it back
+		 * from what compaction freed. */
+		struct fs_gc_report again;
+
+		if (!fs_gc(fs, 0.5, &again)) {
+			report.segments_removed += again.segments_removed;
+			report.bytes_moved += again.bytes_moved;
+			report.bytes_freed += again.bytes_freed;
+		}
+		fs_reserve_take(fs);
+	}
+	if (report.segments_removed)
+		fs_log("gc: %llu segments compacted, %llu bytes moved, %llu bytes freed",
+		       (unsigned long long)report.segments_removed,
+		       (unsigned long long)report.bytes_moved,
+		       (unsigned long long)report.bytes_freed);
+}
+
 static void *recompress_main(void *arg)
 {
 	struct fs_recompress *rc = arg;
@@ -305,6 +349,13 @@ static void *recompress_main(void *arg)
 			}
 			if (err || !s->count || !s->full)
 				rc->next_scan_ns = fs_now_ns() + rc->scan_interval_ns;
+			if (!err && !s->count && fs_now_ns() >= rc->next_gc_ns) {
+				/* Nothing to recompress: a good time to compact. */
+				rc->next_gc_ns = fs_now_ns() + rc->gc_interval_ns;
+				pthread_mutex_unlock(&rc->lock);
+				compact(fs);
+				pthread_mutex_lock(&rc->lock);
+			}
 			free(s);
 			continue;
 		}
@@ -337,7 +388,7 @@ int fs_recompress_start(struct fs *fs)
 	struct fs_recompress *rc;
 	int err, uses;
 
-	if (fs->opt.recompress == FS_RECOMPRESS_OFF || fs->opt.read_only)
+	if (fs->opt.read_only)
 		return 0;
 	rc = calloc(1, sizeof(*rc));
 	if (!rc)
@@ -349,12 +400,13 @@ int fs_recompress_start(struct fs *fs)
 		free(rc);
 		return -EINVAL;
 	}
-	if (uses && fs_model_current(fs, &rc->model)) {
+	if (uses && fs->opt.recompress != FS_RECOMPRESS_OFF && fs_model_current(fs, &rc->model)) {
 		fs_log("no model installed for BOA level %d; recompressing at level 1 (no Mamba)",
 		       rc->level);
 		rc->level = 1;
 		rc->model = NULL;
 	}
+	rc->enabled = fs->opt.recompress != FS_RECOMPRESS_OFF;
 	if (fs->opt.recompress == FS_RECOMPRESS_NOW) {
 		rc->cold_ns = 0;
 		rc->scan_interval_ns = 1000000000ll;
@@ -366,10 +418,14 @@ int fs_recompress_start(struct fs *fs)
 		if (rc->scan_interval_ns > 60000000000ll)
 			rc->scan_interval_ns = 60000000000ll;
 	}
+	rc->gc_interval_ns = fs->opt.recompress == FS_RECOMPRESS_NOW ? 2000000000ll : 10000000000ll;
+	if (!rc->enabled)
+		rc->scan_interval_ns = rc->gc_interval_ns;
 	pthread_mutex_init(&rc->lock, NULL);
 	pthread_cond_init(&rc->wake, NULL);
 	fs->recompress = rc;
-	for (size_t i = 0; i < fs->opt.threads && i < RC_THREADS_MAX; i++) {
+	/* With recompression off, one worker still compacts segments. */
+	for (size_t i = 0; i < (rc->enabled ? fs->opt.threads : 1) && i < RC_THREADS_MAX; i++) {
 		err = pthread_create(&rc->threads[i], NULL, recompress_main, rc);
 		if (err) {
 			fs_recompress_stop(fs);

@@ -698,3 +698,34 @@ int seg_list(struct seg_store *s, uint64_t **ids, size_t *count)
 	*count = n;
 	return 0;
 }
+
+int seg_roll(struct seg_store *s)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&s->tail_lock);
+	if (s->tail_fd < 0)
+		goto out;
+	if (s->tail_dirty) {
+		if (s->rolled_count == s->rolled_cap) {
+			size_t cap = s->rolled_cap ? s->rolled_cap * 2 : 4;
+			int *fds = realloc(s->rolled_fds, cap * sizeof(*fds));
+
+			if (!fds) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			s->rolled_fds = fds;
+			s->rolled_cap = cap;
+		}
+		s->rolled_fds[s->rolled_count++] = s->tail_fd;
+	} else {
+		close(s->tail_fd);
+	}
+	s->tail_fd = -1;
+	s->tail_dirty = false;
+	s->tail_id++; /* created by the next append */
+out:
+	pthread_mutex_unlock(&s->tail_lock);
+	return rc;
+}

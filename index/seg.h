@@ -57,6 +57,8 @@ typedef int (*seg_record_cb)(void *arg, uint64_t offset, const struct seg_record
 int seg_each_record(struct seg_store *s, uint64_t segment, seg_record_cb cb, void *arg);
 /* Deletes a segment file that holds no live record (gc). */
 int seg_remove(struct seg_store *s, uint64_t segment);
+/* Ends the open segment: the next append starts a new one, and gc may compact this one. */
+int seg_roll(struct seg_store *s);
 /* The segment appends go to now (gc leaves it alone). */
 uint64_t seg_tail(struct seg_store *s);
 /* Size in bytes of a segment file; -ENOENT if there is none. */
