@@ -143,6 +143,8 @@ void fs_cache_invalidate(struct fs_cache *c, uint64_t ino, uint64_t first_block)
 int fs_prefetch_start(struct fs *fs);
 void fs_prefetch_stop(struct fs *fs);
 void fs_prefetch_request(struct fs *fs, uint64_t ino, uint64_t block);
+/* How many blocks ahead a sequential reader is served (the number of prefetch workers). */
+size_t fs_prefetch_depth(struct fs *fs);
 /* Decodes `block` into the cache unless it is dirty or cached already (prefetch worker). */
 int fs_file_prefetch_block(struct fs *fs, struct fs_node *n, uint64_t block);
 

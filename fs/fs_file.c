@@ -265,8 +265,9 @@ int fs_file_read(struct fs *fs, struct fs_node *n, uint64_t off, size_t len, uin
 		uint64_t expected = __atomic_load_n(&n->next_sequential_block, __ATOMIC_RELAXED);
 
 		if (first_block == expected || first_block == expected - 1)
-			if ((last_block + 1) * bs < n->attr.size)
-				fs_prefetch_request(fs, n->ino, last_block + 1);
+			for (size_t k = 1; k <= fs_prefetch_depth(fs); k++)
+				if ((last_block + k) * bs < n->attr.size)
+					fs_prefetch_request(fs, n->ino, last_block + k);
 		__atomic_store_n(&n->next_sequential_block, last_block + 1, __ATOMIC_RELAXED);
 	}
 out:

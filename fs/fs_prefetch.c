@@ -12,21 +12,43 @@ struct prefetch_req {
 	uint64_t ino, block;
 };
 
+#define PREFETCH_THREADS_MAX 8
+
 struct fs_prefetch {
-	pthread_t thread;
+	pthread_t threads[PREFETCH_THREADS_MAX];
+	size_t nthreads;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	int stopping;
+	size_t started; /* workers that took their busy[] slot */
 	size_t head, count;
 	struct prefetch_req ring[PREFETCH_QUEUE];
+	struct prefetch_req busy[PREFETCH_THREADS_MAX]; /* being decoded; ino 0 = idle */
 };
+
+/* 1 if the block is queued or being decoded already: a slow decode is never done twice. */
+static int pending(const struct fs_prefetch *p, uint64_t ino, uint64_t block)
+{
+	for (size_t i = 0; i < p->count; i++) {
+		const struct prefetch_req *r = &p->ring[(p->head + i) % PREFETCH_QUEUE];
+
+		if (r->ino == ino && r->block == block)
+			return 1;
+	}
+	for (size_t i = 0; i < p->nthreads; i++)
+		if (p->busy[i].ino == ino && p->busy[i].block == block)
+			return 1;
+	return 0;
+}
 
 static void *prefetch_main(void *arg)
 {
 	struct fs *fs = arg;
 	struct fs_prefetch *p = fs->prefetch;
+	size_t slot;
 
 	pthread_mutex_lock(&p->lock);
+	slot = p->started++;
 	for (;;) {
 		struct prefetch_req req;
 		struct fs_node *n;
@@ -38,6 +60,7 @@ static void *prefetch_main(void *arg)
 		req = p->ring[p->head];
 		p->head = (p->head + 1) % PREFETCH_QUEUE;
 		p->count--;
+		p->busy[slot] = req;
 		pthread_mutex_unlock(&p->lock);
 		if (fs_node_get(fs, req.ino, &n) == 0) {
 			/* Errors surface when the reader itself reads the block. */
@@ -45,6 +68,7 @@ static void *prefetch_main(void *arg)
 			fs_node_put(fs, n);
 		}
 		pthread_mutex_lock(&p->lock);
+		p->busy[slot].ino = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
@@ -53,6 +77,7 @@ static void *prefetch_main(void *arg)
 int fs_prefetch_start(struct fs *fs)
 {
 	struct fs_prefetch *p = calloc(1, sizeof(*p));
+	size_t want = fs->ncpu < PREFETCH_THREADS_MAX ? fs->ncpu : PREFETCH_THREADS_MAX;
 	int rc;
 
 	if (!p)
@@ -60,13 +85,23 @@ int fs_prefetch_start(struct fs *fs)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->wake, NULL);
 	fs->prefetch = p;
-	rc = pthread_create(&p->thread, NULL, prefetch_main, fs);
-	if (rc) {
-		fs->prefetch = NULL;
-		free(p);
-		return -rc;
+	/* One worker per core: a slow codec (BOA) then decodes that many blocks at once. */
+	for (; p->nthreads < want; p->nthreads++) {
+		rc = pthread_create(&p->threads[p->nthreads], NULL, prefetch_main, fs);
+		if (rc) {
+			if (p->nthreads)
+				break;
+			fs->prefetch = NULL;
+			free(p);
+			return -rc;
+		}
 	}
 	return 0;
+}
+
+size_t fs_prefetch_depth(struct fs *fs)
+{
+	return fs->prefetch ? fs->prefetch->nthreads : 0;
 }
 
 void fs_prefetch_stop(struct fs *fs)
@@ -77,9 +112,10 @@ void fs_prefetch_stop(struct fs *fs)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stopping = 1;
-	pthread_cond_signal(&p->wake);
+	pthread_cond_broadcast(&p->wake);
 	pthread_mutex_unlock(&p->lock);
-	pthread_join(p->thread, NULL);
+	for (size_t i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->wake);
 	free(p);
@@ -93,7 +129,7 @@ void fs_prefetch_request(struct fs *fs, uint64_t ino, uint64_t block)
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->lock);
-	if (p->count < PREFETCH_QUEUE) {
+	if (p->count < PREFETCH_QUEUE && !pending(p, ino, block)) {
 		p->ring[(p->head + p->count) % PREFETCH_QUEUE] = (struct prefetch_req){ino, block};
 		p->count++;
 		pthread_cond_signal(&p->wake);
