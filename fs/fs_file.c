@@ -274,8 +274,8 @@ out:
 	pthread_rwlock_unlock(&n->lock);
 	free(bounce);
 	*got = done;
-	/* A short read that hit an error still returns what was read before the bad block. */
-	return done ? 0 : rc;
+	/* A damaged block fails the whole request: a short reply would read as end of file. */
+	return rc;
 }
 
 int fs_file_write(struct fs *fs, struct fs_node *n, uint64_t off, const uint8_t *buf, size_t len)

@@ -437,6 +437,27 @@ abort:
 	return rc;
 }
 
+/* LMDB maps the file and trusts its meta page: pages the meta page names past the end of a
+ * truncated file would be a SIGBUS at first touch. Refuse such an index up front. */
+static int check_file_size(struct idx *idx, const char *path)
+{
+	MDB_envinfo info;
+	MDB_stat stat_;
+	struct stat st;
+
+	if (mdb_env_info(idx->env, &info) || mdb_env_stat(idx->env, &stat_) || stat(path, &st))
+		return 0;
+	if ((uint64_t)(info.me_last_pgno + 1) * stat_.ms_psize > (uint64_t)st.st_size) {
+		fprintf(stderr,
+		        "boafs: index: %s: truncated (%llu bytes, its pages need %llu); restore it "
+		        "from a backup\n",
+		        path, (unsigned long long)st.st_size,
+		        (unsigned long long)(info.me_last_pgno + 1) * stat_.ms_psize);
+		return -EIO;
+	}
+	return 0;
+}
+
 int idx_open(const char *dir, int create, uint32_t *block_size, uint32_t root_uid,
              uint32_t root_gid, struct idx **out)
 {
@@ -495,6 +516,9 @@ int idx_open(const char *dir, int create, uint32_t *block_size, uint32_t root_ui
 		goto fail;
 	}
 	mdb_reader_check(idx->env, &dead); /* slots of crashed processes */
+	rc = check_file_size(idx, path);
+	if (rc)
+		goto fail;
 	rc = idx_setup(idx, create, block_size, root_uid, root_gid);
 	if (rc)
 		goto fail;
