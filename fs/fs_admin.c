@@ -411,7 +411,8 @@ struct fsck {
 	struct name_link *names;
 	uint32_t *links, *subdirs;
 	uint8_t *exists, *is_dir;
-	uint64_t *stored; /* per ino: sum of record_len of its readable extents */
+	uint64_t *stored;     /* per ino: sum of record_len of its extents */
+	uint64_t *stored_bad; /* ... of those that are damaged */
 	/* damaged extents to drop on repair */
 	struct {
 		uint64_t ino, block;
@@ -536,6 +537,7 @@ static int fsck_extent(void *arg, uint64_t ino, uint64_t block, const struct ext
 		return fsck_add_bad(f, ino, block);
 	}
 	fsck_seg_live(f, e->segment, e->record_len);
+	f->stored[ino] += e->record_len;
 	if (e->raw_len > f->fs->opt.block_size ||
 	    e->stored_len > boa_bound(f->fs->opt.block_size)) {
 		fsck_report(f, ino, "block %llu: extent lengths out of range",
@@ -552,9 +554,9 @@ static int fsck_extent(void *arg, uint64_t ino, uint64_t block, const struct ext
 		            "block %llu: %s record in segment %016llx offset %llu is damaged",
 		            (unsigned long long)block, codec_name(e->codec),
 		            (unsigned long long)e->segment, (unsigned long long)e->offset);
+		f->stored_bad[ino] += e->record_len; /* repair drops it */
 		return fsck_add_bad(f, ino, block);
 	}
-	f->stored[ino] += e->record_len;
 	f->bytes_verified += e->raw_len;
 	return 0;
 }
@@ -583,12 +585,14 @@ static int fsck_inode_counts(void *arg, const struct idx_inode *in)
 		changed = 1;
 	}
 	if (in->stored_bytes != f->stored[in->ino]) {
-		fsck_report(f, in->ino, "stored bytes %llu, but its readable extents hold %llu",
+		fsck_report(f, in->ino, "stored bytes %llu, but its extents hold %llu",
 		            (unsigned long long)in->stored_bytes,
 		            (unsigned long long)f->stored[in->ino]);
-		fixed.stored_bytes = f->stored[in->ino];
 		changed = 1;
 	}
+	if (f->stored_bad[in->ino])
+		changed = 1; /* repair drops damaged extents: their bytes go too */
+	fixed.stored_bytes = f->stored[in->ino] - f->stored_bad[in->ino];
 	if (changed && c->nfix < c->cap)
 		c->fix[c->nfix++] = fixed;
 	return 0;
@@ -602,6 +606,16 @@ static int fsck_repair(struct fsck *f, struct fsck_inode_check *c)
 	rc = idx_write_begin(f->fs->idx, &t);
 	if (rc)
 		return rc;
+	/* Usage as the extents use it now; dropping the damaged ones below then moves their
+	 * bytes to dead, as for any deleted extent. */
+	for (size_t i = 0; i < f->nsegs && !rc; i++) {
+		struct idx_segment_usage u = {f->seg_live[i], 0};
+		uint64_t size = 0;
+
+		seg_size(f->fs->seg, f->seg_ids[i], &size);
+		u.dead_bytes = size > u.live_bytes ? size - u.live_bytes : 0;
+		rc = idx_segment_put(t, f->seg_ids[i], &u);
+	}
 	for (size_t i = 0; i < f->nbad && !rc; i++) {
 		rc = idx_extent_del(t, f->bad[i].ino, f->bad[i].block, NULL);
 		if (rc == -ENOENT)
@@ -613,14 +627,6 @@ static int fsck_repair(struct fsck *f, struct fsck_inode_check *c)
 	}
 	for (size_t i = 0; i < c->nfix && !rc; i++)
 		rc = idx_inode_put(t, &c->fix[i]);
-	for (size_t i = 0; i < f->nsegs && !rc; i++) {
-		struct idx_segment_usage u = {f->seg_live[i], 0};
-		uint64_t size = 0;
-
-		seg_size(f->fs->seg, f->seg_ids[i], &size);
-		u.dead_bytes = size > u.live_bytes ? size - u.live_bytes : 0;
-		rc = idx_segment_put(t, f->seg_ids[i], &u);
-	}
 	if (rc) {
 		idx_write_abort(t);
 		return rc;
@@ -674,6 +680,7 @@ static int cmd_fsck(int argc, char **argv)
 	f.exists = calloc(n, 1);
 	f.is_dir = calloc(n, 1);
 	f.stored = calloc(n, sizeof(*f.stored));
+	f.stored_bad = calloc(n, sizeof(*f.stored_bad));
 	f.payload = malloc(boa_bound(f.fs->opt.block_size) + codec_bound(f.fs->opt.block_size));
 	f.raw = malloc(f.fs->opt.block_size);
 	check.cap = 4096;
@@ -683,7 +690,7 @@ static int cmd_fsck(int argc, char **argv)
 	if (!rc && !(f.seg_live = calloc(f.nsegs + 1, sizeof(*f.seg_live))))
 		rc = -ENOMEM;
 	if (!f.names || !f.links || !f.subdirs || !f.exists || !f.is_dir || !f.stored ||
-	    !f.payload || !f.raw || !check.fix)
+	    !f.stored_bad || !f.payload || !f.raw || !check.fix)
 		rc = -ENOMEM;
 	if (rc)
 		goto out;
@@ -731,6 +738,7 @@ out:
 	free(f.exists);
 	free(f.is_dir);
 	free(f.stored);
+	free(f.stored_bad);
 	free(f.bad);
 	free(f.seg_ids);
 	free(f.seg_live);

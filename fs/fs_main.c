@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "boa.h"
+#include "boa_model.h"
 #include "fs.h"
 #include "fs_ops.h"
 
@@ -237,7 +238,10 @@ static void report_ready(int fd)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct cli cli = {.zstd_level = 3, .fuse_threads = 16, .boa_level = BOA_LEVEL_DEFAULT};
+	struct cli cli = {.zstd_level = 3,
+	                  .threads = UINT_MAX,
+	                  .fuse_threads = 16,
+	                  .boa_level = BOA_LEVEL_DEFAULT};
 	struct fuse_cmdline_opts opts = {0};
 	char mnt_path[PATH_MAX];
 	int ready_pipe = -1;
@@ -293,13 +297,13 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "boafs: zstd_level=%d: must be 1..19\n", cli.zstd_level);
 		goto out_args;
 	}
-	if (!cli.threads) {
+	if (cli.threads == UINT_MAX) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 		cli.threads = n > 0 ? (unsigned)n : 1;
 	}
 	fo.threads = cli.threads;
-	if (cli.threads > 64) {
+	if (cli.threads < 1 || cli.threads > 64) {
 		fprintf(stderr, "boafs: threads=%u: must be 1..64\n", cli.threads);
 		goto out_args;
 	}
@@ -314,6 +318,17 @@ int main(int argc, char *argv[])
 	}
 	fo.boa_level = cli.boa_level;
 	fo.model_path = cli.model;
+	if (cli.model) {
+		/* Checked before anything is made: a mistyped model= must not leave an archive. */
+		struct boa_model *m = NULL;
+		char err[200];
+
+		if (boa_model_load_file(cli.model, &m, err, sizeof(err))) {
+			fprintf(stderr, "boafs: model=%s: %s\n", cli.model, err);
+			goto out_args;
+		}
+		boa_model_free(m);
+	}
 	fo.recompress = FS_RECOMPRESS_COLD;
 	fo.cold_seconds = 600;
 	if (cli.recompress && parse_recompress(cli.recompress, &fo)) {

@@ -140,10 +140,8 @@ int fs_model_install(struct fs *fs, const void *bytes, size_t len, int make_curr
 	int rc, tries = 0;
 
 	rc = boa_model_load(bytes, len, &m, err, sizeof(err));
-	if (rc) {
-		fs_log("model refused: %s", err);
+	if (rc)
 		return rc;
-	}
 	id = boa_model_id(m);
 retry:
 	rc = idx_write_begin(fs->idx, &t);
