@@ -83,9 +83,12 @@ struct fs {
 	struct fs_node **nodes;
 	size_t nodes_cap, nodes_count;
 	struct fs_prefetch *prefetch;
-	size_t ncpu;           /* encoders per flush */
-	pthread_key_t boa_key; /* per-thread struct boa_ctx */
-	int boa_key_made;
+	size_t ncpu; /* encoders per flush */
+	/* Shared BOA coder contexts (fs_boa_acquire): at most boa_max exist. */
+	pthread_mutex_t boa_lock;
+	pthread_cond_t boa_cond;
+	struct boa_ctx **boa_free;
+	size_t boa_free_count, boa_made, boa_max;
 	struct fs_models *models;
 	struct fs_recompress *recompress;
 	uint64_t cpu_ns[FS_CODECS][FS_CPU_OPS]; /* atomics; see fs_account.c */
@@ -173,7 +176,9 @@ void fs_recompress_stop(struct fs *fs);
  * it against the extent's checksum; logs and returns -EIO on any mismatch. */
 int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct extent *e,
                       const uint8_t *payload, uint8_t *raw);
-struct boa_ctx *fs_boa(struct fs *fs);
+/* A BOA coder context from the shared set (waits while all are in use); give it back. */
+struct boa_ctx *fs_boa_acquire(struct fs *fs);
+void fs_boa_release(struct fs *fs, struct boa_ctx *c);
 
 /* ARCHIVE/reserve: space kept back for compaction on a full disk (fs_archive.c). */
 int fs_reserve_take(struct fs *fs);

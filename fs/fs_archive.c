@@ -22,11 +22,6 @@ static void codec_ctx_destroy(void *c)
 	codec_ctx_free(c);
 }
 
-static void boa_ctx_destroy(void *c)
-{
-	boa_ctx_free(c);
-}
-
 static int load_accounting(struct fs *fs)
 {
 	struct idx_txn *t = NULL;
@@ -309,10 +304,15 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	if (rc)
 		goto fail;
 	fs->codec_key_made = 1;
-	rc = -pthread_key_create(&fs->boa_key, boa_ctx_destroy);
-	if (rc)
+	pthread_mutex_init(&fs->boa_lock, NULL);
+	pthread_cond_init(&fs->boa_cond, NULL);
+	/* Enough for every core to decode and every recompression worker to encode at once. */
+	fs->boa_max = fs->ncpu + (opt->threads ? opt->threads : 1);
+	fs->boa_free = calloc(fs->boa_max, sizeof(*fs->boa_free));
+	if (!fs->boa_free) {
+		rc = -ENOMEM;
 		goto fail;
-	fs->boa_key_made = 1;
+	}
 	rc = fs_models_new(&fs->models);
 	if (rc)
 		goto fail;
@@ -398,12 +398,12 @@ int fs_close(struct fs *fs)
 	}
 	seg_close(fs->seg);
 	fs_cache_free(fs->cache);
-	if (fs->boa_key_made) {
-		struct boa_ctx *c = pthread_getspecific(fs->boa_key);
-
-		boa_ctx_free(c);
-		pthread_setspecific(fs->boa_key, NULL);
-		pthread_key_delete(fs->boa_key);
+	if (fs->boa_free) {
+		for (size_t i = 0; i < fs->boa_free_count; i++)
+			boa_ctx_free(fs->boa_free[i]);
+		free(fs->boa_free);
+		pthread_mutex_destroy(&fs->boa_lock);
+		pthread_cond_destroy(&fs->boa_cond);
 	}
 	fs_models_free(fs->models);
 	if (fs->codec_key_made) {

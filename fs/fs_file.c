@@ -44,13 +44,32 @@ static int all_zero(const uint8_t *p, size_t len)
 	return memcmp(p, zeros, len) == 0;
 }
 
-struct boa_ctx *fs_boa(struct fs *fs)
+/* BOA coder contexts hold megabytes of model tables: a bounded set is shared by all threads
+ * (FUSE workers, read-ahead, recompression) rather than one per thread. */
+struct boa_ctx *fs_boa_acquire(struct fs *fs)
 {
-	struct boa_ctx *c = pthread_getspecific(fs->boa_key);
+	struct boa_ctx *c = NULL;
 
-	if (!c && boa_ctx_new(&c) == 0)
-		pthread_setspecific(fs->boa_key, c);
+	pthread_mutex_lock(&fs->boa_lock);
+	while (!fs->boa_free_count && fs->boa_made >= fs->boa_max)
+		pthread_cond_wait(&fs->boa_cond, &fs->boa_lock);
+	if (fs->boa_free_count) {
+		c = fs->boa_free[--fs->boa_free_count];
+	} else if (boa_ctx_new(&c) == 0) {
+		fs->boa_made++;
+	}
+	pthread_mutex_unlock(&fs->boa_lock);
 	return c;
+}
+
+void fs_boa_release(struct fs *fs, struct boa_ctx *c)
+{
+	if (!c)
+		return;
+	pthread_mutex_lock(&fs->boa_lock);
+	fs->boa_free[fs->boa_free_count++] = c;
+	pthread_cond_signal(&fs->boa_cond);
+	pthread_mutex_unlock(&fs->boa_lock);
 }
 
 int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct extent *e,
@@ -63,9 +82,6 @@ int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct 
 	int rc;
 
 	if (e->codec == CODEC_BOA) {
-		boa = fs_boa(fs);
-		if (!boa)
-			return -ENOMEM;
 		if (e->model_id) {
 			rc = fs_model_get(fs, e->model_id, &model);
 			if (rc) {
@@ -76,7 +92,11 @@ int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct 
 				return -EIO;
 			}
 		}
+		boa = fs_boa_acquire(fs);
+		if (!boa)
+			return -ENOMEM;
 		rc = boa_ctx_decode(boa, model, payload, e->stored_len, raw, e->raw_len);
+		fs_boa_release(fs, boa);
 	} else {
 		codec = fs_codec(fs);
 		if (!codec)

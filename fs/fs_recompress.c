@@ -214,6 +214,7 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 	const struct extent *e = &item->e;
 	struct seg_record_info info = {0};
 	struct extent fresh;
+	struct boa_ctx *boa;
 	size_t encoded_len = 0;
 	int64_t cpu;
 	int err;
@@ -226,16 +227,24 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 	if (err)
 		return err; /* logged; reads and fsck report the block */
 	cpu = fs_thread_cpu_ns();
-	err = boa_ctx_encode(fs_boa(fs), rc->model, rc->level, b->raw, e->raw_len, b->encoded,
+	boa = fs_boa_acquire(fs);
+	if (!boa)
+		return -ENOMEM;
+	err = boa_ctx_encode(boa, rc->model, rc->level, b->raw, e->raw_len, b->encoded,
 	                     boa_bound(fs->opt.block_size), &encoded_len);
 	fs_account(fs, CODEC_BOA, FS_CPU_ENCODE, fs_thread_cpu_ns() - cpu, e->raw_len);
-	if (err)
+	if (err) {
+		fs_boa_release(fs, boa);
 		return err;
-	if (!worth_it(e, encoded_len))
+	}
+	if (!worth_it(e, encoded_len)) {
+		fs_boa_release(fs, boa);
 		return mark_tried(fs, item);
+	}
 	/* Prove the encoding before it replaces anything: decode it and compare. */
 	cpu = fs_thread_cpu_ns();
-	err = boa_ctx_decode(fs_boa(fs), rc->model, b->encoded, encoded_len, b->check, e->raw_len);
+	err = boa_ctx_decode(boa, rc->model, b->encoded, encoded_len, b->check, e->raw_len);
+	fs_boa_release(fs, boa);
 	fs_account(fs, CODEC_BOA, FS_CPU_DECODE, fs_thread_cpu_ns() - cpu, e->raw_len);
 	if (err || memcmp(b->check, b->raw, e->raw_len)) {
 		fs_log("inode %llu block %llu: BOA level %d did not decode back to the block; kept "
