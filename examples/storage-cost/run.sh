@@ -166,6 +166,7 @@ set xlabel 'CPU seconds to compress'
 set ylabel 'stored bytes'
 set grid
 set key off
+set offsets 0, graph 0.25, graph 0.05, 0
 set datafile separator '\t'
 plot '$out/points.tsv' using 3:2 with points pt 7 ps 1.5, \
      '' using 3:2:1 with labels offset 1,0.8 left
