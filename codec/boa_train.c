@@ -24,7 +24,7 @@
 #include "boa_train.h"
 
 #if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("O3")
+#pragma GCC optimize("O3", "no-trapping-math")
 #endif
 
 #define MAX_LAYERS 16
@@ -44,6 +44,95 @@ struct boa_train_net {
 	double *wt; /* transposed copies of the matrices (same offsets), refreshed by net_prepare */
 	double *A;  /* per layer [E][S] = -exp(A_log) */
 };
+
+/* ---- float64 math of our own: the trained model must not depend on which libm (or which of
+ * its FMA/non-FMA variants) the training machine has. sqrt is IEEE-exact and stays. ---- */
+
+static inline uint64_t dbits(double f)
+{
+	uint64_t u;
+	memcpy(&u, &f, 8);
+	return u;
+}
+
+static inline double dfloat(uint64_t u)
+{
+	double f;
+	memcpy(&f, &u, 8);
+	return f;
+}
+
+#define T_ROUND  6755399441055744.0 /* 1.5 * 2^52 */
+#define T_LN2_HI 6.93147180369123816490e-01
+#define T_LN2_LO 1.90821492927058770002e-10
+
+/* exp(x), x clamped to [-700, 700]; ~1 ulp. Branch-free so that loops of it vectorise. */
+static inline double texp(double x)
+{
+	x = x < 700.0 ? x : 700.0;
+	x = x > -700.0 ? x : -700.0;
+	double t = x * 1.44269504088896338700 + T_ROUND;
+	double k = t - T_ROUND;
+	double r = x - k * T_LN2_HI;
+	r = r - k * T_LN2_LO;
+	double p = 1.0 / 6227020800.0;
+	p = p * r + 1.0 / 479001600.0;
+	p = p * r + 1.0 / 39916800.0;
+	p = p * r + 1.0 / 3628800.0;
+	p = p * r + 1.0 / 362880.0;
+	p = p * r + 1.0 / 40320.0;
+	p = p * r + 1.0 / 5040.0;
+	p = p * r + 1.0 / 720.0;
+	p = p * r + 1.0 / 120.0;
+	p = p * r + 1.0 / 24.0;
+	p = p * r + 1.0 / 6.0;
+	p = p * r + 0.5;
+	p = p * r + 1.0;
+	p = p * r + 1.0;
+	int64_t ki = (int64_t)(dbits(t) - dbits(T_ROUND));
+	return p * dfloat((uint64_t)(ki + 1023) << 52);
+}
+
+/* log(u) for a positive normal u. */
+static double tlog(double u)
+{
+	uint64_t b = dbits(u);
+	int64_t e = (int64_t)(b >> 52) - 1023;
+	double m = dfloat((b & 0xfffffffffffffull) | 0x3ff0000000000000ull);
+	if (m > 1.41421356237309504880) {
+		m *= 0.5;
+		e++;
+	}
+	double f = (m - 1.0) / (m + 1.0), s = f * f, p = 1.0 / 25.0;
+	for (int k = 11; k >= 0; k--)
+		p = p * s + 1.0 / (2 * k + 1);
+	double ef = (double)e;
+	return ef * T_LN2_HI + (2.0 * f * p + ef * T_LN2_LO);
+}
+
+static double tlog1p(double x)
+{
+	double u = 1.0 + x;
+	if (u == 1.0)
+		return x;
+	return tlog(u) * (x / (u - 1.0));
+}
+
+/* cos(y) for y in [0, pi]. */
+static double tcos(double y)
+{
+	double sign = 1.0;
+	if (y > 1.57079632679489661923) {
+		y = 3.14159265358979323846 - y;
+		sign = -1.0;
+	}
+	double z = y * y, p = 0, term = 1.0;
+	for (int k = 0; k <= 12; k++) {
+		p += term;
+		term *= -z / ((2.0 * k + 1) * (2.0 * k + 2));
+	}
+	return sign * p;
+}
 
 /* ---- layout ---- */
 
@@ -211,7 +300,7 @@ static void net_prepare(struct boa_train_net *n)
 		transpose(n->wt + o->ff2_w, n->w + o->ff2_w, d, F);
 		double *A = n->A + (size_t)l * E * n->S;
 		for (int i = 0; i < E * n->S; i++)
-			A[i] = -exp(n->w[o->A_log + i]);
+			A[i] = -texp(n->w[o->A_log + i]);
 	}
 	transpose(n->wt + n->h1_w, n->w + n->h1_w, d, d);
 	transpose(n->wt + n->h2_w, n->w + n->h2_w, 256, d);
@@ -232,10 +321,13 @@ static double rng_unif(uint64_t *s) /* [0, 1) */
 	return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+/* Standard normal, nearly: the sum of 12 uniforms (Irwin-Hall), no libm. */
 static double rng_normal(uint64_t *s)
 {
-	double u = rng_unif(s), v = rng_unif(s);
-	return sqrt(-2.0 * log(1.0 - u)) * cos(6.283185307179586 * v);
+	double sum = 0;
+	for (int i = 0; i < 12; i++)
+		sum += rng_unif(s);
+	return sum - 6.0;
 }
 
 static void fill_unif(double *w, size_t n, double bound, uint64_t *s)
@@ -269,10 +361,10 @@ void boa_train_net_init(struct boa_train_net *n, uint64_t seed)
 		fill_unif(w + o->dtp_w, (size_t)E * R, 1.0 / sqrt(R), &s);
 		for (int e = 0; e < E; e++) {
 			/* dt log-uniform in [0.001, 0.1]; the bias is its inverse softplus */
-			double dt = exp(log(0.001) + rng_unif(&s) * (log(0.1) - log(0.001)));
-			w[o->dt_b + e] = dt + log(-expm1(-dt));
+			double dt = texp(tlog(0.001) + rng_unif(&s) * (tlog(0.1) - tlog(0.001)));
+			w[o->dt_b + e] = dt + tlog(1.0 - texp(-dt));
 			for (int j = 0; j < S; j++)
-				w[o->A_log + (size_t)e * S + j] = log(j + 1.0);
+				w[o->A_log + (size_t)e * S + j] = tlog(j + 1.0);
 		}
 		fill_const(w + o->D, E, 1.0);
 		fill_unif(w + o->out_w, (size_t)d * E, res / sqrt(E), &s);
@@ -308,7 +400,7 @@ int boa_train_net_encode(const struct boa_train_net *n, uint8_t **out, size_t *o
 
 static double sigm(double x)
 {
-	return 1.0 / (1.0 + exp(-x));
+	return 1.0 / (1.0 + texp(-x));
 }
 
 static double gelu_a(double x)
@@ -329,7 +421,7 @@ static double gelu_grad(double x)
 
 static double softplus(double x)
 {
-	return x > 20.0 ? x : log1p(exp(x));
+	return x > 20.0 ? x : tlog1p(texp(x));
 }
 
 /* ---- dense layers over a window: rows t of X (stride xs) to rows of Y (stride ys) ---- */
@@ -573,11 +665,15 @@ static double net_forward(const struct boa_train_net *n, struct twork *w, struct
 			double *h = a->h + (size_t)t * E * S, *da = a->da + (size_t)t * E * S;
 			const double *dt = a->dt + (size_t)t * E, *x = a->xc + (size_t)t * E;
 			const double *B = a->dbc + (size_t)t * XP + R, *C = B + S;
+			for (int e = 0; e < E; e++)
+				for (int s = 0; s < S; s++)
+					da[(size_t)e * S + s] = dt[e] * A[(size_t)e * S + s];
+			for (int i = 0; i < E * S; i++) /* a loop of its own: it vectorises */
+				da[i] = texp(da[i]);
 			for (int e = 0; e < E; e++) {
 				double dtx = dt[e] * x[e], y = 0;
 				for (int s = 0; s < S; s++) {
 					size_t i = (size_t)e * S + s;
-					da[i] = exp(dt[e] * A[i]);
 					h[i] = da[i] * hprev[i] + dtx * B[s];
 					y += C[s] * h[i];
 				}
@@ -619,12 +715,12 @@ static double net_forward(const struct boa_train_net *n, struct twork *w, struct
 		for (int i = 1; i < 256; i++)
 			mx = p[i] > mx ? p[i] : mx;
 		for (int i = 0; i < 256; i++) {
-			p[i] = exp(p[i] - mx);
+			p[i] = texp(p[i] - mx);
 			sum += p[i];
 		}
 		for (int i = 0; i < 256; i++)
 			p[i] /= sum;
-		loss -= log(p[tgt[t]] > 1e-300 ? p[tgt[t]] : 1e-300);
+		loss -= tlog(p[tgt[t]] > 1e-300 ? p[tgt[t]] : 1e-300);
 	}
 	return loss;
 }
@@ -1045,6 +1141,7 @@ static int train_run(struct trainer *tr, double *train_bpb, double *val_bpb, siz
 	                 ((size_t)tr->o.seq_len * tr->o.batch) +
 	             tr->ntrain / (size_t)tr->o.batch + 1;
 	size_t total_steps = est * (size_t)tr->o.epochs, warm = total_steps / 50 + 10;
+	double b1t = 1.0, b2t = 1.0; /* beta1^step, beta2^step */
 
 	if (!mask || !order) {
 		rc = -ENOMEM;
@@ -1102,10 +1199,12 @@ static int train_run(struct trainer *tr, double *train_bpb, double *val_bpb, siz
 				lr = tr->o.lr * (double)step / (double)warm;
 			else
 				lr = tr->o.lr * (0.1 + 0.9 * 0.5 *
-				                           (1.0 + cos(3.141592653589793 *
-				                                      (frac < 1 ? frac : 1))));
-			double b1 = 0.9, b2 = 0.999, c1 = 1.0 - pow(b1, (double)step),
-			       c2 = 1.0 - pow(b2, (double)step);
+				                           (1.0 + tcos(3.141592653589793 *
+				                                       (frac < 1 ? frac : 1))));
+			double b1 = 0.9, b2 = 0.999;
+			b1t *= b1;
+			b2t *= b2;
+			double c1 = 1.0 - b1t, c2 = 1.0 - b2t;
 			for (size_t k = 0; k < P; k++) {
 				double g = tr->gsum[k] * clip;
 				tr->m1[k] = b1 * tr->m1[k] + (1 - b1) * g;
