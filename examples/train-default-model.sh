@@ -26,8 +26,8 @@ files=("$data/pylhe-testfile-hpcgen.hdf5" "$data/pylhe-testfile-powheg-box-v2-Z.
 # `boa train` when the CLI is built, else the stand-alone trainer of tests/model.
 build=${BUILD:-build-train}
 [ -d "$build" ] || meson setup "$build" >/dev/null
-if ninja -C "$build" codec/boa >/dev/null 2>&1; then
-	train=("$build/codec/boa" train)
+if ninja -C "$build" boa >/dev/null 2>&1; then
+	train=("$build/boa" train)
 else
 	ninja -C "$build" tests/model/boa-train >/dev/null
 	train=("$build/tests/model/boa-train")

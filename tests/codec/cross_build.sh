@@ -12,12 +12,12 @@ trap 'rm -rf "$work"' EXIT
 build() { # NAME CC CFLAGS BUILDTYPE
 	CC=$2 meson setup "$work/$1" "$src" --buildtype="$4" -Dc_args="$3" -Dwerror=false \
 		-Db_ndebug=true > "$work/$1.log" 2>&1 || { cat "$work/$1.log"; exit 1; }
-	ninja -C "$work/$1" codec/boa >> "$work/$1.log" 2>&1 || { tail -50 "$work/$1.log"; exit 1; }
+	ninja -C "$work/$1" boa >> "$work/$1.log" 2>&1 || { tail -50 "$work/$1.log"; exit 1; }
 }
 build gcc-O0 gcc "-O0" plain
 build clang-O3 clang "-O3 -march=native" release
-a=$work/gcc-O0/codec/boa
-b=$work/clang-O3/codec/boa
+a=$work/gcc-O0/boa
+b=$work/clang-O3/boa
 
 levels="1"
 for l in 2 3 4 5 6 7 8 9; do
