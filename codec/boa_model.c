@@ -598,14 +598,11 @@ void boa_stream_predict(struct boa_stream *s, uint32_t freq[256])
 			memcpy(freq, s->freq, sizeof(s->freq));
 			return;
 		}
-		float scale = 65280.0f / sum;
 		uint32_t total = 0, best = 0;
 		int argmax = 0;
+		k->quantize(s->q, s->p, 65280.0f / sum, 256);
 		for (int i = 0; i < 256; i++) {
-			float a = s->p[i] * scale;
-			a = a < 65280.0f ? a : 65280.0f;
-			a = a > 0.0f ? a : 0.0f;
-			uint32_t f = 1 + (uint32_t)(int32_t)a;
+			uint32_t f = 1 + (uint32_t)s->q[i];
 			s->freq[i] = f;
 			total += f;
 			if (f > best) {
@@ -710,6 +707,16 @@ static float softmax_exp_scalar(float *p, const float *v, int n)
 	return bm_sum8(p, n);
 }
 
+static void quantize_scalar(int32_t *q, const float *p, float scale, int n)
+{
+	for (int i = 0; i < n; i++) {
+		float a = p[i] * scale;
+		a = a < 65280.0f ? a : 65280.0f;
+		a = a > 0.0f ? a : 0.0f;
+		q[i] = (int32_t)a;
+	}
+}
+
 const struct boa_kernels boa_kernels_scalar = {
     .name = "scalar",
     .matvec = matvec_scalar,
@@ -719,6 +726,7 @@ const struct boa_kernels boa_kernels_scalar = {
     .gelu = gelu_scalar,
     .scan = scan_scalar,
     .softmax_exp = softmax_exp_scalar,
+    .quantize = quantize_scalar,
 };
 
 /* ---- built-in models (codec/models/NAME.boam, embedded by codec/models/embed.py) ---- */

@@ -117,6 +117,41 @@ static AVX2 void matvec_avx2(float *out, const float *wt, const float *in, int n
 {
 	int o = 0;
 
+	for (; o + 64 <= nout; o += 64) {
+		__m256 a0, a1, a2, a3, a4, a5, a6, a7;
+		if (bias) {
+			a0 = _mm256_loadu_ps(bias + o);
+			a1 = _mm256_loadu_ps(bias + o + 8);
+			a2 = _mm256_loadu_ps(bias + o + 16);
+			a3 = _mm256_loadu_ps(bias + o + 24);
+			a4 = _mm256_loadu_ps(bias + o + 32);
+			a5 = _mm256_loadu_ps(bias + o + 40);
+			a6 = _mm256_loadu_ps(bias + o + 48);
+			a7 = _mm256_loadu_ps(bias + o + 56);
+		} else {
+			a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = _mm256_setzero_ps();
+		}
+		const float *w = wt + o;
+		for (int i = 0; i < nin; i++, w += nout) {
+			__m256 x = _mm256_set1_ps(in[i]);
+			a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(w), x));
+			a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(w + 8), x));
+			a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_loadu_ps(w + 16), x));
+			a3 = _mm256_add_ps(a3, _mm256_mul_ps(_mm256_loadu_ps(w + 24), x));
+			a4 = _mm256_add_ps(a4, _mm256_mul_ps(_mm256_loadu_ps(w + 32), x));
+			a5 = _mm256_add_ps(a5, _mm256_mul_ps(_mm256_loadu_ps(w + 40), x));
+			a6 = _mm256_add_ps(a6, _mm256_mul_ps(_mm256_loadu_ps(w + 48), x));
+			a7 = _mm256_add_ps(a7, _mm256_mul_ps(_mm256_loadu_ps(w + 56), x));
+		}
+		_mm256_storeu_ps(out + o, a0);
+		_mm256_storeu_ps(out + o + 8, a1);
+		_mm256_storeu_ps(out + o + 16, a2);
+		_mm256_storeu_ps(out + o + 24, a3);
+		_mm256_storeu_ps(out + o + 32, a4);
+		_mm256_storeu_ps(out + o + 40, a5);
+		_mm256_storeu_ps(out + o + 48, a6);
+		_mm256_storeu_ps(out + o + 56, a7);
+	}
 	for (; o + 32 <= nout; o += 32) {
 		__m256 a0, a1, a2, a3;
 		if (bias) {
@@ -231,6 +266,18 @@ static AVX2 float softmax_exp_avx2(float *p, const float *v, int n)
 	return v_hsum(acc);
 }
 
+static AVX2 void quantize_avx2(int32_t *q, const float *p, float scale, int n)
+{
+	__m256 vs = _mm256_set1_ps(scale), hi = _mm256_set1_ps(65280.0f),
+	       zero = _mm256_setzero_ps();
+	for (int i = 0; i < n; i += 8) {
+		__m256 a = _mm256_mul_ps(_mm256_loadu_ps(p + i), vs);
+		a = _mm256_min_ps(a, hi);
+		a = _mm256_max_ps(a, zero);
+		_mm256_storeu_si256((__m256i *)(q + i), _mm256_cvttps_epi32(a));
+	}
+}
+
 const struct boa_kernels boa_kernels_avx2 = {
     .name = "avx2",
     .matvec = matvec_avx2,
@@ -240,6 +287,7 @@ const struct boa_kernels boa_kernels_avx2 = {
     .gelu = gelu_avx2,
     .scan = scan_avx2,
     .softmax_exp = softmax_exp_avx2,
+    .quantize = quantize_avx2,
 };
 
 #endif

@@ -80,6 +80,8 @@ struct boa_kernels {
 	             const float *B, const float *C, const float *D, const float *z, int S, int E);
 	/* p[i] = exp(v[i] - max v), returns sum8(p); n % 8 == 0. */
 	float (*softmax_exp)(float *p, const float *v, int n);
+	/* q[i] = trunc(min(max(p[i] * scale, 0), 65280)); n % 8 == 0. */
+	void (*quantize)(int32_t *q, const float *p, float scale, int n);
 };
 
 extern const struct boa_kernels boa_kernels_scalar;
@@ -109,6 +111,7 @@ struct boa_stream {
 	float *h;    /* [layers][S][E] */
 	float *u;    /* [dim] residual stream after the last byte */
 	float *a, *xz, *xc, *dbc, *dt, *y, *mo, *f, *hh, *logits, *p;
+	int32_t q[256];
 	uint32_t freq[256];
 	int freq_valid;
 };
