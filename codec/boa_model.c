@@ -59,6 +59,10 @@
 
 #include "boa_model_impl.h"
 
+#ifdef __FAST_MATH__
+#error "the BOA model must not be built with -ffast-math: predictions would differ between builds"
+#endif
+
 #define LN_EPS 1e-5f
 
 static void seterr(char *err, size_t errlen, const char *fmt, ...)
@@ -247,8 +251,12 @@ int boa_model_load(const void *bytes, size_t len, struct boa_model **out, char *
 	int rc;
 
 	*out = NULL;
-	if (len < 8 || memcmp(b, BOAM_MAGIC, 4)) {
+	if (len < 4 || memcmp(b, BOAM_MAGIC, 4)) {
 		seterr(err, errlen, "not a BOA model: missing magic \"BOAM\"");
+		return -EINVAL;
+	}
+	if (len < 8) {
+		seterr(err, errlen, "model truncated: %zu bytes, no version", len);
 		return -EINVAL;
 	}
 	if (rd32(b + 4) != BOAM_VERSION) {

@@ -378,6 +378,7 @@ static void test_truncated_model_is_refused(void **state)
 
 	expect_refused(img, 0, "magic");
 	expect_refused(img, 3, "magic");
+	expect_refused(img, 6, "truncated");
 	expect_refused(img, 8, "truncated");
 	expect_refused(img, 47, "truncated");
 	expect_refused(img, 48, "truncated");
