@@ -711,8 +711,6 @@ failed:
 	src->attr = before[2];
 	if (dst)
 		dst->attr = before[3];
-	if (parent == newparent)
-		parent->attr = before[0];
 	if (rc == -EAGAIN && ++tries < FS_TXN_TRIES)
 		goto retry;
 out:
