@@ -15,118 +15,26 @@
 /* Weight sets of each first-layer mixer, by its selector (mixer_select). */
 static const int bp_mixer_sets[BP_MAX_MIXERS] = {256, 256, 200, 4096, 128};
 
-/* Levels: 1 mixes context models only; the others add the Mamba and grow the context models.
+/* Levels: 1 mixes context models only; 2..9 add the Mamba and grow the context models.
  * Changing a row changes the coded format of that level. */
+#define CM(orders, sparse, record, text, match_min, match_bits, hash_bits, limit)                  \
+	{                                                                                          \
+		orders, sparse, record, text, match_min, match_bits, hash_bits, limit              \
+	}
+/* clang-format off */
 static const struct bp_level bp_levels[10] = {
-    [1] = {.mamba = 0,
-           .mixers = 4,
-           .apms = 3,
-           .lr_shift = 15,
-           .cm = {.orders = 0x5c,
-                  .sparse = 2,
-                  .record = 3,
-                  .text = 3,
-                  .match_min = 6,
-                  .match_bits = 18,
-                  .hash_bits_max = 20,
-                  .limit = 255}},
-    [2] = {.mamba = 1,
-           .mixers = 2,
-           .apms = 2,
-           .lr_shift = 15,
-           .cm = {.orders = 0x5c,
-                  .sparse = 1,
-                  .record = 3,
-                  .text = 1,
-                  .match_min = 6,
-                  .match_bits = 18,
-                  .hash_bits_max = 20,
-                  .limit = 255}},
-    [3] = {.mamba = 1,
-           .mixers = 3,
-           .apms = 2,
-           .lr_shift = 15,
-           .cm = {.orders = 0x7c,
-                  .sparse = 2,
-                  .record = 4,
-                  .text = 2,
-                  .match_min = 6,
-                  .match_bits = 20,
-                  .hash_bits_max = 21,
-                  .limit = 255}},
-    [4] = {.mamba = 1,
-           .mixers = 4,
-           .apms = 3,
-           .lr_shift = 15,
-           .cm = {.orders = 0xfc,
-                  .sparse = 3,
-                  .record = 5,
-                  .text = 3,
-                  .match_min = 5,
-                  .match_bits = 20,
-                  .hash_bits_max = 20,
-                  .limit = 255}},
-    [5] = {.mamba = 1,
-           .mixers = 5,
-           .apms = 3,
-           .lr_shift = 15,
-           .cm = {.orders = 0xfc,
-                  .sparse = 3,
-                  .record = 5,
-                  .text = 3,
-                  .match_min = 5,
-                  .match_bits = 20,
-                  .hash_bits_max = 20,
-                  .limit = 255}},
-    [6] = {.mamba = 1,
-           .mixers = 5,
-           .apms = 3,
-           .lr_shift = 15,
-           .cm = {.orders = 0xfc,
-                  .sparse = 3,
-                  .record = 5,
-                  .text = 3,
-                  .match_min = 5,
-                  .match_bits = 21,
-                  .hash_bits_max = 21,
-                  .limit = 255}},
-    [7] = {.mamba = 1,
-           .mixers = 5,
-           .apms = 3,
-           .lr_shift = 15,
-           .cm = {.orders = 0xfc,
-                  .sparse = 3,
-                  .record = 5,
-                  .text = 3,
-                  .match_min = 5,
-                  .match_bits = 22,
-                  .hash_bits_max = 21,
-                  .limit = 255}},
-    [8] = {.mamba = 1,
-           .mixers = 5,
-           .apms = 3,
-           .lr_shift = 15,
-           .cm = {.orders = 0xfc,
-                  .sparse = 3,
-                  .record = 5,
-                  .text = 3,
-                  .match_min = 5,
-                  .match_bits = 22,
-                  .hash_bits_max = 22,
-                  .limit = 255}},
-    [9] = {.mamba = 1,
-           .mixers = 5,
-           .apms = 3,
-           .lr_shift = 15,
-           .cm = {.orders = 0xfc,
-                  .sparse = 3,
-                  .record = 5,
-                  .text = 3,
-                  .match_min = 5,
-                  .match_bits = 22,
-                  .hash_bits_max = 22,
-                  .limit = 1023}},
+	/*     mamba mixers apms lr   orders sparse record text match bits hash limit */
+	[1] = {0,    4,     3,   15, CM(0x5c, 2,     3,     3,   6,    18,  20,  255)},
+	[2] = {1,    5,     3,   15, CM(0x5c, 2,     3,     3,   6,    18,  20,  255)},
+	[3] = {1,    5,     3,   15, CM(0x7c, 2,     4,     3,   6,    20,  21,  255)},
+	[4] = {1,    5,     3,   15, CM(0xfc, 3,     4,     3,   6,    20,  21,  255)},
+	[5] = {1,    5,     3,   15, CM(0xfc, 3,     5,     3,   5,    20,  22,  255)},
+	[6] = {1,    5,     3,   15, CM(0xfc, 3,     5,     3,   5,    22,  22,  1023)},
+	[7] = {1,    5,     3,   15, CM(0xfc, 3,     5,     3,   5,    22,  22,  1023)},
+	[8] = {1,    5,     3,   15, CM(0xfc, 3,     5,     3,   5,    22,  23,  1023)},
+	[9] = {1,    5,     3,   15, CM(0xfc, 3,     5,     3,   5,    22,  23,  1023)},
 };
+/* clang-format on */
 
 struct bp {
 	int level;
@@ -138,8 +46,8 @@ struct bp {
 	struct mix_mixer final;
 	struct mix_apm apm[3];
 	int nmixers;
-	int32_t x[MIX_MAX_INPUTS];
-	int32_t x2[BP_MAX_MIXERS + 1];
+	int32_t x[MIX_MAX_INPUTS] __attribute__((aligned(32))); /* zero past nx */
+	int32_t x2[8] __attribute__((aligned(32)));             /* zero past nmixers + 1 */
 	int nx;
 	int rate;
 	int pr; /* 12-bit mixer output */
@@ -178,9 +86,10 @@ int bp_new(int level, const struct boa_model *m, struct bp **out)
 		return -EINVAL;
 	if (lv->mamba && (!BOA_HAVE_MODEL || !m))
 		return -ENOTSUP;
-	p = calloc(1, sizeof(*p));
+	p = aligned_alloc(32, (sizeof(*p) + 31) & ~(size_t)31); /* the inputs are vectors */
 	if (!p)
 		return -ENOMEM;
+	memset(p, 0, sizeof(*p));
 	p->level = level;
 	p->lv = lv;
 	p->model = lv->mamba ? m : NULL;
@@ -198,7 +107,7 @@ int bp_new(int level, const struct boa_model *m, struct bp **out)
 	p->nx = n;
 	p->nmixers = lv->mixers;
 	for (int i = 0; i < p->nmixers; i++) {
-		rc = mix_mixer_new(&p->mixer[i], n, bp_mixer_sets[i], 16384, lv->lr_shift);
+		rc = mix_mixer_new(&p->mixer[i], n, bp_mixer_sets[i], 4096, lv->lr_shift);
 		if (rc)
 			goto fail;
 	}

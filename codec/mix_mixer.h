@@ -15,13 +15,19 @@
 #include "mix_tables.h"
 
 #define MIX_MAX_INPUTS 64
+#define MIX_W_MAX      ((1 << 18) - 1) /* weights stay within +-4.0 */
 
 struct mix_mixer {
-	int n;     /* inputs */
-	int nsets; /* weight sets */
+	int n;      /* inputs */
+	int stride; /* n rounded up to 8: the weights of a set */
+	int nsets;  /* weight sets */
 	int32_t *weights;
 	int32_t *w; /* the weight set chosen for this bit */
 	int32_t init_weight;
+	/* sum of x[i] * (w[i] >> 4), and w[i] += x[i] * err >> shift clamped to +-MIX_W_MAX: the
+	 * AVX2 or the portable version, which give the same integers */
+	int32_t (*dot_fn)(const int32_t *x, const int32_t *w, int n);
+	void (*train_fn)(const int32_t *x, int32_t *w, int n, int32_t err, int shift);
 	int lr_shift; /* learning rate: larger is slower */
 	int dot;      /* stretched output */
 	int pr;       /* 12-bit output */
@@ -31,15 +37,14 @@ int mix_mixer_new(struct mix_mixer *m, int n, int nsets, int32_t init_weight, in
 void mix_mixer_free(struct mix_mixer *m);
 void mix_mixer_reset(struct mix_mixer *m);
 
-/* Mixes x[0..n) with weight set `set`; returns the 12-bit probability. */
+/* Mixes x[0..n) with weight set `set`; returns the 12-bit probability. `x` is 32-byte aligned
+ * and zero from n up to a multiple of 8. */
 static inline int mix_mixer_mix(struct mix_mixer *m, const int32_t *x, int set)
 {
-	int64_t sum = 0;
+	int32_t sum;
 
-	m->w = m->weights + (int64_t)set * m->n;
-	for (int i = 0; i < m->n; i++)
-		sum += (int64_t)x[i] * m->w[i];
-	sum >>= 16;
+	m->w = m->weights + (int64_t)set * m->stride;
+	sum = m->dot_fn(x, m->w, m->stride) >> 12;
 	if (sum > 2047)
 		sum = 2047;
 	if (sum < -2047)
@@ -53,13 +58,7 @@ static inline int mix_mixer_mix(struct mix_mixer *m, const int32_t *x, int set)
  * step (16 = nominal), so callers can learn faster at the start of a chunk. */
 static inline void mix_mixer_update(struct mix_mixer *m, const int32_t *x, int bit, int rate)
 {
-	int err = ((bit << 12) - m->pr) * rate;
-
-	for (int i = 0; i < m->n; i++) {
-		int32_t dw = (int32_t)(((int64_t)x[i] * err) >> m->lr_shift);
-
-		m->w[i] += dw;
-	}
+	m->train_fn(x, m->w, m->stride, ((bit << 12) - m->pr) * rate, m->lr_shift);
 }
 
 struct mix_apm {
