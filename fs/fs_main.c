@@ -253,7 +253,7 @@ int main(int argc, char *argv[])
 	int rc = 1;
 
 	if (fuse_opt_parse(&args, &cli, cli_spec, cli_proc) == -1)
-		return 1;
+		goto out_args; /* what was parsed before the bad option is freed there */
 	if (cli.show_version) {
 		printf("boafs %s (libfuse %s)\n", BOAFS_VERSION, fuse_pkgversion());
 		rc = 0;
