@@ -267,7 +267,7 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	if (fuse_parse_cmdline(&args, &opts) != 0)
-		return 1;
+		goto out_args;
 	if (!cli.archive || !opts.mountpoint) {
 		fprintf(stderr, "usage: %s ARCHIVE MOUNTPOINT [options]  (--help for more)\n",
 		        argv[0]);
