@@ -115,44 +115,86 @@ static double now_s(void)
 
 /* ---- models ---- */
 
+/* Models: -m FILE for every level that uses one, else the built-ins: "fast" for levels 2-3,
+ * "default" for 4-9. A decoder takes whichever of them has the chunk's model id. */
 struct models {
-	const char *path; /* -m, or NULL for the built-in default */
-	struct boa_model *m;
-	int tried;
+	const char *path; /* -m */
+	struct boa_model *user, *builtin[2];
+	int tried_user, tried_builtin[2];
 };
 
-static int models_get(struct models *ms, struct boa_model **out)
-{
+static const char *const builtin_names[2] = {"default", "fast"};
+
 #if BOA_HAVE_MODEL
+static struct boa_model *models_user(struct models *ms)
+{
 	char err[256] = "";
 	int rc;
 
-	if (ms->m) {
-		*out = ms->m;
+	if (!ms->tried_user) {
+		ms->tried_user = 1;
+		rc = boa_model_load_file(ms->path, &ms->user, err, sizeof(err));
+		if (rc) {
+			fail("cannot load model %s: %s", ms->path, err[0] ? err : strerror(-rc));
+			ms->user = NULL;
+		}
+	}
+	return ms->user;
+}
+
+static struct boa_model *models_builtin(struct models *ms, int i)
+{
+	int rc;
+
+	if (!ms->tried_builtin[i]) {
+		ms->tried_builtin[i] = 1;
+		rc = boa_model_load_builtin(builtin_names[i], &ms->builtin[i]);
+		if (rc)
+			ms->builtin[i] = NULL;
+	}
+	return ms->builtin[i];
+}
+#endif
+
+/* The model to code `level` with. */
+static int models_for_level(struct models *ms, int level, struct boa_model **out)
+{
+#if BOA_HAVE_MODEL
+	int i = level <= 3 ? 1 : 0;
+
+	*out = ms->path ? models_user(ms) : models_builtin(ms, i);
+	if (*out)
+		return 0;
+	if (!ms->path)
+		fail("the built-in model '%s' is not available; levels 2-9 need it (or -m)",
+		     builtin_names[i]);
+	return -ENOENT;
+#else
+	(void)ms, (void)level, (void)out;
+	fail("this build has no Mamba model; levels 2-9 need it (level 1 works)");
+	return -ENOTSUP;
+#endif
+}
+
+static uint32_t model_id(const struct boa_model *m);
+
+/* The model whose id is `id`: -m's, or a built-in one. */
+static int models_by_id(struct models *ms, uint32_t id, struct boa_model **out)
+{
+#if BOA_HAVE_MODEL
+	if (ms->path && models_user(ms) && model_id(ms->user) == id) {
+		*out = ms->user;
 		return 0;
 	}
-	if (ms->tried)
-		return -ENOENT;
-	ms->tried = 1;
-	if (ms->path)
-		rc = boa_model_load_file(ms->path, &ms->m, err, sizeof(err));
-	else
-		rc = boa_model_load_default(&ms->m);
-	if (rc) {
-		if (ms->path)
-			fail("cannot load model %s: %s", ms->path, err[0] ? err : strerror(-rc));
-		else
-			fail("the built-in model is not available (%s); levels 2-9 need it",
-			     strerror(-rc));
-		return rc;
+	for (int i = 0; i < 2; i++) {
+		if (models_builtin(ms, i) && model_id(ms->builtin[i]) == id) {
+			*out = ms->builtin[i];
+			return 0;
+		}
 	}
-	*out = ms->m;
-	return 0;
+	return -ENOENT;
 #else
-	(void)out;
-	if (!ms->tried)
-		fail("this build has no Mamba model; levels 2-9 need it (level 1 works)");
-	ms->tried = 1;
+	(void)ms, (void)id, (void)out;
 	return -ENOTSUP;
 #endif
 }
@@ -160,9 +202,11 @@ static int models_get(struct models *ms, struct boa_model **out)
 static void models_free(struct models *ms)
 {
 #if BOA_HAVE_MODEL
-	boa_model_free(ms->m);
+	boa_model_free(ms->user);
+	boa_model_free(ms->builtin[0]);
+	boa_model_free(ms->builtin[1]);
 #endif
-	ms->m = NULL;
+	memset(ms, 0, sizeof(*ms));
 }
 
 static uint32_t model_id(const struct boa_model *m)
@@ -444,7 +488,7 @@ static int compress_file(struct opts *o, const char *in_path, const char *out_pa
 	int rc = 0, eof = 0;
 
 	if (boa_level_uses_model(o->level) == 1) {
-		rc = models_get(&o->models, &m);
+		rc = models_for_level(&o->models, o->level, &m);
 		if (rc)
 			return 1;
 	}
@@ -624,16 +668,12 @@ static int decompress_file(struct opts *o, const char *in_path, const char *out_
 			if (level && boa_level_uses_model(level) == 1) {
 				struct boa_model *m;
 
-				if (models_get(&o->models, &m)) {
-					rc = -ENOENT;
-					goto out;
-				}
-				if (model_id(m) != j->model_id) {
-					fail("%s: chunk %llu was coded with model %08x, not %08x "
-					     "(give it "
-					     "with -m)",
+				if (models_by_id(&o->models, j->model_id, &m)) {
+					fail("%s: chunk %llu was coded with model %08x, which is "
+					     "not "
+					     "built in%s (give it with -m)",
 					     in_path, (unsigned long long)idx, j->model_id,
-					     model_id(m));
+					     o->models.path ? " nor the one given" : "");
 					rc = -ENOENT;
 					goto out;
 				}
@@ -686,6 +726,7 @@ struct bench_codec {
 	int boa_level; /* > 0: a boa level */
 	int peer;      /* else: which peer */
 	int arg;
+	const struct boa_model *model; /* for boa levels that use one */
 };
 
 enum { PEER_ZSTD, PEER_XZ, PEER_BZ2, PEER_BROTLI };
@@ -887,9 +928,9 @@ static int cmd_bench(int argc, char **argv, struct opts *o)
 	    {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
 	};
 	static const struct bench_codec peers[] = {
-	    {"zstd-3", 0, PEER_ZSTD, 3},       {"zstd-19", 0, PEER_ZSTD, 19},
-	    {"xz-9e", 0, PEER_XZ, 9},          {"bzip2-9", 0, PEER_BZ2, 9},
-	    {"brotli-11", 0, PEER_BROTLI, 11},
+	    {"zstd-3", 0, PEER_ZSTD, 3, NULL},       {"zstd-19", 0, PEER_ZSTD, 19, NULL},
+	    {"xz-9e", 0, PEER_XZ, 9, NULL},          {"bzip2-9", 0, PEER_BZ2, 9, NULL},
+	    {"brotli-11", 0, PEER_BROTLI, 11, NULL},
 	};
 	struct bench_codec codecs[9 + 5];
 	struct bench_row totals[9 + 5];
@@ -932,16 +973,14 @@ static int cmd_bench(int argc, char **argv, struct opts *o)
 		return 2;
 	}
 	for (int i = 0; i < nlevels; i++) {
-		if (boa_level_uses_model(levels[i]) == 1 && !m && models_get(&o->models, &m)) {
-			fail("bench: skipping levels that need the Mamba model");
-			break;
-		}
-	}
-	for (int i = 0; i < nlevels; i++) {
-		if (boa_level_uses_model(levels[i]) == 1 && !m)
+		m = NULL;
+		if (boa_level_uses_model(levels[i]) == 1 &&
+		    models_for_level(&o->models, levels[i], &m)) {
+			fail("bench: skipping level %d", levels[i]);
 			continue;
+		}
 		snprintf(names[i], sizeof(names[i]), "boa-%d", levels[i]);
-		codecs[ncodecs++] = (struct bench_codec){names[i], levels[i], 0, 0};
+		codecs[ncodecs++] = (struct bench_codec){names[i], levels[i], 0, 0, m};
 	}
 	for (size_t i = 0; !no_peers && i < sizeof(peers) / sizeof(peers[0]); i++)
 		codecs[ncodecs++] = peers[i];
@@ -980,8 +1019,8 @@ static int cmd_bench(int argc, char **argv, struct opts *o)
 		}
 		for (int c = 0; c < ncodecs; c++) {
 			struct bench_row row = {0};
-			int r = bench_one(&codecs[c], ctx, m, data, len, BOAF_CHUNK_DEFAULT, comp,
-			                  cap, back, &row);
+			int r = bench_one(&codecs[c], ctx, codecs[c].model, data, len,
+			                  BOAF_CHUNK_DEFAULT, comp, cap, back, &row);
 
 			if (r) {
 				row.failed = 1;
@@ -1018,9 +1057,11 @@ static void usage(FILE *f)
 	        "       boa decompress [-m MODEL] [-T N] [-f] IN OUT\n"
 	        "       boa bench [--json] [-l LEVELS] [--no-peers] [-m MODEL] FILES...\n"
 	        "       boa train FILES... -o MODEL [options]   (boa train --help)\n"
+	        "       boa stats|fsck|gc|models ARCHIVE [options]   (archive commands)\n"
 	        "       boa --help | --version\n"
 	        "IN or OUT '-' is stdin or stdout. Level 1 needs no model; 2-9 mix in the Mamba\n"
-	        "byte model (default level %d). See boa(1).\n",
+	        "byte model (built-in 'fast' at 2-3, 'default' at 4-9, or -m MODEL).\n"
+	        "Default level %d. See boa(1).\n",
 	        BOA_LEVEL_DEFAULT);
 }
 
