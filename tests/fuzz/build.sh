@@ -26,7 +26,7 @@ if ! "$CC" -fsanitize=fuzzer,address,undefined "$OUT/probe.c" -o "$OUT/probe" 2>
 	exit 77
 fi
 
-SAN=(-fsanitize=address,undefined -fno-sanitize-recover=undefined)
+SAN=("-fsanitize=address,undefined" -fno-sanitize-recover=undefined)
 CFLAGS=(-std=c17 -g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
 	-ffp-contract=off -fno-fast-math -I"$SRC/index" -I"$SRC/codec" -I"$OUT/obj")
 
@@ -40,7 +40,7 @@ fi
 
 # obj SOURCE: compiles SOURCE (instrumented for coverage) unless up to date; prints the object.
 obj() {
-	local src=$1 o h
+	local src=$1 o
 	o=$OUT/obj/$(basename "${src%.c}").o
 	if [ ! -e "$o" ] || [ "$src" -nt "$o" ] ||
 		[ -n "$(find "$SRC/index" "$SRC/codec" -name '*.h' -newer "$o" -print -quit)" ]; then

@@ -22,11 +22,13 @@
 # is still up and unmounts cleanly.
 #
 # Part 2, the LMDB index. Copies of a good archive get one 4 KiB page of index/data.mdb replaced
-# by random bytes (the two meta pages, both, and CORRUPT_PAGES random pages, default 8; and a
-# data.mdb cut in half). Each copy is mounted: either the daemon refuses it with one line on
-# stderr and an exit status below 128, or it mounts and every file reads back either as its
-# original bytes or with an error (never other bytes), the daemon survives the walk and exits
-# below 128 at unmount. No sanitizer report in either case.
+# by random bytes: the two meta pages, both, every branch and leaf page in turn, and
+# CORRUPT_PAGES (default 4) pages picked at random; and a data.mdb cut in half. The victims'
+# contents and the garbage are the same from run to run (LMDB_SEED), so the damage is too.
+# Each copy is mounted: either the daemon refuses it with one line on stderr and an exit status
+# below 128, or it mounts and every file reads back either as its original bytes or with an
+# error (never other bytes, zeros included), the daemon survives the walk and exits below 128
+# at unmount. No sanitizer report in either case.
 . "$(dirname "$0")/rlib.sh"
 require_boafs
 require_cmd python3
@@ -48,7 +50,8 @@ later_failures=()
 mount_boafs "$a" "$m" -o block_size=16K || fail "mount"
 raw_victims="payload-bitflip-raw header-ino extent-lengths"
 for f in $raw_victims; do
-	head -c $((6 * BS + 1234)) /dev/urandom >"$orig/$f"
+	python3 -c 'import random, sys; sys.stdout.buffer.write(random.Random(sys.argv[1]).randbytes(int(sys.argv[2])))' \
+		"$f" $((6 * BS + 1234)) >"$orig/$f" # random, but the same each run: the same index pages
 done
 i=0
 for f in payload-byte-zstd payload-zero-zstd header-zero misdirected-extent segment-missing; do
@@ -132,7 +135,7 @@ declare -A victim_block=()
 damage() { # NAME BLOCK FAULT
 	local n=$1 b=$2 rec seg off codec raw stored path ext
 	rec=$(record_of "$n" "$b")
-	read -r seg off codec raw stored <<<"$rec"
+	read -r seg off codec _ stored <<<"$rec"
 	path=$(seg_path "$seg")
 	victim_block[$n]=$b
 	case $3 in
@@ -283,7 +286,10 @@ no_sanitizer_report "$log" "segment damage"
 
 # ---- part 2: the LMDB index ----
 
-CORRUPT_PAGES=${CORRUPT_PAGES:-8}
+CORRUPT_PAGES=${CORRUPT_PAGES:-4}
+# The garbage written into a page depends on LMDB_SEED only (default 1), so that a run checks the
+# same damage every time; LMDB_SEED=$RANDOM explores.
+LMDB_SEED=${LMDB_SEED:-1}
 # trial_failed WHAT TEXT: records a failure of this trial and detaches a mount it left.
 trial_failed() {
 	later_failures+=("$1: $2")
@@ -296,7 +302,7 @@ lmdb_trial() { # WHAT MUTATION
 	local what=$1 c=$t/copy pid rc=0 waited=0 log=$t/trial.log out
 	rm -rf "$c"
 	cp -a "$t/pristine" "$c"
-	python3 - "$c/index/data.mdb" "$2" "$SEED" <<'PY' || fail "$what: cannot damage data.mdb"
+	python3 - "$c/index/data.mdb" "$2" "$LMDB_SEED" <<'PY' || fail "$what: cannot damage data.mdb"
 import os, random, sys
 path, how, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
 rng = random.Random("%d:%s" % (seed, how))
@@ -349,7 +355,9 @@ for name in sorted(os.listdir(orig)):
         failed += 1
         continue
     if got != want:
-        print("WRONG %s: read %d bytes without error, they differ from the %d written" % (name, len(got), len(want)))
+        at = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]), min(len(got), len(want)))
+        print("WRONG %s: read %d bytes without error, they differ from the %d written from byte %d on (%s there)" % (
+            name, len(got), len(want), at, "zeros" if not any(got[at:at + 64]) else "other bytes"))
         sys.exit(1)
     same += 1
 try:
@@ -400,14 +408,30 @@ PY
 }
 
 npages=$(($(stat -c %s "$t/pristine/index/data.mdb") / 4096))
-note "data.mdb: $npages pages"
+# B-tree pages (LMDB page header: pgno u64 at 0, flags u16 at 10; branch 0x01, leaf 0x02): most
+# pages of a young data.mdb are free, and garbage there changes nothing.
+mapfile -t tree_pages < <(python3 - "$t/pristine/index/data.mdb" <<'PY'
+import struct, sys
+data = open(sys.argv[1], "rb").read()
+for n in range(2, len(data) // 4096):
+    pgno, flags = struct.unpack_from("<Q", data, n * 4096)[0], struct.unpack_from("<H", data, n * 4096 + 10)[0]
+    if pgno == n and flags & 0x03:
+        print(n)
+PY
+)
+[ "${#tree_pages[@]}" -gt 0 ] || fail "no B-tree pages found in data.mdb"
+note "data.mdb: $npages pages, ${#tree_pages[@]} of them branch or leaf pages"
 lmdb_trial "meta page 0 garbage" 0
 lmdb_trial "meta page 1 garbage" 1
 lmdb_trial "both meta pages garbage" 0,1
 lmdb_trial "data.mdb cut in half" half
+for p in "${tree_pages[@]}"; do
+	lmdb_trial "B-tree page $p garbage" "$p"
+done
+RANDOM=$LMDB_SEED
 for ((i = 0; i < CORRUPT_PAGES; i++)); do
 	rand_between p 2 $((npages - 1))
-	lmdb_trial "page $p garbage" "$p"
+	lmdb_trial "page $p garbage (seed $LMDB_SEED)" "$p"
 done
 
 if [ "${#later_failures[@]}" -gt 0 ]; then

@@ -136,6 +136,7 @@ for ((round = 1; round <= ITER; round++)); do
 		break
 	fi
 
+	delay=0
 	rand_between delay 2 12
 	sleep "$((delay / 10)).$((delay % 10))"
 	for p in "${pids[@]}"; do
