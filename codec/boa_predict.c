@@ -15,24 +15,25 @@
 /* Weight sets of each first-layer mixer, by its selector (mixer_select). */
 static const int bp_mixer_sets[BP_MAX_MIXERS] = {256, 256, 200, 4096, 128};
 
-/* Levels: 1 mixes context models only; 2..9 add the Mamba and grow the context models.
- * Changing a row changes the coded format of that level. */
-#define CM(orders, sparse, record, text, match_min, match_bits, hash_bits, limit)                  \
-	{                                                                                          \
-		orders, sparse, record, text, match_min, match_bits, hash_bits, limit              \
-	}
+/* Levels: 1 mixes context models only; 2..9 add the Mamba (the caller's model: the `boa`
+ * command gives its "fast" built-in model at 2-3, "default" at 4-9) and grow the context models;
+ * 5..9 differ mostly in table sizes (memory: 64 MB of hashed contexts at 1-2, up to 512 MB at 8-9,
+ * allocated lazily and touched in proportion to the chunk). Changing a row changes the coded
+ * format of that level. */
 /* clang-format off */
+#define CM(orders, sparse, indirect, record, text, match_min, match_bits, hash_bits, limit) \
+	{orders, sparse, indirect, record, text, match_min, match_bits, hash_bits, limit}
 static const struct bp_level bp_levels[10] = {
-	/*     mamba mixers apms lr   orders sparse record text match bits hash limit */
-	[1] = {0,    4,     3,   15, CM(0x5c, 2,     3,     3,   6,    18,  20,  255)},
-	[2] = {1,    5,     3,   15, CM(0x5c, 2,     3,     3,   6,    18,  20,  255)},
-	[3] = {1,    5,     3,   15, CM(0x7c, 2,     4,     3,   6,    20,  21,  255)},
-	[4] = {1,    5,     3,   15, CM(0xfc, 3,     4,     3,   6,    20,  21,  255)},
-	[5] = {1,    5,     3,   15, CM(0xfc, 3,     5,     3,   5,    20,  22,  255)},
-	[6] = {1,    5,     3,   15, CM(0xfc, 3,     5,     3,   5,    22,  22,  1023)},
-	[7] = {1,    5,     3,   15, CM(0xfc, 3,     5,     3,   5,    22,  22,  1023)},
-	[8] = {1,    5,     3,   15, CM(0xfc, 3,     5,     3,   5,    22,  23,  1023)},
-	[9] = {1,    5,     3,   15, CM(0xfc, 3,     5,     3,   5,    22,  23,  1023)},
+	/*     mamba mixers apms lr  orders sparse indirect record text match bits hash limit */
+	[1] = {0,    4,     3,   15, CM(0x5c, 2,     2,       3,     3,   4,    20,  20,  1023)},
+	[2] = {1,    4,     3,   15, CM(0x5c, 2,     2,       3,     3,   4,    20,  20,  1023)},
+	[3] = {1,    5,     3,   15, CM(0x7c, 2,     2,       4,     3,   4,    20,  21,  1023)},
+	[4] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    20,  21,  1023)},
+	[5] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023)},
+	[6] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023)},
+	[7] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  23,  1023)},
+	[8] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    22,  23,  1023)},
+	[9] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    23,  23,  1023)},
 };
 /* clang-format on */
 
@@ -117,7 +118,7 @@ int bp_new(int level, const struct boa_model *m, struct bp **out)
 		if (rc)
 			goto fail;
 	}
-	if (lv->apms >= 1 && (rc = mix_apm_new(&p->apm[0], 256, 7)))
+	if (lv->apms >= 1 && (rc = mix_apm_new(&p->apm[0], 16 * 256, 7)))
 		goto fail;
 	if (lv->apms >= 2 && (rc = mix_apm_new(&p->apm[1], 65536, 7)))
 		goto fail;
@@ -243,10 +244,13 @@ uint32_t bp_predict(struct bp *p)
 		uint32_t mctx =
 		    cm->match_slot ? (uint32_t)(mix_cm_match_bucket(cm) * 2 + cm->match_bit) : 0;
 
-		p16 = ((uint32_t)pr * 16 + (uint32_t)mix_apm_refine(&p->apm[0], pr, cm->c0) +
-		       (uint32_t)mix_apm_refine(&p->apm[1], pr, (cm->c4 & 255) << 8 | cm->c0) +
-		       (uint32_t)mix_apm_refine(&p->apm[2], pr, mctx << 8 | cm->c0)) /
-		      4;
+		uint32_t col = cm->stride ? (cm->rec_col > 14 ? 15 : cm->rec_col + 1) : 0;
+		uint32_t a0 = (uint32_t)mix_apm_refine(&p->apm[0], pr, col << 8 | cm->c0);
+		uint32_t a1 =
+		    (uint32_t)mix_apm_refine(&p->apm[1], pr, (cm->c4 & 255) << 8 | cm->c0);
+		uint32_t a2 = (uint32_t)mix_apm_refine(&p->apm[2], pr, mctx << 8 | cm->c0);
+
+		p16 = ((uint32_t)pr * 16 + a0 + 3 * a1 + 3 * a2) / 8;
 		break;
 	}
 	}

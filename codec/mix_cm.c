@@ -19,6 +19,7 @@ enum {
 	SALT_SPARSE = 0x200,
 	SALT_RECORD = 0x300,
 	SALT_TEXT = 0x400,
+	SALT_INDIRECT = 0x500,
 };
 
 static inline uint32_t cm_hash(uint32_t a, uint32_t b)
@@ -59,13 +60,13 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 	int n = 0;
 
 	if (p->hash_bits_max < HASH_BITS_MIN || p->hash_bits_max > 26 || p->limit < 1 ||
-	    p->limit > 1023 || p->sparse > 3 || p->record > 5 || p->text > 3 ||
+	    p->limit > 1023 || p->sparse > 3 || p->indirect > 2 || p->record > 5 || p->text > 3 ||
 	    (p->match_min &&
 	     (p->match_min < 2 || p->match_min > 8 || p->match_bits < 10 || p->match_bits > 26)))
 		return -EINVAL;
 	for (int k = 2; k <= 7; k++)
 		n += (p->orders >> k) & 1;
-	n += p->sparse + p->record + (p->record >= 2 ? 2 : 0) + p->text;
+	n += p->sparse + p->record + (p->record >= 2 ? 2 : 0) + p->text + p->indirect;
 	if (n > MIX_CM_MAX_HASHED)
 		return -EINVAL;
 	cm = calloc(1, sizeof(*cm));
@@ -77,11 +78,13 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 	cm->table_cap = (size_t)1 << p->hash_bits_max;
 	cm->table = aligned_alloc(CM_LINE, cm->table_cap * CM_LINE);
 	cm->o0 = malloc(256 * sizeof(uint32_t));
+	cm->ind2 = malloc(65536 * sizeof(uint16_t));
 	cm->sm = malloc((size_t)n * 256 * sizeof(uint32_t));
 	cm->o1 = malloc(65536 * sizeof(uint32_t));
 	if (p->match_min)
 		cm->match_tab = calloc((size_t)1 << p->match_bits, sizeof(uint32_t));
-	if (!cm->table || !cm->o0 || !cm->sm || !cm->o1 || (p->match_min && !cm->match_tab)) {
+	if (!cm->table || !cm->o0 || !cm->sm || !cm->ind2 || !cm->o1 ||
+	    (p->match_min && !cm->match_tab)) {
 		mix_cm_free(cm);
 		return -ENOMEM;
 	}
@@ -96,6 +99,7 @@ void mix_cm_free(struct mix_cm *cm)
 	free(cm->table);
 	free(cm->o0);
 	free(cm->sm);
+	free(cm->ind2);
 	free(cm->o1);
 	free(cm->match_tab);
 	free(cm);
@@ -127,8 +131,13 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
 		cm->o0[i] = CM_INIT;
 	for (int i = 0; i < 65536; i++)
 		cm->o1[i] = CM_INIT;
-	if (cm->p.match_min)
-		memset(cm->match_tab, 0, sizeof(uint32_t) << cm->p.match_bits);
+	if (cm->p.match_min) {
+		/* about one entry per byte of the chunk: fewer bits for small chunks */
+		cm->match_bits = cm->p.match_bits;
+		while (cm->match_bits > 10 && ((size_t)1 << (cm->match_bits - 1)) >= len)
+			cm->match_bits--;
+		memset(cm->match_tab, 0, sizeof(uint32_t) << cm->match_bits);
+	}
 	/* a state's first guess: (n1 + 1/2) / (n0 + n1 + 1) */
 	for (int i = 0; i < 256; i++) {
 		uint32_t n0 = mix_state_count[i][0], n1 = mix_state_count[i][1];
@@ -147,6 +156,8 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
 	memset(cm->rec_dist, 0, sizeof(cm->rec_dist));
 	memset(cm->rec_score, 0, sizeof(cm->rec_score));
 	cm->stride = 0;
+	memset(cm->ind1, 0, sizeof(cm->ind1));
+	memset(cm->ind2, 0, 65536 * sizeof(uint16_t));
 	cm->rec_long = 0;
 	cm->rec_run = cm->rec_prefix = cm->rec_phase = cm->rec_col = 0;
 	memset(cm->rec_eq, 0, sizeof(cm->rec_eq));
@@ -279,7 +290,7 @@ static void match_update(struct mix_cm *cm)
 		goto out;
 	for (int i = 1; i <= min; i++)
 		h = (h + cm->buf[cm->pos - i] + 1) * 0x2f0b3c4du;
-	h = (h ^ (h >> 15)) >> (32 - cm->p.match_bits);
+	h = (h ^ (h >> 15)) >> (32 - cm->match_bits);
 	if (cm->match_len == 0) {
 		uint32_t cand = cm->match_tab[h], len = 0;
 
@@ -384,6 +395,12 @@ static void contexts_update(struct mix_cm *cm)
 		if (cm->p.text >= 3)
 			cm->ctx_hash[k++] = cm_hash3(SALT_TEXT + 3, above << 8 | (c4 & 0xff), col);
 	}
+	/* indirect: what followed the last times these 1 and 2 bytes were seen */
+	if (cm->p.indirect >= 1)
+		cm->ctx_hash[k++] = cm_hash3(SALT_INDIRECT + 1, c4 & 0xff, cm->ind1[c4 & 0xff]);
+	if (cm->p.indirect >= 2)
+		cm->ctx_hash[k++] = cm_hash3(SALT_INDIRECT + 2, c4 & 0xffff,
+		                             cm->ind2[c4 & 0xffff] | (c4 & 0xff) << 16);
 }
 
 static void text_update(struct mix_cm *cm, uint8_t c)
@@ -538,6 +555,12 @@ void mix_cm_update(struct mix_cm *cm, int bit)
 			record_update(cm, c);
 		if (cm->p.text)
 			text_update(cm, c);
+		if (cm->p.indirect) {
+			uint32_t c1 = (cm->c4 >> 8) & 0xff, c2 = (cm->c4 >> 8) & 0xffff;
+
+			cm->ind1[c1] = (uint16_t)(cm->ind1[c1] << 8 | c);
+			cm->ind2[c2] = (uint16_t)(cm->ind2[c2] << 8 | c);
+		}
 		contexts_update(cm);
 	}
 }

@@ -27,12 +27,13 @@
 
 /* Which contexts a level uses. */
 struct mix_cm_params {
-	uint32_t orders;   /* bit k (2..7): hashed order-k context */
-	int sparse;        /* 0..3 sparse byte-pair contexts */
-	int record;        /* 0..5 fixed-width record contexts */
-	int text;          /* 0..3 text column / field / word contexts */
-	int match_min;     /* minimum match length, 0 = no match model */
-	int match_bits;    /* log2 of the match model's hash table */
+	uint32_t orders; /* bit k (2..7): hashed order-k context */
+	int sparse;      /* 0..3 sparse byte-pair contexts */
+	int indirect;    /* 0..2 indirect contexts: the bytes that followed the last 1 or 2 bytes */
+	int record;      /* 0..5 fixed-width record contexts */
+	int text;        /* 0..3 text column / field / word contexts */
+	int match_min;   /* minimum match length, 0 = no match model */
+	int match_bits;  /* log2 of the match model's hash table */
 	int hash_bits_max; /* log2 of the largest hashed table, in 64-byte lines */
 	int limit;         /* counter count limit (adaptation floor), <= 1023 */
 };
@@ -62,6 +63,7 @@ struct mix_cm {
 	uint32_t *o1; /* 65536 */
 	/* match model */
 	uint32_t *match_tab;
+	int match_bits; /* of match_tab in use for this chunk */
 	uint32_t match_ptr, match_len;
 	int match_byte; /* expected byte, -1 if none */
 	int match_bit;  /* expected next bit when match_len > 0 */
@@ -71,6 +73,8 @@ struct mix_cm {
 	uint32_t rec_last[256];
 	uint16_t rec_dist[256];
 	uint16_t rec_score[1024];
+	uint16_t ind1[256]; /* the last two bytes that followed each byte */
+	uint16_t *ind2;     /* ... each pair of bytes (65536) */
 	uint32_t stride;
 	uint32_t rec_long;     /* the best stride longer than 16: a record of several fields */
 	uint32_t rec_run;      /* bytes in a row equal to the byte one stride back */
