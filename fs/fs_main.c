@@ -6,6 +6,7 @@
 #include <fuse_lowlevel.h>
 #include <limits.h>
 #include <stddef.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,8 @@ struct cli {
 	char *block_size;
 	char *cache_size;
 	int zstd_level;
-	unsigned threads;
-	unsigned fuse_threads;
+	char *threads;
+	char *fuse_threads;
 	char *recompress;
 	char *model;
 	int boa_level;
@@ -45,8 +46,8 @@ static const struct fuse_opt cli_spec[] = {
 	CLI_OPT("block_size=%s", block_size),
 	CLI_OPT("cache_size=%s", cache_size),
 	CLI_OPT("zstd_level=%d", zstd_level),
-	CLI_OPT("threads=%u", threads),
-	CLI_OPT("fuse_threads=%u", fuse_threads),
+	CLI_OPT("threads=%s", threads),
+	CLI_OPT("fuse_threads=%s", fuse_threads),
 	CLI_OPT("recompress=%s", recompress),
 	CLI_OPT("model=%s", model),
 	CLI_OPT("boa_level=%d", boa_level),
@@ -83,37 +84,57 @@ static void usage(const char *prog)
 	       prog, BOA_LEVEL_DEFAULT);
 }
 
+/* A byte count with an optional K, M or G (KiB, MiB, GiB) suffix; no sign, no overflow. */
 static int parse_size(const char *text, uint64_t *out)
 {
-	char *end;
 	unsigned long long v;
+	unsigned shift = 0;
+	char *end;
 
+	if (*text < '0' || *text > '9')
+		return -EINVAL;
 	errno = 0;
 	v = strtoull(text, &end, 10);
-	if (errno || end == text)
+	if (errno)
 		return -EINVAL;
 	switch (*end) {
 	case 'k':
 	case 'K':
-		v <<= 10;
+		shift = 10;
 		end++;
 		break;
 	case 'm':
 	case 'M':
-		v <<= 20;
+		shift = 20;
 		end++;
 		break;
 	case 'g':
 	case 'G':
-		v <<= 30;
+		shift = 30;
 		end++;
 		break;
 	}
 	if (*end == 'i' || *end == 'B')
 		end += *end == 'i' && end[1] == 'B' ? 2 : 1;
-	if (*end)
+	if (*end || v > (UINT64_MAX >> shift))
 		return -EINVAL;
-	*out = v;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* A decimal count in [min, max]; digits only. */
+static int parse_count(const char *text, unsigned long min, unsigned long max, unsigned *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (*text < '0' || *text > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
 	return 0;
 }
 
@@ -129,7 +150,7 @@ static int parse_recompress(const char *text, struct fs_options *fo)
 		fo->recompress = FS_RECOMPRESS_NOW;
 		return 0;
 	}
-	if (strncmp(text, "cold:", 5))
+	if (strncmp(text, "cold:", 5) || text[5] < '0' || text[5] > '9')
 		return -EINVAL;
 	errno = 0;
 	fo->cold_seconds = strtoull(text + 5, &end, 10);
@@ -162,6 +183,18 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	if (key == FUSE_OPT_KEY_OPT && !strcmp(arg, "ro"))
 		cli->read_only = 1;
 	return 1;
+}
+
+/* LMDB maps the index and trusts its pages: a damaged page can send it outside the file
+ * (SIGBUS). Nothing can be answered safely after that; say why before dying, in one line. */
+static void on_mapping_fault(int sig)
+{
+	static const char msg[] = "boafs: fatal: the index (index/data.mdb) or a segment is "
+	                          "damaged: a mapped page is missing; stopping. Run boa fsck.\n";
+
+	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+		(void)0;
+	_exit(128 + sig);
 }
 
 /* A mountpoint that is already a mount point would get a second file system stacked on it. */
@@ -238,10 +271,8 @@ static void report_ready(int fd)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct cli cli = {.zstd_level = 3,
-	                  .threads = UINT_MAX,
-	                  .fuse_threads = 16,
-	                  .boa_level = BOA_LEVEL_DEFAULT};
+	struct cli cli = {.zstd_level = 3, .boa_level = BOA_LEVEL_DEFAULT};
+	unsigned fuse_threads = 16;
 	struct fuse_cmdline_opts opts = {0};
 	char mnt_path[PATH_MAX];
 	int ready_pipe = -1;
@@ -287,8 +318,9 @@ int main(int argc, char *argv[])
 		fo.block_size = (uint32_t)v;
 	}
 	if (cli.cache_size) {
-		if (parse_size(cli.cache_size, &v)) {
-			fprintf(stderr, "boafs: cache_size=%s: not a size\n", cli.cache_size);
+		if (parse_size(cli.cache_size, &v) || v > (1ull << 40)) {
+			fprintf(stderr, "boafs: cache_size=%s: not a size up to 1T\n",
+			        cli.cache_size);
 			goto out_args;
 		}
 		fo.cache_size = v;
@@ -297,18 +329,16 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "boafs: zstd_level=%d: must be 1..19\n", cli.zstd_level);
 		goto out_args;
 	}
-	if (cli.threads == UINT_MAX) {
+	if (!cli.threads) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
-		cli.threads = n > 0 ? (unsigned)n : 1;
-	}
-	fo.threads = cli.threads;
-	if (cli.threads < 1 || cli.threads > 64) {
-		fprintf(stderr, "boafs: threads=%u: must be 1..64\n", cli.threads);
+		fo.threads = n > 0 ? (unsigned)n : 1;
+	} else if (parse_count(cli.threads, 1, 64, &fo.threads)) {
+		fprintf(stderr, "boafs: threads=%s: must be 1..64\n", cli.threads);
 		goto out_args;
 	}
-	if (cli.fuse_threads < 1 || cli.fuse_threads > 1024) {
-		fprintf(stderr, "boafs: fuse_threads=%u: must be 1..1024\n", cli.fuse_threads);
+	if (cli.fuse_threads && parse_count(cli.fuse_threads, 1, 1024, &fuse_threads)) {
+		fprintf(stderr, "boafs: fuse_threads=%s: must be 1..1024\n", cli.fuse_threads);
 		goto out_args;
 	}
 	if (boa_level_uses_model(cli.boa_level) < 0) {
@@ -359,6 +389,7 @@ int main(int argc, char *argv[])
 		goto out_fs;
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
+	signal(SIGBUS, on_mapping_fault);
 	if (fuse_session_mount(se, opts.mountpoint))
 		goto out_signals;
 	if (ready_pipe >= 0) {
@@ -372,7 +403,7 @@ int main(int argc, char *argv[])
 		if (!loop)
 			goto out_unmount;
 		fuse_loop_cfg_set_clone_fd(loop, opts.clone_fd);
-		fuse_loop_cfg_set_max_threads(loop, cli.fuse_threads);
+		fuse_loop_cfg_set_max_threads(loop, fuse_threads);
 		if (opts.max_idle_threads != UINT_MAX)
 			fuse_loop_cfg_set_idle_threads(loop, opts.max_idle_threads);
 		rc = fuse_session_loop_mt(se, loop);
@@ -398,5 +429,7 @@ out_args:
 	free(cli.cache_size);
 	free(cli.recompress);
 	free(cli.model);
+	free(cli.threads);
+	free(cli.fuse_threads);
 	return rc;
 }
