@@ -13,7 +13,7 @@
 #define BP_MAX_MIXERS 5
 
 /* Weight sets of each first-layer mixer, by its selector (mixer_select). */
-static const int bp_mixer_sets[BP_MAX_MIXERS] = {256, 256, 200, 4096, 128};
+static const int bp_mixer_sets[BP_MAX_MIXERS] = {256, 256, 200, 128, 128};
 
 /* Levels: 1 mixes context models only; 2..9 add the Mamba (the caller's model: the `boa`
  * command gives its "fast" built-in model at 2-3, "default" at 4-9) and grow the context models;
@@ -192,7 +192,7 @@ static int mixer_select(const struct bp *p, int i)
 	case 3: {
 		uint32_t col = cm->stride ? cm->rec_col + 1 : 0;
 
-		return (int)((col > 15 ? 15 : col) * 256 + cm->c0);
+		return (int)((col > 15 ? 15 : col) * 8 + (uint32_t)bitpos);
 	}
 	default:
 		return ((p->mamba_st + 2048) >> 8) * 8 + bitpos;
@@ -224,7 +224,9 @@ uint32_t bp_predict(struct bp *p)
 			p->x2[i] = p->mixer[i].dot;
 		}
 		p->x2[p->nmixers] = 256;
-		pr = mix_mixer_mix(&p->final, p->x2, (int)cm->c0);
+		pr = mix_mixer_mix(&p->final, p->x2,
+		                   (cm->hits > 15 ? 15 : cm->hits) << 4 | (cm->match_len ? 8 : 0) |
+		                       cm->bitpos);
 	}
 	p->pr = pr;
 	switch (p->lv->apms) {
