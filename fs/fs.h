@@ -64,6 +64,7 @@ struct fs_node {
 	struct fs_dirty *dirty;
 	size_t ndirty, dirty_cap;
 	uint64_t next_sequential_block;
+	int damaged; /* block map inconsistent at load: data reads fail with EIO */
 };
 
 struct fs {

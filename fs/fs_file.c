@@ -246,6 +246,10 @@ int fs_file_read(struct fs *fs, struct fs_node *n, uint64_t off, size_t len, uin
 	int rc = 0;
 
 	pthread_rwlock_rdlock(&n->lock);
+	if (n->damaged) {
+		rc = -EIO;
+		goto out;
+	}
 	if (off >= n->attr.size)
 		goto out;
 	if (len > n->attr.size - off)

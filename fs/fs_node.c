@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "fs.h"
@@ -95,6 +96,33 @@ static void node_free(struct fs_node *n)
 	free(n);
 }
 
+static int sum_record(void *arg, uint64_t ino, uint64_t block, const struct extent *e)
+{
+	*(uint64_t *)arg += e->record_len;
+	return 0;
+}
+
+/* A lost block-map entry would read as a hole: zeros, not an error. The inode's stored byte
+ * count, kept in another page of the index, must match what its extents add up to; when it
+ * does not, the file's map is damaged and its data is not served. */
+static int extents_disagree(struct idx_txn *t, const struct idx_inode *in)
+{
+	uint64_t sum = 0;
+	int rc;
+
+	if (!S_ISREG(in->mode) && !S_ISLNK(in->mode))
+		return 0;
+	rc = idx_extent_each(t, in->ino, 0, UINT64_MAX, sum_record, &sum);
+	if (rc || sum != in->stored_bytes) {
+		fs_log("inode %llu: block map damaged (extents hold %llu bytes, inode says %llu): "
+		       "reads fail with EIO; run boa fsck",
+		       (unsigned long long)in->ino, (unsigned long long)sum,
+		       (unsigned long long)in->stored_bytes);
+		return 1;
+	}
+	return 0;
+}
+
 int fs_node_get(struct fs *fs, uint64_t ino, struct fs_node **out)
 {
 	struct idx_txn *t = NULL;
@@ -118,6 +146,8 @@ int fs_node_get(struct fs *fs, uint64_t ino, struct fs_node **out)
 	if (rc)
 		goto fail;
 	rc = idx_inode_get(t, ino, &n->attr);
+	if (!rc)
+		n->damaged = extents_disagree(t, &n->attr);
 	idx_read_end(t);
 	if (rc)
 		goto fail;
