@@ -25,8 +25,8 @@ static const int bp_mixer_sets[BP_MAX_MIXERS] = {256, 256, 200, 128, 128};
 	{orders, sparse, indirect, record, text, match_min, match_bits, hash_bits, limit}
 static const struct bp_level bp_levels[10] = {
 	/*     mamba mixers apms lr  orders sparse indirect record text match bits hash limit */
-	[1] = {0,    4,     3,   15, CM(0x5c, 2,     2,       3,     3,   4,    20,  20,  1023)},
-	[2] = {1,    4,     3,   15, CM(0x5c, 2,     2,       3,     3,   4,    20,  20,  1023)},
+	[1] = {0,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023)},
+	[2] = {1,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023)},
 	[3] = {1,    5,     3,   15, CM(0x7c, 2,     2,       4,     3,   4,    20,  21,  1023)},
 	[4] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    20,  21,  1023)},
 	[5] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023)},
@@ -118,11 +118,11 @@ int bp_new(int level, const struct boa_model *m, struct bp **out)
 		if (rc)
 			goto fail;
 	}
-	if (lv->apms >= 1 && (rc = mix_apm_new(&p->apm[0], 16 * 256, 7)))
+	if (lv->apms >= 1 && (rc = mix_apm_new(&p->apm[0], 16 * 256, 5)))
 		goto fail;
-	if (lv->apms >= 2 && (rc = mix_apm_new(&p->apm[1], 65536, 7)))
+	if (lv->apms >= 2 && (rc = mix_apm_new(&p->apm[1], 65536, 5)))
 		goto fail;
-	if (lv->apms >= 3 && (rc = mix_apm_new(&p->apm[2], 64 * 256, 7)))
+	if (lv->apms >= 3 && (rc = mix_apm_new(&p->apm[2], 64 * 256, 5)))
 		goto fail;
 	*out = p;
 	return 0;
@@ -187,8 +187,11 @@ static int mixer_select(const struct bp *p, int i)
 		return (int)cm->c0;
 	case 1:
 		return mix_cm_match_bucket(cm) * 8 + bitpos;
-	case 2:
-		return (cm->hits > 24 ? 24 : cm->hits) * 8 + bitpos;
+	case 2: { /* how many order-n contexts were seen before, and whether other kinds were */
+		int others = cm->hits - cm->order_hits;
+
+		return (cm->order_hits * 3 + (others > 2 ? 2 : others > 0)) * 8 + bitpos;
+	}
 	case 3: {
 		uint32_t col = cm->stride ? cm->rec_col + 1 : 0;
 

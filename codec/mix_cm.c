@@ -57,15 +57,16 @@ static inline void counter_update(uint32_t *c, int bit, int limit)
 int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 {
 	struct mix_cm *cm;
-	int n = 0;
+	int n = 0, norders;
 
 	if (p->hash_bits_max < HASH_BITS_MIN || p->hash_bits_max > 26 || p->limit < 1 ||
 	    p->limit > 1023 || p->sparse > 3 || p->indirect > 2 || p->record > 5 || p->text > 3 ||
 	    (p->match_min &&
 	     (p->match_min < 2 || p->match_min > 8 || p->match_bits < 10 || p->match_bits > 26)))
 		return -EINVAL;
-	for (int k = 2; k <= 7; k++)
+	for (int k = 1; k <= 7; k++)
 		n += (p->orders >> k) & 1;
+	norders = n;
 	n += p->sparse + p->record + (p->record >= 2 ? 2 : 0) + p->text + p->indirect;
 	if (n > MIX_CM_MAX_HASHED)
 		return -EINVAL;
@@ -74,6 +75,7 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 		return -ENOMEM;
 	cm->p = *p;
 	cm->nhashed = n;
+	cm->norders = norders;
 	cm->ninputs = 2 + 2 * n + (p->match_min ? 2 : 0) + (p->record ? 1 : 0);
 	cm->table_cap = (size_t)1 << p->hash_bits_max;
 	cm->table = aligned_alloc(CM_LINE, cm->table_cap * CM_LINE);
@@ -336,6 +338,8 @@ static void contexts_update(struct mix_cm *cm)
 	uint32_t c4 = cm->c4, c8 = cm->c8;
 	int k = 0;
 
+	if (cm->p.orders & (1u << 1))
+		cm->ctx_hash[k++] = cm_hash(SALT_ORDER + 1, c4 & 0xff);
 	if (cm->p.orders & (1u << 2))
 		cm->ctx_hash[k++] = cm_hash(SALT_ORDER + 2, c4 & 0xffff);
 	if (cm->p.orders & (1u << 3))
@@ -420,7 +424,7 @@ static void text_update(struct mix_cm *cm, uint8_t c)
 
 void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 {
-	int n = 0, hits = 0;
+	int n = 0, hits = 0, order_hits = 0;
 
 	if (cm->bitpos == 0 || cm->bitpos == 4)
 		buckets_select(cm);
@@ -452,6 +456,7 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 				int n0 = mix_state_count[*h][0], n1 = mix_state_count[*h][1];
 
 				hits++;
+				order_hits += k < cm->norders;
 				x[n++] = mix_stretch((int)counter_p12(*r));
 				/* a context that has only ever seen one bit value */
 				x[n++] = n0 && n1 ? 0
@@ -523,6 +528,7 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 		n++;
 	}
 	cm->hits = hits;
+	cm->order_hits = order_hits;
 }
 
 void mix_cm_update(struct mix_cm *cm, int bit)
@@ -533,12 +539,12 @@ void mix_cm_update(struct mix_cm *cm, int bit)
 	counter_update(cm->slot[1], bit, limit);
 	for (int k = 0; k < cm->nhashed; k++) {
 		*cm->hist[k] = mix_state_next[*cm->hist[k]][bit];
-		counter_update(cm->sm_slot[k], bit, 1023);
+		counter_update(cm->sm_slot[k], bit, 127);
 	}
 	if (cm->match_slot)
-		counter_update(cm->match_slot, bit, 1023);
+		counter_update(cm->match_slot, bit, 255);
 	if (cm->rec_slot)
-		counter_update(cm->rec_slot, bit, 1023);
+		counter_update(cm->rec_slot, bit, 255);
 	cm->c0 = cm->c0 << 1 | (uint32_t)bit;
 	cm->bitpos++;
 	if (cm->bitpos == 8) {

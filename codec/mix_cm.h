@@ -89,7 +89,9 @@ struct mix_cm {
 	/* text model */
 	uint32_t line_start, prev_line_start, field, word_hash;
 	/* summary for mixer contexts, valid after mix_cm_predict */
-	int hits; /* hashed contexts seen before */
+	int hits;       /* hashed contexts seen before */
+	int order_hits; /* of them, order-n contexts (the first norders hashed) */
+	int norders;
 	int ninputs;
 };
 

@@ -65,7 +65,8 @@ struct mix_apm {
 	int nctx;
 	int rate;     /* adaptation shift */
 	uint16_t *t;  /* nctx * 33, 16-bit probabilities */
-	uint32_t idx; /* bucket of the last refine */
+	uint32_t idx; /* lower bucket of the last refine */
+	int w;        /* and the weight of the upper one, 0..127 */
 };
 
 int mix_apm_new(struct mix_apm *a, int nctx, int rate);
@@ -79,16 +80,19 @@ static inline int mix_apm_refine(struct mix_apm *a, int pr, uint32_t ctx)
 	int lo = s >> 7, w = s & 127;
 	const uint16_t *t = a->t + ctx * 33 + lo;
 
-	a->idx = ctx * 33 + lo + (w >> 6);
+	a->idx = ctx * 33 + lo;
+	a->w = w;
 	return (t[0] * (128 - w) + t[1] * w) >> 7;
 }
 
 static inline void mix_apm_update(struct mix_apm *a, int bit)
 {
 	int target = bit ? 65535 : 0;
-	int v = a->t[a->idx];
+	int v0 = a->t[a->idx], v1 = a->t[a->idx + 1];
 
-	a->t[a->idx] = (uint16_t)(v + ((target - v) >> a->rate));
+	/* both neighbours, each in proportion to its share of the interpolation */
+	a->t[a->idx] = (uint16_t)(v0 + (((target - v0) * (128 - a->w)) >> (a->rate + 7)));
+	a->t[a->idx + 1] = (uint16_t)(v1 + (((target - v1) * a->w) >> (a->rate + 7)));
 }
 
 #endif
