@@ -46,6 +46,7 @@ struct bp {
 	struct mix_mixer mixer[BP_MAX_MIXERS];
 	struct mix_mixer final;
 	struct mix_apm apm[3];
+	struct mix_apm mamba_apm;
 	int nmixers;
 	int32_t x[MIX_MAX_INPUTS] __attribute__((aligned(32))); /* zero past nx */
 	int32_t x2[8] __attribute__((aligned(32)));             /* zero past nmixers + 1 */
@@ -104,7 +105,9 @@ int bp_new(int level, const struct boa_model *m, struct bp **out)
 			goto fail;
 	}
 #endif
-	n = 1 + p->cm->ninputs + (lv->mamba ? 1 : 0);
+	n = 1 + p->cm->ninputs + (lv->mamba ? 2 : 0);
+	if (lv->mamba && (rc = mix_apm_new(&p->mamba_apm, 65536, 6)))
+		goto fail;
 	p->nx = n;
 	p->nmixers = lv->mixers;
 	for (int i = 0; i < p->nmixers; i++) {
@@ -145,6 +148,7 @@ void bp_free(struct bp *p)
 	mix_mixer_free(&p->final);
 	for (int i = 0; i < 3; i++)
 		mix_apm_free(&p->apm[i]);
+	mix_apm_free(&p->mamba_apm);
 	free(p);
 }
 
@@ -167,6 +171,8 @@ void bp_reset(struct bp *p, const uint8_t *buf, size_t len)
 		mix_mixer_reset(&p->final);
 	for (int i = 0; i < p->lv->apms; i++)
 		mix_apm_reset(&p->apm[i]);
+	if (p->lv->mamba)
+		mix_apm_reset(&p->mamba_apm);
 	p->rate = 64;
 	p->pr = 2048;
 #if BOA_HAVE_MODEL
@@ -218,6 +224,9 @@ uint32_t bp_predict(struct bp *p)
 		q = q < 1 ? 1 : q > 4095 ? 4095 : q;
 		p->mamba_st = mix_stretch((int)q);
 		p->x[n++] = p->mamba_st;
+		/* the Mamba's probability as this chunk has found it to be, by order-1 context */
+		p->x[n++] = mix_stretch(
+		    mix_apm_refine(&p->mamba_apm, (int)q, (cm->c4 & 255) << 8 | cm->c0) >> 4);
 	}
 	if (p->nmixers == 1) {
 		pr = mix_mixer_mix(&p->mixer[0], p->x, mixer_select(p, 0));
@@ -276,6 +285,8 @@ void bp_update(struct bp *p, int bit)
 		mix_mixer_update(&p->final, p->x2, bit, p->rate);
 	for (int i = 0; i < p->lv->apms; i++)
 		mix_apm_update(&p->apm[i], bit);
+	if (p->lv->mamba)
+		mix_apm_update(&p->mamba_apm, bit);
 	mix_cm_update(cm, bit);
 	if (cm->bitpos == 0) {
 		if (p->rate > 16 && (cm->pos & 63) == 0)
