@@ -18,6 +18,10 @@
 #include "fs.h"
 #include "fs_ops.h"
 
+/* Recompression works on cold data, where ratio matters more than speed: level 4 mixes in the
+ * default Mamba model (about 4 % smaller than level 1 on HEP blocks, a third of its speed). */
+#define FS_BOA_LEVEL_DEFAULT 4
+
 #ifndef BOAFS_VERSION
 #define BOAFS_VERSION "unknown"
 #endif
@@ -81,7 +85,7 @@ static void usage(const char *prog)
 	       "    -o ro                  mount read-only\n"
 	       "    -h, --help             this help, then libfuse's options\n"
 	       "    -V, --version          version\n\n",
-	       prog, BOA_LEVEL_DEFAULT);
+	       prog, FS_BOA_LEVEL_DEFAULT);
 }
 
 /* A byte count with an optional K, M or G (KiB, MiB, GiB) suffix; no sign, no overflow. */
@@ -271,7 +275,7 @@ static void report_ready(int fd)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct cli cli = {.zstd_level = 3, .boa_level = BOA_LEVEL_DEFAULT};
+	struct cli cli = {.zstd_level = 3, .boa_level = FS_BOA_LEVEL_DEFAULT};
 	unsigned fuse_threads = 16;
 	struct fuse_cmdline_opts opts = {0};
 	char mnt_path[PATH_MAX];

@@ -118,7 +118,7 @@ unmount_boafs "$m"
 
 # A block zstd stores in a few dozen bytes: BOA cannot beat it by 1/32, so it stays zstd.
 a2=$t/archive2
-mount_boafs "$a2" "$m" -o recompress=now
+mount_boafs "$a2" "$m" -o recompress=now,boa_level=1
 python3 -c "import sys; sys.stdout.buffer.write(b'event 0001 ok; ' * 9000)" >"$m/repetitive"
 cp "$HEP_DATA/pylhe-testfile-powheg-box-v2-Z.lhe" "$m/"
 wait_for 300 eval '[ "$("$BOA" stats --json "$a2" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"pending_blocks\"])")" = 0 ]' ||

@@ -90,7 +90,7 @@ for ((round = 1; round <= ITER; round++)); do
 	# Every other round recompresses blocks with BOA as soon as they are written, so that the
 	# kill also lands while recompressed extents replace the fast ones.
 	opts=()
-	[ $((round % 2)) -eq 0 ] && opts=(-o recompress=now -o threads=1)
+	[ $((round % 2)) -eq 0 ] && opts=(-o recompress=now -o threads=1 -o boa_level=1)
 	if [ "$round" -eq 1 ]; then
 		mount_boafs "$a" "$m" -o block_size="$BLOCK_SIZE" "${opts[@]}" || fail "round 1: mount failed"
 	else
