@@ -156,6 +156,19 @@ static struct boa_model *models_builtin(struct models *ms, int i)
 }
 #endif
 
+/* Loads the -m model now: an unusable file the user named is an error even when no chunk
+ * turns out to need it. */
+static int models_require_user(struct models *ms)
+{
+#if BOA_HAVE_MODEL
+	return models_user(ms) ? 0 : -EINVAL;
+#else
+	(void)ms;
+	fail("this build has no Mamba model; -m cannot be used");
+	return -ENOTSUP;
+#endif
+}
+
 /* The model to code `level` with. */
 static int models_for_level(struct models *ms, int level, struct boa_model **out)
 {
@@ -959,6 +972,8 @@ static int cmd_bench(int argc, char **argv, struct opts *o)
 			break;
 		case 'm':
 			o->models.path = optarg;
+			if (models_require_user(&o->models))
+				return 1; /* a model the user named must load, used or not */
 			break;
 		case 'h':
 			printf("usage: boa bench [--json] [-l LEVELS] [--no-peers] [-m MODEL] "
@@ -1107,6 +1122,8 @@ static int cmd_codec(int argc, char **argv, struct opts *o, int decompress)
 			break;
 		case 'm':
 			o->models.path = optarg;
+			if (models_require_user(&o->models))
+				return 1; /* a model the user named must load, used or not */
 			break;
 		case 'T': {
 			char *end;
