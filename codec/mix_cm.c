@@ -107,13 +107,15 @@ void mix_cm_free(struct mix_cm *cm)
 	free(cm);
 }
 
-/* Lines for a chunk: about one per hashed context per 2 bytes, so that contexts seen once are
- * still there much later; a chunk smaller than the largest table uses (and clears) a prefix. */
+/* Lines for a chunk: one per hashed context per 8 bytes (room for half of the two slots a
+ * context may take per byte: most contexts recur), so that contexts seen once are still there
+ * much later; measured, twice or four times as many lines gain under 0.01 %. A chunk smaller than
+ * the largest table uses (and clears) a prefix: 32 MB for a 128 KiB block at level 4. */
 static size_t table_lines(const struct mix_cm *cm, size_t len)
 {
 	size_t want = (size_t)1 << HASH_BITS_MIN;
 
-	while (want < len * (size_t)cm->nhashed / 2 && want < cm->table_cap)
+	while (want < len * (size_t)cm->nhashed / 8 && want < cm->table_cap)
 		want <<= 1;
 	return want;
 }
