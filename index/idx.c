@@ -827,33 +827,30 @@ int idx_orphan_del(struct idx_txn *t, uint64_t ino)
 	return db_del(t, DB_ORPHANS, k, sizeof(k));
 }
 
+typedef int (*key_cb)(void *arg, const MDB_val *k, const MDB_val *v);
+static int key_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, size_t startlen,
+                    bool same_prefix, key_cb cb, void *arg);
+
+struct orphan_walk {
+	idx_ino_cb cb;
+	void *arg;
+};
+
+static int orphan_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct orphan_walk *w = arg;
+
+	(void)v;
+	if (k->mv_size != 8)
+		return 0;
+	return w->cb(w->arg, be64_get(k->mv_data));
+}
+
 int idx_orphan_each(struct idx_txn *t, idx_ino_cb cb, void *arg)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, op = MDB_FIRST;
+	struct orphan_walk w = {cb, arg};
 
-	rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_ORPHANS], &c);
-	if (rc)
-		return idx_err(t, rc, "orphans cursor");
-	for (;; op = MDB_NEXT) {
-		rc = mdb_cursor_get(c, &k, &v, op);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0;
-			break;
-		}
-		if (rc) {
-			rc = idx_err(t, rc, "orphans walk");
-			break;
-		}
-		if (k.mv_size != 8)
-			continue;
-		rc = cb(arg, be64_get(k.mv_data));
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(c);
-	return rc;
+	return key_walk(t, DB_ORPHANS, NULL, 0, false, orphan_step, &w);
 }
 
 /* ---- dirents ---- */
@@ -910,16 +907,16 @@ int idx_dirent_del(struct idx_txn *t, uint64_t parent, const char *name, size_t 
 	return db_del(t, DB_DIRENTS, k, 8 + namelen);
 }
 
-/* Walks the keys of `db` that start with the 8-byte big-endian `prefix`, from `start` (a key
- * of at least 8 bytes with that prefix). */
-typedef int (*prefix_cb)(void *arg, const MDB_val *k, const MDB_val *v);
+/* Walks `db` in key order from `start` (from the first key when `start` is NULL). With
+ * `same_prefix`, the walk stops at the first key whose leading 8 bytes (a big-endian parent or
+ * ino) differ from start's. A non-zero callback return stops it and is returned. */
 
-static int prefix_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, size_t startlen,
-                       prefix_cb cb, void *arg)
+static int key_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, size_t startlen,
+                    bool same_prefix, key_cb cb, void *arg)
 {
 	MDB_cursor *c;
 	MDB_val k = {.mv_size = startlen, .mv_data = (void *)start}, v;
-	int rc, op = MDB_SET_RANGE;
+	int rc, op = start ? MDB_SET_RANGE : MDB_FIRST;
 
 	rc = mdb_cursor_open(t->txn, t->idx->dbi[db], &c);
 	if (rc)
@@ -934,7 +931,7 @@ static int prefix_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, 
 			rc = idx_err(t, rc, db_names[db]);
 			break;
 		}
-		if (k.mv_size < 8 || memcmp(k.mv_data, start, 8) != 0)
+		if (same_prefix && (k.mv_size < 8 || memcmp(k.mv_data, start, 8) != 0))
 			break;
 		rc = cb(arg, &k, &v);
 		if (rc)
@@ -942,6 +939,12 @@ static int prefix_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, 
 	}
 	mdb_cursor_close(c);
 	return rc;
+}
+
+static int prefix_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, size_t startlen,
+                       key_cb cb, void *arg)
+{
+	return key_walk(t, db, start, startlen, true, cb, arg);
 }
 
 struct dirent_walk {
@@ -1222,31 +1225,10 @@ int idx_extent_each_from(struct idx_txn *t, uint64_t ino, uint64_t block, idx_ex
 {
 	struct extent_walk w = {.all = true, .cb = cb, .arg = arg};
 	uint8_t start[16];
-	MDB_cursor *c;
-	MDB_val k = {.mv_size = sizeof(start), .mv_data = start}, v;
-	int rc, op = MDB_SET_RANGE;
 
 	be64_put(start, ino);
 	be64_put(start + 8, block);
-	rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_BLOCKS], &c);
-	if (rc)
-		return idx_err(t, rc, "blocks cursor");
-	for (;; op = MDB_NEXT) {
-		rc = mdb_cursor_get(c, &k, &v, op);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0;
-			break;
-		}
-		if (rc) {
-			rc = idx_err(t, rc, "blocks walk");
-			break;
-		}
-		rc = extent_step(&w, &k, &v);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(c);
-	return rc;
+	return key_walk(t, DB_BLOCKS, start, sizeof(start), false, extent_step, &w);
 }
 
 /* ---- xattrs ---- */
@@ -1405,33 +1387,9 @@ int idx_model_get(struct idx_txn *t, uint32_t model_id, const void **bytes, size
 
 /* ---- whole-database walks (fsck, gc, stats) ---- */
 
-typedef int (*raw_cb)(void *arg, const MDB_val *k, const MDB_val *v);
-
-static int db_walk(struct idx_txn *t, enum idx_db db, raw_cb cb, void *arg)
+static int db_walk(struct idx_txn *t, enum idx_db db, key_cb cb, void *arg)
 {
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc, op = MDB_FIRST;
-
-	rc = mdb_cursor_open(t->txn, t->idx->dbi[db], &c);
-	if (rc)
-		return idx_err(t, rc, db_names[db]);
-	for (;; op = MDB_NEXT) {
-		rc = mdb_cursor_get(c, &k, &v, op);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0;
-			break;
-		}
-		if (rc) {
-			rc = idx_err(t, rc, db_names[db]);
-			break;
-		}
-		rc = cb(arg, &k, &v);
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(c);
-	return rc;
+	return key_walk(t, db, NULL, 0, false, cb, arg);
 }
 
 struct inode_walk {
