@@ -310,10 +310,14 @@ static int out_open(struct out_file *o, const char *path, int force)
 	sprintf(o->tmp, "%s.boa-XXXXXX", path);
 	fd = mkstemp(o->tmp);
 	if (fd < 0) {
+		int rc = -errno;
+
 		fail("cannot create %s: %s", o->tmp, strerror(errno));
 		free(o->tmp);
 		o->tmp = NULL;
-		return -errno;
+		free(o->final);
+		o->final = NULL;
+		return rc;
 	}
 	{
 		mode_t mask = umask(0);

@@ -54,6 +54,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <xxhash.h>
 
@@ -435,6 +436,16 @@ int boa_model_load_file(const char *path, struct boa_model **out, char *err, siz
 		rc = -errno;
 		seterr(err, errlen, "cannot open model %s: %s", path, strerror(errno));
 		return rc;
+	}
+	{
+		struct stat st;
+
+		/* A directory opens fine and "sizes" as LONG_MAX: only regular files are models. */
+		if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
+			rc = -EINVAL;
+			seterr(err, errlen, "model %s: not a regular file", path);
+			goto out;
+		}
 	}
 	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
 		rc = -errno;

@@ -237,6 +237,11 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 		fs_boa_release(fs, boa);
 		return err;
 	}
+	if (__atomic_load_n(&rc->stopping, __ATOMIC_RELAXED)) {
+		/* Unmounting: do not make the daemon wait for a verify and a commit. */
+		fs_boa_release(fs, boa);
+		return 0;
+	}
 	if (!worth_it(e, encoded_len)) {
 		fs_boa_release(fs, boa);
 		return mark_tried(fs, item);
@@ -452,7 +457,7 @@ void fs_recompress_stop(struct fs *fs)
 	if (!rc)
 		return;
 	pthread_mutex_lock(&rc->lock);
-	rc->stopping = 1;
+	__atomic_store_n(&rc->stopping, 1, __ATOMIC_RELAXED);
 	pthread_cond_broadcast(&rc->wake);
 	pthread_mutex_unlock(&rc->lock);
 	for (size_t i = 0; i < rc->nthreads; i++)

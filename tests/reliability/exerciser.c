@@ -542,6 +542,11 @@ static int worker_main(const char *dir, int nproc, double seconds, uint64_t seed
 	}
 	printf("exerciser worker %d: %" PRIu64 " operations, %" PRIu64 " bytes checked\n", worker,
 	       ops_done, bytes_checked);
+	for (int i = 0; i < NAMES; i++)
+		free(files[i].data);
+	free(sh.mine);
+	free(buf);
+	free(chk);
 	return 0;
 }
 
