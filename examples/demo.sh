@@ -19,7 +19,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 [ -d build ] || meson setup build --buildtype=release >/dev/null
-ninja -C build >/dev/null
+ninja -C build fs/boafs boa | tail -1
 
 data=${HEP_DATA:-$src/../shared/data/hep}
 [ -d "$data" ] || data=$src/tests/data/hep # the copy kept with the tests
@@ -46,4 +46,5 @@ done
 printf '%-19s %-30s %s\n' "$(du -sh "$mnt/hep" | cut -f1)" \
 	"$(du -sh --apparent-size "$mnt/hep" | cut -f1)" "total"
 echo
-echo "archive on disk: $(du -sh "$archive" | cut -f1) in $archive"
+echo "archive on disk: $(du -sh --exclude=reserve "$archive" | cut -f1) in $archive" \
+	"(plus $(du -sh "$archive/reserve" | cut -f1) of reserve/ space kept for compaction while mounted)"

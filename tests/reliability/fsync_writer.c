@@ -32,6 +32,7 @@
  * size without error. */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -266,9 +267,10 @@ struct wfile {
 
 static void wfile_open(const char *dir, struct wfile *f, int truncate_to_pos)
 {
-	char path[2 * NAME_LEN];
+	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "%s/%s", dir, f->name);
+	if (snprintf(path, sizeof(path), "%s/%s", dir, f->name) >= (int)sizeof(path))
+		die("path too long: %s/%s", dir, f->name);
 	f->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (f->fd < 0)
 		die("open %s: %s", f->name, strerror(errno));
