@@ -393,6 +393,8 @@ int fs_close(struct fs *fs)
 	if (fs->idx) {
 		if (!fs->opt.read_only && fs->opt.admin != FS_ADMIN_READ)
 			store_accounting(fs);
+		if (!fs->opt.read_only && fs->opt.admin == FS_DAEMON)
+			fs_reserve_release(fs); /* only a mounted archive needs it */
 		rc = idx_sync(fs->idx);
 		idx_close(fs->idx);
 	}
