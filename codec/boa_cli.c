@@ -394,6 +394,7 @@ struct job {
 	int verify;
 	uint8_t *raw;
 	size_t raw_len;
+	size_t in_len; /* bytes of the input this chunk came from, for progress */
 	uint8_t *stored;
 	size_t stored_len, stored_cap;
 	uint32_t model_id;
@@ -482,7 +483,7 @@ static struct job *jobs_new(int n, size_t chunk, int verify)
 	return jobs;
 }
 
-/* ---- compress ---- */
+/* ---- the chunk pipeline, shared by compress and decompress ---- */
 
 struct opts {
 	int level;
@@ -493,24 +494,147 @@ struct opts {
 	struct models models;
 };
 
+struct chunk_pass;
+
+/* One direction of the pipeline: how a chunk is read from the input, coded, and written. */
+struct chunk_ops {
+	/* Reads chunk `idx` into j and sets j->in_len; j->raw_len == 0 when there is no such
+	 * chunk. Sets p->end once the input holds no more chunks. A failure is said on stderr. */
+	int (*read)(struct chunk_pass *p, struct job *j, uint64_t idx);
+	void *(*code)(void *job);
+	/* Says on stderr that chunk `idx` failed to code; returns the error. */
+	int (*failed)(struct chunk_pass *p, const struct job *j, uint64_t idx);
+	int (*write)(struct chunk_pass *p, const struct job *j);
+	/* After the last chunk: writes or checks the end marker. */
+	int (*finish)(struct chunk_pass *p);
+};
+
+struct chunk_pass {
+	const struct chunk_ops *ops;
+	struct opts *o;
+	const char *in_path;
+	FILE *in;
+	struct out_file *out;
+	uint32_t chunk;                        /* raw bytes per chunk */
+	struct boa_model *model;               /* compress: the one for o->level */
+	uint8_t end_marker[BOAF_CHUNK_HEADER]; /* decompress: as read */
+	int end;                               /* the input holds no more chunks */
+	uint64_t total, nchunks;               /* raw bytes and chunks written so far */
+};
+
+/* Reads up to o->threads chunks at a time, codes them in parallel and writes them in input
+ * order, with progress on a TTY, then finishes with the end marker. Stops at the first chunk
+ * that cannot be read or coded, before writing it. */
+static int chunks_run(struct chunk_pass *p, struct job *jobs)
+{
+	struct progress prog;
+	int rc = 0;
+
+	progress_init(&prog, in_size(p->in));
+	while (!rc && !p->end) {
+		int n = 0;
+
+		while (n < p->o->threads && !p->end) {
+			rc = p->ops->read(p, &jobs[n], p->nchunks + (uint64_t)n);
+			if (rc)
+				goto out;
+			if (jobs[n].raw_len == 0)
+				break;
+			n++;
+		}
+		jobs_run(jobs, n, p->ops->code);
+		for (int i = 0; i < n && !rc; i++) {
+			struct job *j = &jobs[i];
+
+			if (j->rc) {
+				rc = p->ops->failed(p, j, p->nchunks);
+				break;
+			}
+			rc = p->ops->write(p, j);
+			p->total += j->raw_len;
+			p->nchunks++;
+			progress_add(&prog, j->in_len);
+		}
+	}
+	if (!rc)
+		rc = p->ops->finish(p);
+out:
+	progress_end(&prog);
+	return rc;
+}
+
+/* ---- compress ---- */
+
+static int compress_read(struct chunk_pass *p, struct job *j, uint64_t idx)
+{
+	j->raw_len = fread(j->raw, 1, p->chunk, p->in);
+	if (j->raw_len < p->chunk) {
+		if (ferror(p->in)) {
+			fail("read %s: %s", p->in_path, strerror(errno));
+			return -EIO;
+		}
+		p->end = 1;
+	}
+	j->in_len = j->raw_len;
+	j->model = p->model;
+	j->level = p->o->level;
+	j->verify = p->o->verify;
+	return 0;
+}
+
+static int compress_failed(struct chunk_pass *p, const struct job *j, uint64_t idx)
+{
+	fail("chunk %llu: %s%s", (unsigned long long)idx, strerror(-j->rc),
+	     j->rc == -EIO ? " (verify failed)" : "");
+	return j->rc;
+}
+
+static int compress_write(struct chunk_pass *p, const struct job *j)
+{
+	uint8_t ch[BOAF_CHUNK_HEADER];
+	uint8_t level = j->stored[0] & 15;
+	int rc;
+
+	put32(ch, (uint32_t)j->raw_len);
+	put32(ch + 4, (uint32_t)j->stored_len);
+	ch[8] = level;
+	ch[9] = ch[10] = ch[11] = 0;
+	put32(ch + 12, level && boa_level_uses_model(level) == 1 ? model_id(p->model) : 0);
+	put64(ch + 16, j->hash);
+	rc = out_write(p->out, ch, sizeof(ch));
+	if (!rc)
+		rc = out_write(p->out, j->stored, j->stored_len);
+	return rc;
+}
+
+static int compress_finish(struct chunk_pass *p)
+{
+	uint8_t ch[BOAF_CHUNK_HEADER] = {0};
+
+	put32(ch + 12, (uint32_t)p->nchunks);
+	put64(ch + 16, p->total);
+	return out_write(p->out, ch, sizeof(ch));
+}
+
+static const struct chunk_ops compress_ops = {
+    compress_read, job_compress, compress_failed, compress_write, compress_finish,
+};
+
 static int compress_file(struct opts *o, const char *in_path, const char *out_path)
 {
-	struct boa_model *m = NULL;
+	struct chunk_pass p = {.ops = &compress_ops, .o = o, .in_path = in_path, .chunk = o->chunk};
 	struct out_file out = {0};
-	struct progress prog;
 	struct job *jobs = NULL;
-	uint8_t hdr[BOAF_HEADER], ch[BOAF_CHUNK_HEADER];
-	uint64_t total = 0, nchunks = 0;
-	FILE *in;
-	int rc = 0, eof = 0;
+	uint8_t hdr[BOAF_HEADER];
+	int rc = 0;
 
 	if (boa_level_uses_model(o->level) == 1) {
-		rc = models_for_level(&o->models, o->level, &m);
+		rc = models_for_level(&o->models, o->level, &p.model);
 		if (rc)
 			return 1;
 	}
-	in = in_open(in_path);
-	if (!in)
+	p.in = in_open(in_path);
+	if (!p.in)
 		return 1;
 	jobs = jobs_new(o->threads, o->chunk, o->verify);
 	if (!jobs) {
@@ -521,72 +645,20 @@ static int compress_file(struct opts *o, const char *in_path, const char *out_pa
 	rc = out_open(&out, out_path, o->force);
 	if (rc)
 		goto out;
+	p.out = &out;
 	memcpy(hdr, BOAF_MAGIC, 4);
 	hdr[4] = BOAF_VERSION;
 	hdr[5] = hdr[6] = hdr[7] = 0;
 	put32(hdr + 8, o->chunk);
 	put32(hdr + 12, XXH32(hdr, 12, 0));
 	rc = out_write(&out, hdr, sizeof(hdr));
-	progress_init(&prog, in_size(in));
-	while (!rc && !eof) {
-		int n = 0;
-
-		while (n < o->threads && !eof) {
-			struct job *j = &jobs[n];
-
-			j->raw_len = fread(j->raw, 1, o->chunk, in);
-			if (j->raw_len < o->chunk) {
-				if (ferror(in)) {
-					fail("read %s: %s", in_path, strerror(errno));
-					rc = -EIO;
-					goto out;
-				}
-				eof = 1;
-			}
-			if (j->raw_len == 0)
-				break;
-			j->model = m;
-			j->level = o->level;
-			j->verify = o->verify;
-			n++;
-		}
-		jobs_run(jobs, n, job_compress);
-		for (int i = 0; i < n && !rc; i++) {
-			struct job *j = &jobs[i];
-			uint8_t level = j->stored[0] & 15;
-
-			if (j->rc) {
-				fail("chunk %llu: %s%s", (unsigned long long)nchunks,
-				     strerror(-j->rc), j->rc == -EIO ? " (verify failed)" : "");
-				rc = j->rc;
-				break;
-			}
-			put32(ch, (uint32_t)j->raw_len);
-			put32(ch + 4, (uint32_t)j->stored_len);
-			ch[8] = level;
-			ch[9] = ch[10] = ch[11] = 0;
-			put32(ch + 12, level && boa_level_uses_model(level) == 1 ? model_id(m) : 0);
-			put64(ch + 16, j->hash);
-			rc = out_write(&out, ch, sizeof(ch));
-			if (!rc)
-				rc = out_write(&out, j->stored, j->stored_len);
-			total += j->raw_len;
-			nchunks++;
-			progress_add(&prog, j->raw_len);
-		}
-	}
-	if (!rc) {
-		memset(ch, 0, sizeof(ch));
-		put32(ch + 12, (uint32_t)nchunks);
-		put64(ch + 16, total);
-		rc = out_write(&out, ch, sizeof(ch));
-	}
-	progress_end(&prog);
+	if (!rc)
+		rc = chunks_run(&p, jobs);
 out:
 	if (out.f)
 		rc = out_close(&out, rc == 0) ? (rc ? rc : -EIO) : rc;
-	if (in != stdin)
-		fclose(in);
+	if (p.in != stdin)
+		fclose(p.in);
 	if (jobs)
 		jobs_free(jobs, o->threads);
 	return rc ? 1 : 0;
@@ -599,21 +671,93 @@ static int read_exact(FILE *f, void *p, size_t n)
 	return fread(p, 1, n, f) == n ? 0 : -EIO;
 }
 
+static int decompress_read(struct chunk_pass *p, struct job *j, uint64_t idx)
+{
+	uint8_t ch[BOAF_CHUNK_HEADER];
+	int level;
+
+	if (read_exact(p->in, ch, sizeof(ch))) {
+		fail("%s: truncated before chunk %llu", p->in_path, (unsigned long long)idx);
+		return -EIO;
+	}
+	j->raw_len = get32(ch);
+	j->stored_len = get32(ch + 4);
+	level = ch[8];
+	j->model_id = get32(ch + 12);
+	j->hash = get64(ch + 16);
+	if (j->raw_len == 0 && j->stored_len == 0) { /* end marker, checked at the end */
+		memcpy(p->end_marker, ch, sizeof(ch));
+		p->end = 1;
+		return 0;
+	}
+	if (j->raw_len == 0 || j->raw_len > p->chunk || j->stored_len > j->stored_cap ||
+	    level > 9) {
+		fail("%s: chunk %llu: corrupt chunk header", p->in_path, (unsigned long long)idx);
+		return -EIO;
+	}
+	if (read_exact(p->in, j->stored, j->stored_len)) {
+		fail("%s: truncated in chunk %llu", p->in_path, (unsigned long long)idx);
+		return -EIO;
+	}
+	j->in_len = j->stored_len + BOAF_CHUNK_HEADER;
+	j->model = NULL;
+	if (level && boa_level_uses_model(level) == 1) {
+		struct boa_model *m;
+
+		if (models_by_id(&p->o->models, j->model_id, &m)) {
+			fail("%s: chunk %llu was coded with model %08x, which is not built in%s "
+			     "(give it with -m)",
+			     p->in_path, (unsigned long long)idx, j->model_id,
+			     p->o->models.path ? " nor the one given" : "");
+			return -ENOENT;
+		}
+		j->model = m;
+	}
+	return 0;
+}
+
+static int decompress_failed(struct chunk_pass *p, const struct job *j, uint64_t idx)
+{
+	fail("%s: chunk %llu does not verify (%s); output not written", p->in_path,
+	     (unsigned long long)idx, j->rc == -EIO ? "checksum mismatch" : strerror(-j->rc));
+	return -EIO;
+}
+
+static int decompress_write(struct chunk_pass *p, const struct job *j)
+{
+	return out_write(p->out, j->raw, j->raw_len);
+}
+
+/* The end marker holds the chunk count and total length, and nothing may follow it. */
+static int decompress_finish(struct chunk_pass *p)
+{
+	if (get32(p->end_marker + 12) != p->nchunks || get64(p->end_marker + 16) != p->total) {
+		fail("%s: corrupt end marker (chunks or length do not match)", p->in_path);
+		return -EIO;
+	}
+	if (fgetc(p->in) != EOF) {
+		fail("%s: trailing bytes after the end marker", p->in_path);
+		return -EIO;
+	}
+	return 0;
+}
+
+static const struct chunk_ops decompress_ops = {
+    decompress_read, job_decompress, decompress_failed, decompress_write, decompress_finish,
+};
+
 static int decompress_file(struct opts *o, const char *in_path, const char *out_path)
 {
+	struct chunk_pass p = {.ops = &decompress_ops, .o = o, .in_path = in_path};
 	struct out_file out = {0};
-	struct progress prog;
 	struct job *jobs = NULL;
-	uint8_t hdr[BOAF_HEADER], ch[BOAF_CHUNK_HEADER];
-	uint64_t total = 0, nchunks = 0;
-	uint32_t chunk;
-	FILE *in;
-	int rc = 0, done = 0;
+	uint8_t hdr[BOAF_HEADER];
+	int rc = 0;
 
-	in = in_open(in_path);
-	if (!in)
+	p.in = in_open(in_path);
+	if (!p.in)
 		return 1;
-	if (read_exact(in, hdr, sizeof(hdr)) || memcmp(hdr, BOAF_MAGIC, 4)) {
+	if (read_exact(p.in, hdr, sizeof(hdr)) || memcmp(hdr, BOAF_MAGIC, 4)) {
 		fail("%s: not a boa file", in_path);
 		rc = -EINVAL;
 		goto out;
@@ -624,13 +768,13 @@ static int decompress_file(struct opts *o, const char *in_path, const char *out_
 		rc = -EINVAL;
 		goto out;
 	}
-	chunk = get32(hdr + 8);
-	if (chunk == 0 || chunk > BOAF_CHUNK_MAX) {
-		fail("%s: corrupt file header (chunk size %u)", in_path, chunk);
+	p.chunk = get32(hdr + 8);
+	if (p.chunk == 0 || p.chunk > BOAF_CHUNK_MAX) {
+		fail("%s: corrupt file header (chunk size %u)", in_path, p.chunk);
 		rc = -EINVAL;
 		goto out;
 	}
-	jobs = jobs_new(o->threads, chunk, 0);
+	jobs = jobs_new(o->threads, p.chunk, 0);
 	if (!jobs) {
 		fail("out of memory");
 		rc = -ENOMEM;
@@ -639,98 +783,13 @@ static int decompress_file(struct opts *o, const char *in_path, const char *out_
 	rc = out_open(&out, out_path, o->force);
 	if (rc)
 		goto out;
-	progress_init(&prog, in_size(in));
-	while (!rc && !done) {
-		int n = 0;
-
-		while (n < o->threads) {
-			struct job *j = &jobs[n];
-			uint64_t idx = nchunks + (uint64_t)n;
-			int level;
-
-			if (read_exact(in, ch, sizeof(ch))) {
-				fail("%s: truncated before chunk %llu", in_path,
-				     (unsigned long long)idx);
-				rc = -EIO;
-				goto out;
-			}
-			j->raw_len = get32(ch);
-			j->stored_len = get32(ch + 4);
-			level = ch[8];
-			j->model_id = get32(ch + 12);
-			j->hash = get64(ch + 16);
-			if (j->raw_len == 0 && j->stored_len == 0) { /* end marker, checked below */
-				done = 1;
-				break;
-			}
-			if (j->raw_len == 0) {
-				fail("%s: chunk %llu: corrupt chunk header", in_path,
-				     (unsigned long long)idx);
-				rc = -EIO;
-				goto out;
-			}
-			if (j->raw_len > chunk || j->stored_len > j->stored_cap || level > 9) {
-				fail("%s: chunk %llu: corrupt chunk header", in_path,
-				     (unsigned long long)idx);
-				rc = -EIO;
-				goto out;
-			}
-			if (read_exact(in, j->stored, j->stored_len)) {
-				fail("%s: truncated in chunk %llu", in_path,
-				     (unsigned long long)idx);
-				rc = -EIO;
-				goto out;
-			}
-			j->model = NULL;
-			if (level && boa_level_uses_model(level) == 1) {
-				struct boa_model *m;
-
-				if (models_by_id(&o->models, j->model_id, &m)) {
-					fail("%s: chunk %llu was coded with model %08x, which is "
-					     "not "
-					     "built in%s (give it with -m)",
-					     in_path, (unsigned long long)idx, j->model_id,
-					     o->models.path ? " nor the one given" : "");
-					rc = -ENOENT;
-					goto out;
-				}
-				j->model = m;
-			}
-			n++;
-		}
-		jobs_run(jobs, n, job_decompress);
-		for (int i = 0; i < n && !rc; i++) {
-			struct job *j = &jobs[i];
-
-			if (j->rc) {
-				fail("%s: chunk %llu does not verify (%s); output not written",
-				     in_path, (unsigned long long)nchunks,
-				     j->rc == -EIO ? "checksum mismatch" : strerror(-j->rc));
-				rc = -EIO;
-				break;
-			}
-			rc = out_write(&out, j->raw, j->raw_len);
-			total += j->raw_len;
-			nchunks++;
-			progress_add(&prog, j->stored_len + BOAF_CHUNK_HEADER);
-		}
-	}
-	if (!rc) {
-		/* the end marker: chunk count, total length, nothing after it */
-		if (get32(ch + 12) != nchunks || get64(ch + 16) != total) {
-			fail("%s: corrupt end marker (chunks or length do not match)", in_path);
-			rc = -EIO;
-		} else if (fgetc(in) != EOF) {
-			fail("%s: trailing bytes after the end marker", in_path);
-			rc = -EIO;
-		}
-	}
-	progress_end(&prog);
+	p.out = &out;
+	rc = chunks_run(&p, jobs);
 out:
 	if (out.f)
 		rc = out_close(&out, rc == 0) ? (rc ? rc : -EIO) : rc;
-	if (in != stdin)
-		fclose(in);
+	if (p.in != stdin)
+		fclose(p.in);
 	if (jobs)
 		jobs_free(jobs, o->threads);
 	return rc ? 1 : 0;
