@@ -131,6 +131,18 @@ int fs_file_revert_locked(struct fs *fs, struct fs_node *n);
 /* Writes the node's attributes in an open write transaction (caller holds the node lock). */
 int fs_node_store_attr(struct idx_txn *t, struct fs_node *n);
 
+/* Index write transactions (fs_txn.c). `body` makes the changes in `t` and returns 0 to commit
+ * them, a negative errno to abort, or FS_TXN_NOTHING to abort because there is nothing to change
+ * (fs_txn_run then returns 0). The whole transaction is run again, body included, while it fails
+ * with -EAGAIN (idx grows the map meanwhile), a bounded number of times. The caller holds the
+ * write locks of `nodes` (up to FS_TXN_NODES_MAX; NULL entries are skipped): body may change
+ * their attributes, and they are put back as they were whenever an attempt does not commit. */
+#define FS_TXN_NODES_MAX 4
+#define FS_TXN_NOTHING   1
+typedef int (*fs_txn_body)(struct idx_txn *t, void *arg);
+int fs_txn_run(struct fs *fs, struct fs_node *const *nodes, size_t count, fs_txn_body body,
+               void *arg);
+
 struct codec_ctx *fs_codec(struct fs *fs);
 
 /* Block cache of decoded blocks (fs_cache.c). */

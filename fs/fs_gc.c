@@ -26,20 +26,11 @@ struct gc_walk {
 };
 
 /* Points the index at the copies, each only if the extent is still the original. */
-static int gc_commit(struct gc_walk *w)
+static int gc_commit_txn(struct idx_txn *t, void *arg)
 {
-	struct idx_txn *t = NULL;
-	int rc, tries = 0;
+	struct gc_walk *w = arg;
+	int rc = 0;
 
-	if (!w->count)
-		return 0;
-	rc = seg_sync(w->fs->seg);
-	if (rc)
-		return rc;
-retry:
-	rc = idx_write_begin(w->fs->idx, &t);
-	if (rc)
-		return rc;
 	for (size_t i = 0; i < w->count && !rc; i++) {
 		struct gc_move *m = &w->moves[i];
 		struct extent now;
@@ -54,13 +45,19 @@ retry:
 		m->to.flags = now.flags;
 		rc = idx_extent_put(t, m->ino, m->block, &m->to, NULL);
 	}
-	if (rc) {
-		idx_write_abort(t);
-	} else {
-		rc = idx_write_commit(t);
-	}
-	if (rc == -EAGAIN && ++tries < 8)
-		goto retry;
+	return rc;
+}
+
+static int gc_commit(struct gc_walk *w)
+{
+	int rc;
+
+	if (!w->count)
+		return 0;
+	rc = seg_sync(w->fs->seg);
+	if (rc)
+		return rc;
+	rc = fs_txn_run(w->fs, NULL, 0, gc_commit_txn, w);
 	w->count = 0;
 	return rc;
 }
@@ -97,12 +94,19 @@ static int gc_record(void *arg, uint64_t offset, const struct seg_record_info *i
 	return 0;
 }
 
+/* Forgets a removed segment's usage; one without a usage record is forgotten already. */
+static int segment_forget_txn(struct idx_txn *t, void *arg)
+{
+	int rc = idx_segment_del(t, *(const uint64_t *)arg);
+
+	return rc == -ENOENT ? 0 : rc;
+}
+
 int fs_gc_segment(struct fs *fs, uint64_t segment, uint64_t *moved_bytes, uint64_t *freed_bytes)
 {
 	struct gc_walk *w;
-	struct idx_txn *t = NULL;
 	uint64_t size = 0;
-	int rc, tries = 0;
+	int rc;
 
 	if (segment == seg_tail(fs->seg))
 		return -EBUSY;
@@ -123,18 +127,7 @@ int fs_gc_segment(struct fs *fs, uint64_t segment, uint64_t *moved_bytes, uint64
 	pthread_rwlock_unlock(&fs->seg_remove_lock);
 	if (rc)
 		goto out;
-retry:
-	rc = idx_write_begin(fs->idx, &t);
-	if (rc)
-		goto out;
-	rc = idx_segment_del(t, segment);
-	if (rc && rc != -ENOENT) {
-		idx_write_abort(t);
-	} else {
-		rc = idx_write_commit(t);
-	}
-	if (rc == -EAGAIN && ++tries < 8)
-		goto retry;
+	rc = fs_txn_run(fs, NULL, 0, segment_forget_txn, &segment);
 out:
 	if (moved_bytes)
 		*moved_bytes = w->moved_bytes;

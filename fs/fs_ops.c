@@ -21,7 +21,6 @@
 #define FS_ATTR_TIMEOUT  1.0
 #define FS_ENTRY_TIMEOUT 1.0
 #define FS_XATTR_MAX     65536
-#define FS_TXN_TRIES     8
 
 struct fs_handle {
 	struct fs_node *node;
@@ -280,88 +279,95 @@ out:
 		fuse_reply_attr(req, &st, FS_ATTR_TIMEOUT);
 }
 
+struct make_op {
+	const struct fuse_ctx *ctx;
+	struct fs_node *parent;
+	const char *name;
+	mode_t mode;
+	dev_t rdev;
+	int64_t now;
+	uint64_t ino; /* the new inode, once made */
+};
+
+static int make_txn(struct idx_txn *t, void *arg)
+{
+	struct make_op *op = arg;
+	struct fs_node *parent = op->parent;
+	struct idx_inode attr;
+	uint64_t existing;
+	uint8_t dtype;
+	int rc;
+
+	rc = idx_dirent_get(t, parent->ino, op->name, strlen(op->name), &existing, &dtype);
+	if (rc == 0)
+		rc = -EEXIST;
+	else if (rc == -ENOENT)
+		rc = idx_ino_alloc(t, &op->ino);
+	if (rc)
+		return rc;
+	memset(&attr, 0, sizeof(attr));
+	attr.ino = op->ino;
+	attr.mode = op->mode;
+	attr.uid = op->ctx->uid;
+	attr.gid = op->ctx->gid;
+	if (parent->attr.mode & S_ISGID) {
+		/* BSD group semantics under a setgid directory, as ext4 does. */
+		attr.gid = parent->attr.gid;
+		if (S_ISDIR(op->mode))
+			attr.mode |= S_ISGID;
+	}
+	attr.nlink = S_ISDIR(op->mode) ? 2 : 1;
+	attr.rdev = op->rdev;
+	attr.atime_ns = attr.mtime_ns = attr.ctime_ns = op->now;
+	attr.generation = 1;
+	rc = idx_inode_put(t, &attr);
+	if (!rc)
+		rc = idx_dirent_put(t, parent->ino, op->name, strlen(op->name), op->ino,
+		                    mode_dtype(op->mode));
+	if (rc)
+		return rc;
+	if (S_ISDIR(op->mode))
+		parent->attr.nlink++;
+	parent->attr.mtime_ns = parent->attr.ctime_ns = op->now;
+	return fs_node_store_attr(t, parent);
+}
+
 /* Makes a new inode named `name` in `parent`; on success *out holds a reference. */
 static int make_node(fuse_req_t req, uint64_t parent_ino, const char *name, mode_t mode, dev_t rdev,
                      struct fs_node **out)
 {
 	struct fs *fs = req_fs(req);
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct fs_node *parent = NULL;
-	struct idx_inode attr, parent_before;
-	struct idx_txn *t = NULL;
-	int64_t now = fs_now_ns();
-	uint64_t ino, existing;
-	uint8_t dtype;
-	int rc, tries = 0;
+	struct make_op op = {
+	    .ctx = fuse_req_ctx(req),
+	    .name = name,
+	    .mode = mode,
+	    .rdev = rdev,
+	    .now = fs_now_ns(),
+	};
+	int rc;
 
 	rc = check_name(name);
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fs->ns_lock);
-	rc = fs_node_get(fs, parent_ino, &parent);
+	rc = fs_node_get(fs, parent_ino, &op.parent);
 	if (rc)
 		goto out_unlock;
-	pthread_rwlock_wrlock(&parent->lock);
-	if (!S_ISDIR(parent->attr.mode)) {
+	pthread_rwlock_wrlock(&op.parent->lock);
+	if (!S_ISDIR(op.parent->attr.mode)) {
 		rc = -ENOTDIR;
 		goto out;
 	}
-	if (parent->attr.nlink == 0) {
+	if (op.parent->attr.nlink == 0) {
 		rc = -ENOENT; /* the directory was removed */
 		goto out;
 	}
-	parent_before = parent->attr;
-retry:
-	rc = idx_write_begin(fs->idx, &t);
-	if (rc)
-		goto out;
-	rc = idx_dirent_get(t, parent_ino, name, strlen(name), &existing, &dtype);
-	if (rc == 0)
-		rc = -EEXIST;
-	else if (rc == -ENOENT)
-		rc = idx_ino_alloc(t, &ino);
-	if (rc)
-		goto abort;
-	memset(&attr, 0, sizeof(attr));
-	attr.ino = ino;
-	attr.mode = mode;
-	attr.uid = ctx->uid;
-	attr.gid = ctx->gid;
-	if (parent->attr.mode & S_ISGID) {
-		/* BSD group semantics under a setgid directory, as ext4 does. */
-		attr.gid = parent->attr.gid;
-		if (S_ISDIR(mode))
-			attr.mode |= S_ISGID;
-	}
-	attr.nlink = S_ISDIR(mode) ? 2 : 1;
-	attr.rdev = rdev;
-	attr.atime_ns = attr.mtime_ns = attr.ctime_ns = now;
-	attr.generation = 1;
-	rc = idx_inode_put(t, &attr);
+	rc = fs_txn_run(fs, &op.parent, 1, make_txn, &op);
 	if (!rc)
-		rc = idx_dirent_put(t, parent_ino, name, strlen(name), ino, mode_dtype(mode));
-	if (rc)
-		goto abort;
-	if (S_ISDIR(mode))
-		parent->attr.nlink++;
-	parent->attr.mtime_ns = parent->attr.ctime_ns = now;
-	rc = fs_node_store_attr(t, parent);
-	if (rc)
-		goto abort;
-	rc = idx_write_commit(t);
-	if (rc)
-		goto failed;
-	rc = fs_node_get(fs, ino, out);
-	goto out;
-abort:
-	idx_write_abort(t);
-failed:
-	parent->attr = parent_before;
-	if (rc == -EAGAIN && ++tries < FS_TXN_TRIES)
-		goto retry;
+		rc = fs_node_get(fs, op.ino, out);
 out:
-	pthread_rwlock_unlock(&parent->lock);
-	fs_node_put(fs, parent);
+	pthread_rwlock_unlock(&op.parent->lock);
+	fs_node_put(fs, op.parent);
 out_unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
 	return rc;
@@ -475,16 +481,42 @@ static int drop_link(struct idx_txn *t, struct fs_node *n, int64_t now)
 	return fs_node_store_attr(t, n);
 }
 
+struct remove_op {
+	struct fs_node *parent, *child;
+	const char *name;
+	int want_dir;
+	int64_t now;
+};
+
+static int remove_txn(struct idx_txn *t, void *arg)
+{
+	struct remove_op *op = arg;
+	int rc;
+
+	if (op->want_dir) {
+		rc = idx_dir_empty(t, op->child->ino);
+		if (rc)
+			return rc;
+	}
+	rc = idx_dirent_del(t, op->parent->ino, op->name, strlen(op->name));
+	if (!rc)
+		rc = drop_link(t, op->child, op->now);
+	if (rc)
+		return rc;
+	if (op->want_dir)
+		op->parent->attr.nlink--;
+	op->parent->attr.mtime_ns = op->parent->attr.ctime_ns = op->now;
+	return fs_node_store_attr(t, op->parent);
+}
+
 static int remove_entry(fuse_req_t req, uint64_t parent_ino, const char *name, int want_dir)
 {
 	struct fs *fs = req_fs(req);
-	struct fs_node *nodes[2] = {NULL, NULL}, *parent = NULL, *child = NULL;
-	struct idx_inode parent_before, child_before;
-	struct idx_txn *t = NULL;
-	int64_t now = fs_now_ns();
+	struct fs_node *nodes[2] = {NULL, NULL};
+	struct remove_op op = {.name = name, .want_dir = want_dir, .now = fs_now_ns()};
 	uint64_t ino;
 	uint8_t dtype;
-	int rc, tries = 0;
+	int rc;
 
 	rc = check_name(name);
 	if (rc)
@@ -493,62 +525,30 @@ static int remove_entry(fuse_req_t req, uint64_t parent_ino, const char *name, i
 	rc = lookup_name(fs, parent_ino, name, &ino, &dtype);
 	if (rc)
 		goto out_unlock;
-	rc = fs_node_get(fs, parent_ino, &parent);
+	rc = fs_node_get(fs, parent_ino, &op.parent);
 	if (!rc)
-		rc = fs_node_get(fs, ino, &child);
+		rc = fs_node_get(fs, ino, &op.child);
 	if (rc)
 		goto out_put;
-	nodes[0] = parent;
-	nodes[1] = child;
+	nodes[0] = op.parent;
+	nodes[1] = op.child;
 	lock_nodes(nodes, 2);
-	if (want_dir && !S_ISDIR(child->attr.mode)) {
+	if (want_dir && !S_ISDIR(op.child->attr.mode)) {
 		rc = -ENOTDIR;
 		goto out;
 	}
-	if (!want_dir && S_ISDIR(child->attr.mode)) {
+	if (!want_dir && S_ISDIR(op.child->attr.mode)) {
 		rc = -EISDIR;
 		goto out;
 	}
-	parent_before = parent->attr;
-	child_before = child->attr;
-retry:
-	rc = idx_write_begin(fs->idx, &t);
-	if (rc)
-		goto out;
-	if (want_dir) {
-		rc = idx_dir_empty(t, ino);
-		if (rc)
-			goto abort;
-	}
-	rc = idx_dirent_del(t, parent_ino, name, strlen(name));
-	if (!rc)
-		rc = drop_link(t, child, now);
-	if (rc)
-		goto abort;
-	if (want_dir)
-		parent->attr.nlink--;
-	parent->attr.mtime_ns = parent->attr.ctime_ns = now;
-	rc = fs_node_store_attr(t, parent);
-	if (rc)
-		goto abort;
-	rc = idx_write_commit(t);
-	if (rc)
-		goto failed;
-	goto out;
-abort:
-	idx_write_abort(t);
-failed:
-	parent->attr = parent_before;
-	child->attr = child_before;
-	if (rc == -EAGAIN && ++tries < FS_TXN_TRIES)
-		goto retry;
+	rc = fs_txn_run(fs, nodes, 2, remove_txn, &op);
 out:
 	unlock_nodes(nodes, 2);
 out_put:
-	if (child)
-		fs_node_put(fs, child);
-	if (parent)
-		fs_node_put(fs, parent);
+	if (op.child)
+		fs_node_put(fs, op.child);
+	if (op.parent)
+		fs_node_put(fs, op.parent);
 out_unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
 	return rc;
@@ -564,18 +564,90 @@ static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 	fuse_reply_err(req, -remove_entry(req, parent, name, 1));
 }
 
+struct rename_op {
+	struct fs_node *parent, *newparent, *src, *dst; /* dst: NULL when newname is free */
+	const char *name, *newname;
+	uint64_t src_ino, dst_ino;
+	uint8_t src_type, dst_type;
+	unsigned int flags;
+	int64_t now;
+};
+
+static int rename_txn(struct idx_txn *t, void *arg)
+{
+	struct rename_op *op = arg;
+	struct fs_node *parent = op->parent, *newparent = op->newparent;
+	struct fs_node *src = op->src, *dst = op->dst;
+	int rc;
+
+	if (op->flags & RENAME_EXCHANGE) {
+		rc = idx_dirent_put(t, parent->ino, op->name, strlen(op->name), op->dst_ino,
+		                    op->dst_type);
+		if (!rc)
+			rc = idx_dirent_put(t, newparent->ino, op->newname, strlen(op->newname),
+			                    op->src_ino, op->src_type);
+		if (rc)
+			return rc;
+		if (parent != newparent && S_ISDIR(src->attr.mode) != S_ISDIR(dst->attr.mode)) {
+			/* A directory changed parent: the ".." links move with it. */
+			if (S_ISDIR(src->attr.mode)) {
+				parent->attr.nlink--;
+				newparent->attr.nlink++;
+			} else {
+				parent->attr.nlink++;
+				newparent->attr.nlink--;
+			}
+		}
+		dst->attr.ctime_ns = op->now;
+		rc = fs_node_store_attr(t, dst);
+		if (rc)
+			return rc;
+	} else {
+		if (dst) {
+			if (S_ISDIR(dst->attr.mode)) {
+				rc = idx_dir_empty(t, op->dst_ino);
+				if (rc)
+					return rc;
+				newparent->attr.nlink--;
+			}
+			rc = drop_link(t, dst, op->now);
+			if (rc)
+				return rc;
+		}
+		rc = idx_dirent_put(t, newparent->ino, op->newname, strlen(op->newname),
+		                    op->src_ino, op->src_type);
+		if (!rc)
+			rc = idx_dirent_del(t, parent->ino, op->name, strlen(op->name));
+		if (rc)
+			return rc;
+		if (S_ISDIR(src->attr.mode) && parent != newparent) {
+			parent->attr.nlink--;
+			newparent->attr.nlink++;
+		}
+	}
+	src->attr.ctime_ns = op->now;
+	parent->attr.mtime_ns = parent->attr.ctime_ns = op->now;
+	newparent->attr.mtime_ns = newparent->attr.ctime_ns = op->now;
+	rc = fs_node_store_attr(t, src);
+	if (!rc)
+		rc = fs_node_store_attr(t, parent);
+	if (!rc && newparent != parent)
+		rc = fs_node_store_attr(t, newparent);
+	return rc;
+}
+
 static int do_rename(fuse_req_t req, uint64_t parent_ino, const char *name, uint64_t newparent_ino,
                      const char *newname, unsigned int flags)
 {
 	struct fs *fs = req_fs(req);
 	struct fs_node *nodes[4] = {NULL, NULL, NULL, NULL};
-	struct fs_node *parent = NULL, *newparent = NULL, *src = NULL, *dst = NULL;
-	struct idx_inode before[4];
-	struct idx_txn *t = NULL;
-	int64_t now = fs_now_ns();
-	uint64_t src_ino, dst_ino = 0;
-	uint8_t src_type, dst_type = 0;
-	int rc, tries = 0, have_dst;
+	struct rename_op op = {
+	    .name = name,
+	    .newname = newname,
+	    .flags = flags,
+	    .now = fs_now_ns(),
+	};
+	int rc, have_dst;
 
 	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
 		return -EINVAL;
@@ -587,10 +659,10 @@ static int do_rename(fuse_req_t req, uint64_t parent_ino, const char *name, uint
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&fs->ns_lock);
-	rc = lookup_name(fs, parent_ino, name, &src_ino, &src_type);
+	rc = lookup_name(fs, parent_ino, name, &op.src_ino, &op.src_type);
 	if (rc)
 		goto out_unlock;
-	rc = lookup_name(fs, newparent_ino, newname, &dst_ino, &dst_type);
+	rc = lookup_name(fs, newparent_ino, newname, &op.dst_ino, &op.dst_type);
 	if (rc && rc != -ENOENT)
 		goto out_unlock;
 	have_dst = rc == 0;
@@ -603,127 +675,52 @@ static int do_rename(fuse_req_t req, uint64_t parent_ino, const char *name, uint
 		rc = -EEXIST;
 		goto out_unlock;
 	}
-	if (have_dst && dst_ino == src_ino)
+	if (have_dst && op.dst_ino == op.src_ino)
 		goto out_unlock; /* two names of one inode: POSIX says do nothing */
-	rc = fs_node_get(fs, parent_ino, &parent);
+	rc = fs_node_get(fs, parent_ino, &op.parent);
 	if (!rc)
-		rc = fs_node_get(fs, newparent_ino, &newparent);
+		rc = fs_node_get(fs, newparent_ino, &op.newparent);
 	if (!rc)
-		rc = fs_node_get(fs, src_ino, &src);
+		rc = fs_node_get(fs, op.src_ino, &op.src);
 	if (!rc && have_dst)
-		rc = fs_node_get(fs, dst_ino, &dst);
+		rc = fs_node_get(fs, op.dst_ino, &op.dst);
 	if (rc)
 		goto out_put;
-	nodes[0] = parent;
-	nodes[1] = newparent;
-	nodes[2] = src;
-	nodes[3] = dst;
+	nodes[0] = op.parent;
+	nodes[1] = op.newparent;
+	nodes[2] = op.src;
+	nodes[3] = op.dst;
 	lock_nodes(nodes, 4);
-	if (!S_ISDIR(newparent->attr.mode)) {
+	if (!S_ISDIR(op.newparent->attr.mode)) {
 		rc = -ENOTDIR;
 		goto out;
 	}
-	if (newparent->attr.nlink == 0) {
+	if (op.newparent->attr.nlink == 0) {
 		rc = -ENOENT;
 		goto out;
 	}
-	if (dst && !(flags & RENAME_EXCHANGE)) {
-		if (S_ISDIR(src->attr.mode) && !S_ISDIR(dst->attr.mode)) {
+	if (op.dst && !(flags & RENAME_EXCHANGE)) {
+		if (S_ISDIR(op.src->attr.mode) && !S_ISDIR(op.dst->attr.mode)) {
 			rc = -ENOTDIR;
 			goto out;
 		}
-		if (!S_ISDIR(src->attr.mode) && S_ISDIR(dst->attr.mode)) {
+		if (!S_ISDIR(op.src->attr.mode) && S_ISDIR(op.dst->attr.mode)) {
 			rc = -EISDIR;
 			goto out;
 		}
 	}
-	before[0] = parent->attr;
-	before[1] = newparent->attr;
-	before[2] = src->attr;
-	if (dst)
-		before[3] = dst->attr;
-retry:
-	rc = idx_write_begin(fs->idx, &t);
-	if (rc)
-		goto out;
-	if (flags & RENAME_EXCHANGE) {
-		rc = idx_dirent_put(t, parent_ino, name, strlen(name), dst_ino, dst_type);
-		if (!rc)
-			rc = idx_dirent_put(t, newparent_ino, newname, strlen(newname), src_ino,
-			                    src_type);
-		if (rc)
-			goto abort;
-		if (parent != newparent && S_ISDIR(src->attr.mode) != S_ISDIR(dst->attr.mode)) {
-			/* A directory changed parent: the ".." links move with it. */
-			if (S_ISDIR(src->attr.mode)) {
-				parent->attr.nlink--;
-				newparent->attr.nlink++;
-			} else {
-				parent->attr.nlink++;
-				newparent->attr.nlink--;
-			}
-		}
-		dst->attr.ctime_ns = now;
-		rc = fs_node_store_attr(t, dst);
-		if (rc)
-			goto abort;
-	} else {
-		if (dst) {
-			if (S_ISDIR(dst->attr.mode)) {
-				rc = idx_dir_empty(t, dst_ino);
-				if (rc)
-					goto abort;
-				newparent->attr.nlink--;
-			}
-			rc = drop_link(t, dst, now);
-			if (rc)
-				goto abort;
-		}
-		rc = idx_dirent_put(t, newparent_ino, newname, strlen(newname), src_ino, src_type);
-		if (!rc)
-			rc = idx_dirent_del(t, parent_ino, name, strlen(name));
-		if (rc)
-			goto abort;
-		if (S_ISDIR(src->attr.mode) && parent != newparent) {
-			parent->attr.nlink--;
-			newparent->attr.nlink++;
-		}
-	}
-	src->attr.ctime_ns = now;
-	parent->attr.mtime_ns = parent->attr.ctime_ns = now;
-	newparent->attr.mtime_ns = newparent->attr.ctime_ns = now;
-	rc = fs_node_store_attr(t, src);
-	if (!rc)
-		rc = fs_node_store_attr(t, parent);
-	if (!rc && newparent != parent)
-		rc = fs_node_store_attr(t, newparent);
-	if (rc)
-		goto abort;
-	rc = idx_write_commit(t);
-	if (rc)
-		goto failed;
-	goto out;
-abort:
-	idx_write_abort(t);
-failed:
-	parent->attr = before[0];
-	newparent->attr = before[1];
-	src->attr = before[2];
-	if (dst)
-		dst->attr = before[3];
-	if (rc == -EAGAIN && ++tries < FS_TXN_TRIES)
-		goto retry;
+	rc = fs_txn_run(fs, nodes, 4, rename_txn, &op);
 out:
 	unlock_nodes(nodes, 4);
 out_put:
-	if (dst)
-		fs_node_put(fs, dst);
-	if (src)
-		fs_node_put(fs, src);
-	if (newparent)
-		fs_node_put(fs, newparent);
-	if (parent)
-		fs_node_put(fs, parent);
+	if (op.dst)
+		fs_node_put(fs, op.dst);
+	if (op.src)
+		fs_node_put(fs, op.src);
+	if (op.newparent)
+		fs_node_put(fs, op.newparent);
+	if (op.parent)
+		fs_node_put(fs, op.parent);
 out_unlock:
 	pthread_mutex_unlock(&fs->ns_lock);
 	return rc;
@@ -735,88 +732,83 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fuse_reply_err(req, -do_rename(req, parent, name, newparent, newname, flags));
 }
 
+struct link_op {
+	struct fs_node *n, *newparent;
+	const char *newname;
+	int64_t now;
+};
+
+static int link_txn(struct idx_txn *t, void *arg)
+{
+	struct link_op *op = arg;
+	struct fs_node *n = op->n, *newparent = op->newparent;
+	uint64_t existing;
+	uint8_t dtype;
+	int rc;
+
+	rc = idx_dirent_get(t, newparent->ino, op->newname, strlen(op->newname), &existing, &dtype);
+	if (rc == 0)
+		rc = -EEXIST;
+	else if (rc == -ENOENT)
+		rc = idx_dirent_put(t, newparent->ino, op->newname, strlen(op->newname), n->ino,
+		                    mode_dtype(n->attr.mode));
+	if (rc)
+		return rc;
+	n->attr.nlink++;
+	n->attr.ctime_ns = op->now;
+	newparent->attr.mtime_ns = newparent->attr.ctime_ns = op->now;
+	rc = fs_node_store_attr(t, n);
+	if (!rc)
+		rc = fs_node_store_attr(t, newparent);
+	return rc;
+}
+
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent_ino, const char *newname)
 {
 	struct fs *fs = req_fs(req);
-	struct fs_node *nodes[2] = {NULL, NULL}, *n = NULL, *newparent = NULL;
-	struct idx_inode before[2];
-	struct idx_txn *t = NULL;
-	int64_t now = fs_now_ns();
-	uint64_t existing;
-	uint8_t dtype;
-	int rc, tries = 0;
+	struct fs_node *nodes[2] = {NULL, NULL};
+	struct link_op op = {.newname = newname, .now = fs_now_ns()};
+	int rc;
 
 	rc = check_name(newname);
 	if (rc)
 		goto reply;
 	pthread_mutex_lock(&fs->ns_lock);
-	rc = fs_node_get(fs, ino, &n);
+	rc = fs_node_get(fs, ino, &op.n);
 	if (!rc)
-		rc = fs_node_get(fs, newparent_ino, &newparent);
+		rc = fs_node_get(fs, newparent_ino, &op.newparent);
 	if (rc)
 		goto out_put;
-	nodes[0] = n;
-	nodes[1] = newparent;
+	nodes[0] = op.n;
+	nodes[1] = op.newparent;
 	lock_nodes(nodes, 2);
-	if (S_ISDIR(n->attr.mode)) {
+	if (S_ISDIR(op.n->attr.mode)) {
 		rc = -EPERM;
 		goto out;
 	}
-	if (n->attr.nlink == 0 || newparent->attr.nlink == 0) {
+	if (op.n->attr.nlink == 0 || op.newparent->attr.nlink == 0) {
 		rc = -ENOENT;
 		goto out;
 	}
-	if (n->attr.nlink >= UINT32_MAX - 1) {
+	if (op.n->attr.nlink >= UINT32_MAX - 1) {
 		rc = -EMLINK;
 		goto out;
 	}
-	before[0] = n->attr;
-	before[1] = newparent->attr;
-retry:
-	rc = idx_write_begin(fs->idx, &t);
-	if (rc)
-		goto out;
-	rc = idx_dirent_get(t, newparent_ino, newname, strlen(newname), &existing, &dtype);
-	if (rc == 0)
-		rc = -EEXIST;
-	else if (rc == -ENOENT)
-		rc = idx_dirent_put(t, newparent_ino, newname, strlen(newname), ino,
-		                    mode_dtype(n->attr.mode));
-	if (rc)
-		goto abort;
-	n->attr.nlink++;
-	n->attr.ctime_ns = now;
-	newparent->attr.mtime_ns = newparent->attr.ctime_ns = now;
-	rc = fs_node_store_attr(t, n);
-	if (!rc)
-		rc = fs_node_store_attr(t, newparent);
-	if (rc)
-		goto abort;
-	rc = idx_write_commit(t);
-	if (rc)
-		goto failed;
-	goto out;
-abort:
-	idx_write_abort(t);
-failed:
-	n->attr = before[0];
-	newparent->attr = before[1];
-	if (rc == -EAGAIN && ++tries < FS_TXN_TRIES)
-		goto retry;
+	rc = fs_txn_run(fs, nodes, 2, link_txn, &op);
 out:
 	unlock_nodes(nodes, 2);
 out_put:
 	pthread_mutex_unlock(&fs->ns_lock);
 	if (!rc) {
-		reply_entry(req, fs, n);
-		fs_node_put(fs, n);
-		fs_node_put(fs, newparent);
+		reply_entry(req, fs, op.n);
+		fs_node_put(fs, op.n);
+		fs_node_put(fs, op.newparent);
 		return;
 	}
-	if (n)
-		fs_node_put(fs, n);
-	if (newparent)
-		fs_node_put(fs, newparent);
+	if (op.n)
+		fs_node_put(fs, op.n);
+	if (op.newparent)
+		fs_node_put(fs, op.newparent);
 reply:
 	fuse_reply_err(req, -rc);
 }
@@ -1165,58 +1157,53 @@ static int xattr_allowed(fuse_req_t req, const char *name, int modify)
 	return 0;
 }
 
+struct xattr_op {
+	struct fs_node *n;
+	const char *name;
+	const void *value; /* NULL: remove */
+	size_t size;
+	int flags;
+};
+
+static int xattr_txn(struct idx_txn *t, void *arg)
+{
+	struct xattr_op *op = arg;
+	uint64_t ino = op->n->ino;
+	size_t len = 0;
+	int rc, exists;
+
+	rc = idx_xattr_get(t, ino, op->name, NULL, &len); /* len 0: only ask whether it exists */
+	if (rc && rc != -ENODATA && rc != -ENOENT)
+		return rc;
+	exists = rc == 0;
+	if (!op->value)
+		rc = exists ? idx_xattr_del(t, ino, op->name) : -ENODATA;
+	else if ((op->flags & XATTR_CREATE) && exists)
+		rc = -EEXIST;
+	else if ((op->flags & XATTR_REPLACE) && !exists)
+		rc = -ENODATA;
+	else
+		rc = idx_xattr_put(t, ino, op->name, op->value, op->size);
+	if (rc)
+		return rc;
+	op->n->attr.ctime_ns = fs_now_ns();
+	return fs_node_store_attr(t, op->n);
+}
+
 /* Runs one xattr change in a transaction and bumps ctime with it. */
 static int xattr_change(struct fs *fs, fuse_ino_t ino, const char *name, const void *value,
                         size_t size, int flags)
 {
-	struct idx_txn *t = NULL;
-	struct idx_inode before;
-	struct fs_node *n;
-	size_t len = 0;
-	int rc, tries = 0, exists;
+	struct xattr_op op = {.name = name, .value = value, .size = size, .flags = flags};
+	int rc;
 
-	rc = fs_node_get(fs, ino, &n);
+	rc = fs_node_get(fs, ino, &op.n);
 	if (rc)
 		return rc;
-	pthread_rwlock_wrlock(&n->lock);
-	before = n->attr;
-retry:
-	rc = idx_write_begin(fs->idx, &t);
-	if (rc)
-		goto out;
-	rc = idx_xattr_get(t, ino, name, NULL, &len); /* len 0: only ask whether it exists */
-	if (rc && rc != -ENODATA && rc != -ENOENT)
-		goto abort;
-	exists = rc == 0;
-	rc = 0;
-	if (!value) {
-		rc = exists ? idx_xattr_del(t, ino, name) : -ENODATA;
-	} else if ((flags & XATTR_CREATE) && exists) {
-		rc = -EEXIST;
-	} else if ((flags & XATTR_REPLACE) && !exists) {
-		rc = -ENODATA;
-	} else {
-		rc = idx_xattr_put(t, ino, name, value, size);
-	}
-	if (rc)
-		goto abort;
-	n->attr.ctime_ns = fs_now_ns();
-	rc = fs_node_store_attr(t, n);
-	if (rc)
-		goto abort;
-	rc = idx_write_commit(t);
-	if (rc)
-		goto failed;
-	goto out;
-abort:
-	idx_write_abort(t);
-failed:
-	n->attr = before;
-	if (rc == -EAGAIN && ++tries < FS_TXN_TRIES)
-		goto retry;
-out:
-	pthread_rwlock_unlock(&n->lock);
-	fs_node_put(fs, n);
+	pthread_rwlock_wrlock(&op.n->lock);
+	rc = fs_txn_run(fs, &op.n, 1, xattr_txn, &op);
+	pthread_rwlock_unlock(&op.n->lock);
+	fs_node_put(fs, op.n);
 	return rc;
 }
 

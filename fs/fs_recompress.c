@@ -113,85 +113,98 @@ static int meta_add(struct idx_txn *t, const char *key, uint64_t add)
 	return idx_meta_put_u64(t, key, v + add);
 }
 
-/* Replaces the extent if it is still `old`; the node lock keeps a flush of the same file out. */
-static int commit_replace(struct fs *fs, const struct rc_item *item, const struct extent *fresh)
+/* Reads the item's extent into *now: 0 if it is still the one that was recompressed, or
+ * FS_TXN_NOTHING if it was rewritten, truncated or replaced meanwhile (the newer extent wins). */
+static int extent_unchanged(struct idx_txn *t, const struct rc_item *item, struct extent *now)
 {
+	int rc = idx_extent_get(t, item->ino, item->block, now);
+
+	if (rc == -ENOENT)
+		return FS_TXN_NOTHING;
+	if (rc)
+		return rc;
+	if (now->segment != item->e.segment || now->offset != item->e.offset)
+		return FS_TXN_NOTHING;
+	return 0;
+}
+
+struct rc_replace {
+	struct fs *fs;
 	struct fs_node *n;
-	struct idx_txn *t = NULL;
+	const struct rc_item *item;
+	const struct extent *fresh;
+};
+
+static int replace_txn(struct idx_txn *t, void *arg)
+{
+	struct rc_replace *r = arg;
+	const struct rc_item *item = r->item;
 	struct extent now;
 	int64_t delta = 0;
-	int rc, tries = 0;
+	int rc;
 
-	rc = fs_node_get(fs, item->ino, &n);
+	rc = extent_unchanged(t, item, &now);
 	if (rc)
-		return rc == -ENOENT ? 0 : rc; /* the file is gone: nothing to replace */
-	pthread_rwlock_wrlock(&n->lock);
-retry:
-	rc = idx_write_begin(fs->idx, &t);
-	if (rc)
-		goto out;
-	rc = idx_extent_get(t, item->ino, item->block, &now);
-	if (rc || now.segment != item->e.segment || now.offset != item->e.offset) {
-		/* Rewritten, truncated or already replaced meanwhile: the newer extent wins. */
-		idx_write_abort(t);
-		rc = rc == -ENOENT ? 0 : rc;
-		goto out;
-	}
-	rc = idx_extent_put(t, item->ino, item->block, fresh, &delta);
+		return rc;
+	rc = idx_extent_put(t, item->ino, item->block, r->fresh, &delta);
 	if (!rc) {
-		n->attr.stored_bytes = (uint64_t)((int64_t)n->attr.stored_bytes + delta);
-		rc = fs_node_store_attr(t, n);
+		r->n->attr.stored_bytes = (uint64_t)((int64_t)r->n->attr.stored_bytes + delta);
+		rc = fs_node_store_attr(t, r->n);
 	}
 	/* What the replaced records took and what their replacements take: the saving. */
 	if (!rc)
 		rc = meta_add(t, "recompress.before_bytes", now.record_len);
 	if (!rc)
-		rc = meta_add(t, "recompress.after_bytes", fresh->record_len);
+		rc = meta_add(t, "recompress.after_bytes", r->fresh->record_len);
 	if (!rc)
-		rc = fs_account_store(fs, t);
-	if (rc) {
-		idx_write_abort(t);
-		n->attr.stored_bytes = (uint64_t)((int64_t)n->attr.stored_bytes - delta);
-	} else {
-		rc = idx_write_commit(t);
-		if (rc)
-			n->attr.stored_bytes = (uint64_t)((int64_t)n->attr.stored_bytes - delta);
-	}
-	if (rc == -EAGAIN && ++tries < 8)
-		goto retry;
-out:
-	pthread_rwlock_unlock(&n->lock);
-	fs_node_put(fs, n);
+		rc = fs_account_store(r->fs, t);
+	return rc;
+}
+
+/* Replaces the extent if it is still `old`; the node lock keeps a flush of the same file out. */
+static int commit_replace(struct fs *fs, const struct rc_item *item, const struct extent *fresh)
+{
+	struct rc_replace r = {.fs = fs, .item = item, .fresh = fresh};
+	int rc;
+
+	rc = fs_node_get(fs, item->ino, &r.n);
+	if (rc)
+		return rc == -ENOENT ? 0 : rc; /* the file is gone: nothing to replace */
+	pthread_rwlock_wrlock(&r.n->lock);
+	rc = fs_txn_run(fs, &r.n, 1, replace_txn, &r);
+	pthread_rwlock_unlock(&r.n->lock);
+	fs_node_put(fs, r.n);
+	return rc;
+}
+
+struct rc_mark {
+	struct fs *fs;
+	const struct rc_item *item;
+};
+
+static int mark_txn(struct idx_txn *t, void *arg)
+{
+	struct rc_mark *m = arg;
+	const struct rc_item *item = m->item;
+	struct extent now;
+	int rc;
+
+	rc = extent_unchanged(t, item, &now);
+	if (rc)
+		return rc;
+	now.flags |= EXTENT_BOA_TRIED;
+	rc = idx_extent_put(t, item->ino, item->block, &now, NULL);
+	if (!rc)
+		rc = fs_account_store(m->fs, t);
 	return rc;
 }
 
 /* Remembers that BOA did not shrink this block, unless the extent changed meanwhile. */
 static int mark_tried(struct fs *fs, const struct rc_item *item)
 {
-	struct idx_txn *t = NULL;
-	struct extent now;
-	int rc, tries = 0;
+	struct rc_mark m = {fs, item};
 
-retry:
-	rc = idx_write_begin(fs->idx, &t);
-	if (rc)
-		return rc;
-	rc = idx_extent_get(t, item->ino, item->block, &now);
-	if (rc || now.segment != item->e.segment || now.offset != item->e.offset) {
-		idx_write_abort(t);
-		return rc == -ENOENT ? 0 : rc;
-	}
-	now.flags |= EXTENT_BOA_TRIED;
-	rc = idx_extent_put(t, item->ino, item->block, &now, NULL);
-	if (!rc)
-		rc = fs_account_store(fs, t);
-	if (rc)
-		idx_write_abort(t);
-	else
-		rc = idx_write_commit(t);
-	if (rc == -EAGAIN && ++tries < 8)
-		goto retry;
-	return rc;
+	return fs_txn_run(fs, NULL, 0, mark_txn, &m);
 }
 
 struct rc_buffers {
