@@ -1,22 +1,26 @@
 /* boa — the BOA coder on plain files: compress, decompress, bench, train.
  *
  * Owns: the `boa` command line, the .boa file container (below), threads over chunks, the
- * progress display, and the side-by-side benchmark against zstd, xz, bzip2 and brotli.
+ * progress display, and the side-by-side benchmark against zstd, xz, bzip2, brotli and (when
+ * its program is installed) zpaq.
  * Does not own: the chunk coder (boa.h), models and training (boa_model.h, boa_train.h), the
  * filesystem's own records (index/seg.h).
  * Errors: one line on stderr naming what failed, exit status 1 (2 for a usage error). A file
  * whose chunk does not verify is never written: output goes to a temporary file renamed into
  * place at the end (or, on stdout, stops before the bad chunk). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -803,9 +807,10 @@ struct bench_codec {
 	int peer;      /* else: which peer */
 	int arg;
 	const struct boa_model *model; /* for boa levels that use one */
+	const char *tool;              /* PEER_ZPAQ: the program's absolute path */
 };
 
-enum { PEER_ZSTD, PEER_XZ, PEER_BZ2, PEER_BROTLI };
+enum { PEER_ZSTD, PEER_XZ, PEER_BZ2, PEER_BROTLI, PEER_ZPAQ };
 
 static int peer_compress(const struct bench_codec *c, const uint8_t *in, size_t len, uint8_t *out,
                          size_t cap, size_t *out_len)
@@ -892,6 +897,211 @@ struct bench_row {
 	int failed;
 };
 
+/* ---- zpaq, a peer run as a program ---- */
+
+/* zpaq has no library (not in Debian at least), so bench runs the zpaq program on a copy of the
+ * file in a private directory: `zpaq a in.zpaq in -m5`, then `zpaq x in.zpaq in -to out`. zpaq
+ * runs in that directory, so the archive stores the name "in", not a temporary path that would
+ * add to its size. */
+
+/* The absolute path of the executable `name` in $PATH, or NULL. Free it. */
+static char *path_find(const char *name)
+{
+	const char *path = getenv("PATH");
+	char *found = NULL;
+
+	if (!path)
+		path = "/bin:/usr/bin"; /* what execvp searches then */
+	for (;;) {
+		const char *end = strchrnul(path, ':');
+		int dir_len = (int)(end - path);
+		char *candidate;
+		struct stat st;
+
+		/* an empty entry is the current directory */
+		if (asprintf(&candidate, "%.*s/%s", dir_len ? dir_len : 1, dir_len ? path : ".",
+		             name) < 0)
+			return NULL;
+		if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode) && !access(candidate, X_OK))
+			found = realpath(candidate, NULL);
+		free(candidate);
+		if (found || !*end)
+			return found;
+		path = end + 1;
+	}
+}
+
+/* Runs argv (argv[0] an absolute path) in `dir` with stdin, stdout and stderr on /dev/null.
+ * Returns 0 if it exits with status 0; else says why on stderr and returns -EIO. */
+static int tool_run(char *const argv[], const char *dir)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int rc, status;
+
+	rc = posix_spawn_file_actions_init(&fa);
+	if (rc)
+		goto out_msg;
+	rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	if (!rc)
+		rc = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+	if (!rc)
+		rc = posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
+	if (!rc)
+		rc = posix_spawn_file_actions_addchdir_np(&fa, dir);
+	if (!rc)
+		rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc)
+		goto out_msg;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			rc = errno;
+			goto out_msg;
+		}
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status))
+		fail("bench: %s %s exited with status %d", argv[0], argv[1], WEXITSTATUS(status));
+	else
+		fail("bench: %s %s was killed by signal %d", argv[0], argv[1], WTERMSIG(status));
+	return -EIO;
+out_msg:
+	fail("bench: cannot run %s %s: %s", argv[0], argv[1], strerror(rc));
+	return -EIO;
+}
+
+static int file_write_at(int dir_fd, const char *name, const uint8_t *data, size_t len)
+{
+	int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (len && !rc) {
+		ssize_t n = write(fd, data, len);
+
+		if (n < 0 && errno != EINTR)
+			rc = -errno;
+		else if (n > 0)
+			data += n, len -= (size_t)n;
+	}
+	if (close(fd) && !rc)
+		rc = -errno;
+	return rc;
+}
+
+/* Reads `name` into buf, which has room for len + 1 bytes; -EIO unless it holds exactly len. */
+static int file_read_at(int dir_fd, const char *name, uint8_t *buf, size_t len)
+{
+	int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+	int rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (got <= len) {
+		ssize_t n = read(fd, buf + got, len + 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			rc = -errno;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	return rc ? rc : got == len ? 0 : -EIO;
+}
+
+/* Empties the directory (one level: zpaq writes only files there) and removes it. */
+static void dir_remove(int dir_fd, const char *dir)
+{
+	DIR *d = fdopendir(dir_fd);
+	struct dirent *e;
+
+	if (!d) {
+		close(dir_fd);
+	} else {
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				unlinkat(dir_fd, e->d_name, 0);
+		closedir(d);
+	}
+	if (rmdir(dir))
+		fail("bench: cannot remove %s: %s", dir, strerror(errno));
+}
+
+/* Round-trips data through `zpaq -mN` (N = c->arg) and compares the bytes, adding to row:
+ * stored is the archive's size, the times the wall clock of each command. */
+static int bench_zpaq(const struct bench_codec *c, const uint8_t *data, size_t len, uint8_t *back,
+                      struct bench_row *row)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[PATH_MAX], method[16];
+	char *add[] = {(char *)c->tool, "a", "in.zpaq", "in", method, NULL};
+	char *extract[] = {(char *)c->tool, "x", "in.zpaq", "in", "-to", "out", NULL};
+	struct stat st;
+	double t0, t1, t2, t3;
+	int rc, dir_fd;
+
+	snprintf(method, sizeof(method), "-m%d", c->arg);
+	if (!tmp || !*tmp)
+		tmp = "/tmp";
+	if (snprintf(dir, sizeof(dir), "%s/boa-bench-XXXXXX", tmp) >= (int)sizeof(dir)) {
+		fail("bench: TMPDIR is too long");
+		return -ENAMETOOLONG;
+	}
+	if (!mkdtemp(dir)) {
+		rc = -errno;
+		fail("bench: cannot make a directory in %s: %s", tmp, strerror(errno));
+		return rc;
+	}
+	dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir_fd < 0) {
+		rc = -errno;
+		fail("bench: cannot open %s: %s", dir, strerror(errno));
+		rmdir(dir);
+		return rc;
+	}
+	rc = file_write_at(dir_fd, "in", data, len);
+	if (rc) {
+		fail("bench: cannot write a copy into %s: %s", dir, strerror(-rc));
+		goto out;
+	}
+	t0 = now_s();
+	rc = tool_run(add, dir);
+	t1 = now_s();
+	if (rc)
+		goto out;
+	if (fstatat(dir_fd, "in.zpaq", &st, 0)) {
+		rc = -errno;
+		fail("bench: %s a wrote no archive: %s", c->tool, strerror(errno));
+		goto out;
+	}
+	t2 = now_s();
+	rc = tool_run(extract, dir);
+	t3 = now_s();
+	if (rc)
+		goto out;
+	rc = file_read_at(dir_fd, "out", back, len);
+	if (!rc && memcmp(back, data, len))
+		rc = -EIO;
+	if (rc) {
+		fail("bench: %s x did not give back the original bytes", c->tool);
+		goto out;
+	}
+	row->raw += len;
+	row->stored += (uint64_t)st.st_size;
+	row->ctime += t1 - t0;
+	row->dtime += t3 - t2;
+out:
+	dir_remove(dir_fd, dir);
+	return rc;
+}
+
 /* Compresses one file's bytes with codec c (boa: in chunks of `chunk` bytes, one thread) and
  * back, adding to row. */
 static int bench_one(const struct bench_codec *c, struct boa_ctx *ctx, const struct boa_model *m,
@@ -902,6 +1112,8 @@ static int bench_one(const struct bench_codec *c, struct boa_ctx *ctx, const str
 	double t0, t1, t2;
 	int rc = 0, k = 0;
 
+	if (!c->boa_level && c->peer == PEER_ZPAQ)
+		return bench_zpaq(c, data, len, back, row);
 	t0 = now_s();
 	if (c->boa_level) {
 		size_t pos = 0;
@@ -1004,16 +1216,19 @@ static int cmd_bench(int argc, char **argv, struct opts *o)
 	    {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
 	};
 	static const struct bench_codec peers[] = {
-	    {"zstd-3", 0, PEER_ZSTD, 3, NULL},       {"zstd-19", 0, PEER_ZSTD, 19, NULL},
-	    {"xz-9e", 0, PEER_XZ, 9, NULL},          {"bzip2-9", 0, PEER_BZ2, 9, NULL},
-	    {"brotli-11", 0, PEER_BROTLI, 11, NULL},
+	    {"zstd-3", 0, PEER_ZSTD, 3, NULL, NULL},
+	    {"zstd-19", 0, PEER_ZSTD, 19, NULL, NULL},
+	    {"xz-9e", 0, PEER_XZ, 9, NULL, NULL},
+	    {"bzip2-9", 0, PEER_BZ2, 9, NULL, NULL},
+	    {"brotli-11", 0, PEER_BROTLI, 11, NULL, NULL},
 	};
-	struct bench_codec codecs[9 + 5];
-	struct bench_row totals[9 + 5];
+	struct bench_codec codecs[9 + 6];
+	struct bench_row totals[9 + 6];
 	char names[9][8];
 	int levels[16], nlevels = 9, ncodecs = 0, json = 0, no_peers = 0, first = 1, opt, rc = 0;
 	struct boa_model *m = NULL;
 	struct boa_ctx *ctx = NULL;
+	char *zpaq = NULL;
 
 	for (int i = 0; i < 9; i++)
 		levels[i] = i + 1;
@@ -1058,13 +1273,22 @@ static int cmd_bench(int argc, char **argv, struct opts *o)
 			continue;
 		}
 		snprintf(names[i], sizeof(names[i]), "boa-%d", levels[i]);
-		codecs[ncodecs++] = (struct bench_codec){names[i], levels[i], 0, 0, m};
+		codecs[ncodecs++] = (struct bench_codec){names[i], levels[i], 0, 0, m, NULL};
 	}
 	for (size_t i = 0; !no_peers && i < sizeof(peers) / sizeof(peers[0]); i++)
 		codecs[ncodecs++] = peers[i];
+	if (!no_peers) {
+		zpaq = path_find("zpaq");
+		if (zpaq)
+			codecs[ncodecs++] =
+			    (struct bench_codec){"zpaq-m5", 0, PEER_ZPAQ, 5, NULL, zpaq};
+		else
+			fail("bench: note: no zpaq in PATH, so no zpaq-m5 row");
+	}
 	memset(totals, 0, sizeof(totals));
 	if (boa_ctx_new(&ctx)) {
 		fail("out of memory");
+		free(zpaq);
 		return 1;
 	}
 	if (json)
@@ -1123,6 +1347,7 @@ static int cmd_bench(int argc, char **argv, struct opts *o)
 	if (json)
 		printf("\n]}\n");
 	boa_ctx_free(ctx);
+	free(zpaq);
 	return rc;
 }
 

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(build-essential clang libfuse3-dev fuse3 liblmdb-dev libzstd-dev libxxhash-dev
       libcmocka-dev meson ninja-build pkg-config liblzma-dev libbz2-dev libbrotli-dev
-      xz-utils zstd fio attr)
+      xz-utils zstd zpaq fio attr)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -80,5 +80,49 @@ done
 "$boa" bench --no-peers -l 1 "$lhe" > "$tmp/bench" && grep -q "boa-1" "$tmp/bench" && ok || bad "bench"
 "$boa" bench --json -l 1 "$root" | python3 -c 'import json,sys; r=json.load(sys.stdin)["results"]; assert any(x["codec"]=="xz-9e" for x in r)' && ok || bad "bench --json"
 
+# bench runs zpaq -m5 as a peer when the zpaq program is in PATH, on a copy in a private directory
+# (removed afterwards), and checks its round trip; without zpaq the row is left out with a note.
+# A 16 KiB file with a space in its name keeps this fast.
+small="$tmp/small file.h5"
+head -c 16384 "$data/pylhe-testfile-hpcgen.hdf5" > "$small"
+mkdir "$tmp/tmp dir" "$tmp/nobin" "$tmp/fakebin"
+zpaq_row() { # JSON_FILE OK: the small file's zpaq-m5 row says ok == OK (and shrinks if true)
+	python3 -c 'import json, sys
+r = [x for x in json.load(open(sys.argv[1]))["results"] if x["codec"] == "zpaq-m5"]
+want = sys.argv[2] == "true"
+assert [x["file"] for x in r] == ["small file.h5", "TOTAL"] and r[0]["ok"] == want
+assert not want or 0 < r[0]["stored"] < r[0]["raw"] == 16384' "$1" "$2"
+}
+if command -v zpaq > /dev/null; then
+	TMPDIR="$tmp/tmp dir" "$boa" bench --json -l 1 "$small" > "$tmp/zb" &&
+		zpaq_row "$tmp/zb" true && ok || bad "bench: zpaq-m5 row with a verified round trip"
+	TMPDIR="$tmp/tmp dir" "$boa" bench -l 1 "$small" > "$tmp/zb" &&
+		grep -q "^small file.h5 *zpaq-m5 *16384 " "$tmp/zb" && ok || bad "bench: zpaq-m5 in the table"
+else
+	echo "zpaq is not installed: the zpaq-m5 row is not checked"
+fi
+PATH=$tmp/nobin "$boa" bench --json -l 1 "$small" > "$tmp/zb" 2> "$tmp/err" &&
+	! grep -q zpaq "$tmp/zb" && [ "$(grep -c zpaq "$tmp/err")" -eq 1 ] && ok ||
+	bad "bench without zpaq: no row, one note, success"
+# a zpaq that lies, extracting other bytes or exiting non-zero, fails its row and bench
+cat > "$tmp/fakebin/zpaq" << 'EOF'
+#!/bin/sh
+case $1 in
+a) cp "$3" "$2" ;;
+x) if [ "$FAKE_ZPAQ" = bytes ]; then echo other > "$5"; else cp "$2" "$5"; exit 3; fi ;;
+esac
+EOF
+chmod +x "$tmp/fakebin/zpaq"
+for lie in bytes status; do
+	if FAKE_ZPAQ=$lie PATH="$tmp/fakebin:$PATH" TMPDIR="$tmp/tmp dir" \
+		"$boa" bench --json -l 1 "$small" > "$tmp/zb" 2> "$tmp/err"; then
+		bad "bench passed a zpaq that lies ($lie)"
+	else
+		zpaq_row "$tmp/zb" false && grep -q "zpaq x" "$tmp/err" && ok ||
+			bad "zpaq that lies ($lie): row not failed or no message"
+	fi
+done
+[ -z "$(ls -A "$tmp/tmp dir")" ] && ok || bad "bench left files in TMPDIR: $(ls -A "$tmp/tmp dir")"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
