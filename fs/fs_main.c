@@ -189,8 +189,9 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	return 1;
 }
 
-/* LMDB maps the index and trusts its pages: a damaged page can send it outside the file
- * (SIGBUS). Nothing can be answered safely after that; say why before dying, in one line. */
+/* A SIGBUS outside the index's guarded LMDB calls (index/idx.c turns those into EIO): a mapped
+ * file lost pages under us. Nothing can be answered safely after that; say why before dying, in
+ * one line. */
 static void on_mapping_fault(int sig)
 {
 	static const char msg[] = "boafs: fatal: the index (index/data.mdb) or a segment is "
@@ -386,6 +387,8 @@ int main(int argc, char *argv[])
 	}
 	if (realpath(opts.mountpoint, mnt_path))
 		fo.mountpoint = mnt_path;
+	/* Before fs_open: the index's fault guard keeps this one for faults outside LMDB. */
+	signal(SIGBUS, on_mapping_fault);
 	if (fs_open(cli.archive, &fo, &fs))
 		goto out_args;
 	se = fuse_session_new(&args, &fs_ops, sizeof(fs_ops), fs);
@@ -393,7 +396,6 @@ int main(int argc, char *argv[])
 		goto out_fs;
 	if (fuse_set_signal_handlers(se))
 		goto out_session;
-	signal(SIGBUS, on_mapping_fault);
 	if (fuse_session_mount(se, opts.mountpoint))
 		goto out_signals;
 	if (ready_pipe >= 0) {

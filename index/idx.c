@@ -11,6 +11,8 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +32,9 @@
 #define EXTENT_VALUE_LEN 52
 #define DIRENT_VALUE_LEN 9
 #define USAGE_VALUE_LEN  16
+
+/* An error code LMDB never returns: a guarded call faulted (logged by the guard). */
+#define IDX_FAULT (MDB_LAST_ERRCODE - 1)
 
 enum idx_db {
 	DB_META,
@@ -57,6 +62,8 @@ struct idx_txn {
 	unsigned depth;
 	/* write handles: a call hit MDB_MAP_FULL; the transaction can only be aborted */
 	bool map_full;
+	/* a call faulted on a damaged page (see the fault guard): the transaction can only end */
+	bool faulted;
 	struct idx_txn *next, *prev; /* all cached read handles, for idx_close */
 };
 
@@ -68,6 +75,8 @@ struct idx {
 	struct idx_txn *readers;
 	pthread_rwlock_t map_lock;
 	atomic_bool grow_needed;
+	/* a write transaction faulted on a damaged page (see the fault guard): writes refused */
+	atomic_bool write_faulted;
 	size_t map_size;
 };
 
@@ -200,6 +209,8 @@ static int idx_err(struct idx_txn *t, int rc, const char *what)
 	switch (rc) {
 	case 0:
 		return 0;
+	case IDX_FAULT: /* logged by the guard */
+		return -EIO;
 	case MDB_NOTFOUND:
 		return -ENOENT;
 	case MDB_KEYEXIST:
@@ -249,12 +260,225 @@ static int idx_err(struct idx_txn *t, int rc, const char *what)
 	}
 }
 
+/* ---- the fault guard ----
+ *
+ * LMDB keeps no checksums: it trusts page numbers, node offsets and sizes read from the file. A
+ * damaged branch or leaf page can make it read outside the file (SIGBUS) or the map (SIGSEGV), or
+ * fail one of its own assertions (which would abort). Every LMDB call that reads pages runs under
+ * this guard, so such a fault becomes -EIO and a log line, and the daemon goes on serving the
+ * files the damage does not reach. The transaction that faulted is marked and can only end; its
+ * state inside LMDB is not trusted again.
+ *
+ * A signal handler cannot reach the daemon's context, so the innermost armed guard of a thread is
+ * thread-local, and the handlers the guard replaced are kept for faults outside any guard (real
+ * bugs keep crashing the way they did). */
+
+struct idx_guard {
+	sigjmp_buf jump;
+	struct idx_guard *outer;
+	volatile int sig; /* the signal caught, or 0 for an LMDB assertion */
+	char why[160];    /* the assertion's text */
+};
+
+static _Thread_local struct idx_guard *guard_top;
+static struct sigaction guard_prev_bus, guard_prev_segv;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+
+static void guard_on_signal(int sig, siginfo_t *info, void *ucontext)
+{
+	struct idx_guard *g = guard_top;
+
+	(void)info;
+	(void)ucontext;
+	if (g) {
+		guard_top = g->outer;
+		g->sig = sig;
+		siglongjmp(g->jump, 1);
+	}
+	/* Not inside LMDB: put back the handler we displaced; returning re-runs the faulting
+	 * instruction under it. */
+	sigaction(sig, sig == SIGBUS ? &guard_prev_bus : &guard_prev_segv, NULL);
+}
+
+static void guard_install(void)
+{
+	struct sigaction sa = {.sa_sigaction = guard_on_signal,
+	                       .sa_flags = SA_SIGINFO | SA_NODEFER};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &guard_prev_bus);
+	sigaction(SIGSEGV, &sa, &guard_prev_segv);
+}
+
+static void guard_on_assert(MDB_env *env, const char *msg)
+{
+	struct idx_guard *g = guard_top;
+
+	(void)env;
+	if (g) {
+		guard_top = g->outer;
+		g->sig = 0;
+		snprintf(g->why, sizeof(g->why), "%s", msg);
+		siglongjmp(g->jump, 1);
+	}
+	fprintf(stderr, "boafs: index: LMDB assertion outside a guarded call: %s\n", msg);
+}
+
+/* Reads one byte of every page of a value LMDB handed out, so that a garbage pointer or size
+ * faults here, under the guard, rather than later in a decoder. */
+static void touch(const MDB_val *v)
+{
+	const volatile uint8_t *p;
+
+	if (!v || !v->mv_size)
+		return;
+	p = v->mv_data;
+	for (size_t i = 0; i < v->mv_size; i += 4096)
+		(void)p[i];
+	(void)p[v->mv_size - 1];
+}
+
+enum lmdb_call {
+	CALL_GET,
+	CALL_PUT,
+	CALL_DEL,
+	CALL_CURSOR_GET,
+	CALL_CURSOR_DEL,
+	CALL_DBI_OPEN,
+	CALL_COMMIT,
+	CALL_ABORT,
+};
+
+struct lmdb_op {
+	enum lmdb_call call;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	MDB_cursor *cursor;
+	MDB_val *key, *val;
+	MDB_cursor_op cursor_op;
+	unsigned flags;
+	const char *name; /* CALL_DBI_OPEN */
+	MDB_dbi *dbi_out;
+};
+
+static int lmdb_run(const struct lmdb_op *op)
+{
+	int rc;
+
+	switch (op->call) {
+	case CALL_GET:
+		rc = mdb_get(op->txn, op->dbi, op->key, op->val);
+		break;
+	case CALL_PUT:
+		return mdb_put(op->txn, op->dbi, op->key, op->val, op->flags);
+	case CALL_DEL:
+		return mdb_del(op->txn, op->dbi, op->key, NULL);
+	case CALL_CURSOR_GET:
+		rc = mdb_cursor_get(op->cursor, op->key, op->val, op->cursor_op);
+		if (!rc)
+			touch(op->key);
+		break;
+	case CALL_CURSOR_DEL:
+		return mdb_cursor_del(op->cursor, op->flags);
+	case CALL_DBI_OPEN:
+		return mdb_dbi_open(op->txn, op->name, op->flags, op->dbi_out);
+	case CALL_COMMIT:
+		return mdb_txn_commit(op->txn);
+	case CALL_ABORT:
+		mdb_txn_abort(op->txn);
+		return 0;
+	default:
+		return EINVAL;
+	}
+	if (!rc)
+		touch(op->val);
+	return rc;
+}
+
+/* Runs one LMDB call under the guard: its LMDB result, or IDX_FAULT after logging the fault and
+ * marking `t` (when given) faulted. A faulted transaction refuses every further call. */
+static int guarded(struct idx_txn *t, const char *what, const struct lmdb_op *op)
+{
+	struct idx_guard g;
+	int rc;
+
+	if (t && t->faulted)
+		return IDX_FAULT;
+	g.outer = guard_top;
+	g.sig = 0;
+	g.why[0] = '\0';
+	if (sigsetjmp(g.jump, 0)) {
+		/* guard_top was already popped by the handler */
+		if (g.sig)
+			fprintf(stderr,
+			        "boafs: index: %s: %s reading index/data.mdb: a damaged page; the "
+			        "operation fails with EIO (run boa fsck)\n",
+			        what, g.sig == SIGBUS ? "bus error" : "invalid address");
+		else
+			fprintf(
+			    stderr,
+			    "boafs: index: %s: LMDB found a damaged page in index/data.mdb (%s); "
+			    "the operation fails with EIO (run boa fsck)\n",
+			    what, g.why);
+		if (t) {
+			t->faulted = true;
+			if (t->write)
+				atomic_store(&t->idx->write_faulted, true);
+		}
+		return IDX_FAULT;
+	}
+	guard_top = &g;
+	rc = lmdb_run(op);
+	guard_top = g.outer;
+	return rc;
+}
+
+static int dbi_open(struct idx_txn *t, const char *name, unsigned flags, MDB_dbi *out)
+{
+	struct lmdb_op op = {
+	    .call = CALL_DBI_OPEN, .txn = t->txn, .name = name, .flags = flags, .dbi_out = out};
+
+	return guarded(t, name, &op);
+}
+
+static int txn_commit(struct idx_txn *t)
+{
+	struct lmdb_op op = {.call = CALL_COMMIT, .txn = t->txn};
+
+	return guarded(t, "commit", &op);
+}
+
+/* Ends a transaction. A read transaction that faulted is aborted under the guard (LMDB keeps no
+ * state for its cursors). A write transaction that faulted is left as it is: LMDB links cursors
+ * on the stack of the call that faulted into it, and aborting would walk and free them. It keeps
+ * LMDB's writer lock, so every later write transaction is refused (write_faulted) until the
+ * daemon restarts; readers never take that lock. */
+static void txn_abort(struct idx_txn *t)
+{
+	struct lmdb_op op = {.call = CALL_ABORT, .txn = t->txn};
+
+	if (!t->faulted) {
+		mdb_txn_abort(t->txn);
+		return;
+	}
+	if (t->write) {
+		fprintf(stderr,
+		        "boafs: index: a write transaction met a damaged page; the index "
+		        "takes no more writes until it is checked (boa fsck) and remounted\n");
+		return;
+	}
+	(void)guarded(NULL, "abort", &op);
+}
+
 /* ---- generic get/put ---- */
 
 static int db_get(struct idx_txn *t, enum idx_db db, const void *key, size_t klen, MDB_val *val)
 {
 	MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
-	return idx_err(t, mdb_get(t->txn, t->idx->dbi[db], &k, val), db_names[db]);
+	struct lmdb_op op = {
+	    .call = CALL_GET, .txn = t->txn, .dbi = t->idx->dbi[db], .key = &k, .val = val};
+
+	return idx_err(t, guarded(t, db_names[db], &op), db_names[db]);
 }
 
 static int db_put(struct idx_txn *t, enum idx_db db, const void *key, size_t klen, const void *val,
@@ -262,17 +486,22 @@ static int db_put(struct idx_txn *t, enum idx_db db, const void *key, size_t kle
 {
 	MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
 	MDB_val v = {.mv_size = vlen, .mv_data = (void *)val};
+	struct lmdb_op op = {
+	    .call = CALL_PUT, .txn = t->txn, .dbi = t->idx->dbi[db], .key = &k, .val = &v};
+
 	if (!t->write)
 		return -EROFS;
-	return idx_err(t, mdb_put(t->txn, t->idx->dbi[db], &k, &v, 0), db_names[db]);
+	return idx_err(t, guarded(t, db_names[db], &op), db_names[db]);
 }
 
 static int db_del(struct idx_txn *t, enum idx_db db, const void *key, size_t klen)
 {
 	MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
+	struct lmdb_op op = {.call = CALL_DEL, .txn = t->txn, .dbi = t->idx->dbi[db], .key = &k};
+
 	if (!t->write)
 		return -EROFS;
-	return idx_err(t, mdb_del(t->txn, t->idx->dbi[db], &k, NULL), db_names[db]);
+	return idx_err(t, guarded(t, db_names[db], &op), db_names[db]);
 }
 
 static int value_corrupt(enum idx_db db, size_t got, size_t want)
@@ -382,10 +611,10 @@ static int idx_setup(struct idx *idx, int create, uint32_t *block_size, uint32_t
 	rc = mdb_txn_begin(idx->env, NULL, 0, &t.txn);
 	if (rc)
 		return idx_err(NULL, rc, "begin setup");
-	rc = mdb_dbi_open(t.txn, db_names[DB_META], 0, &idx->dbi[DB_META]);
+	rc = dbi_open(&t, db_names[DB_META], 0, &idx->dbi[DB_META]);
 	if (rc == MDB_NOTFOUND && create) {
 		fresh = true;
-		rc = mdb_dbi_open(t.txn, db_names[DB_META], MDB_CREATE, &idx->dbi[DB_META]);
+		rc = dbi_open(&t, db_names[DB_META], MDB_CREATE, &idx->dbi[DB_META]);
 	}
 	if (rc == MDB_NOTFOUND) {
 		fprintf(stderr, "boafs: index: no meta database: not a boafs index\n");
@@ -397,7 +626,7 @@ static int idx_setup(struct idx *idx, int create, uint32_t *block_size, uint32_t
 		goto abort;
 	}
 	for (int i = DB_META + 1; i < DB_COUNT; i++) {
-		rc = mdb_dbi_open(t.txn, db_names[i], MDB_CREATE, &idx->dbi[i]);
+		rc = dbi_open(&t, db_names[i], MDB_CREATE, &idx->dbi[i]);
 		if (rc) {
 			rc = idx_err(NULL, rc, db_names[i]);
 			goto abort;
@@ -430,10 +659,12 @@ static int idx_setup(struct idx *idx, int create, uint32_t *block_size, uint32_t
 			goto abort;
 		*block_size = (uint32_t)v;
 	}
-	rc = mdb_txn_commit(t.txn);
-	return rc ? idx_err(NULL, rc, "commit setup") : 0;
+	rc = txn_commit(&t);
+	if (rc == IDX_FAULT)
+		txn_abort(&t);
+	return rc ? idx_err(&t, rc, "commit setup") : 0;
 abort:
-	mdb_txn_abort(t.txn);
+	txn_abort(&t);
 	return rc;
 }
 
@@ -494,6 +725,7 @@ int idx_open(const char *dir, int create, uint32_t *block_size, uint32_t root_ui
 	pthread_mutex_init(&idx->readers_lock, NULL);
 	pthread_rwlock_init(&idx->map_lock, NULL);
 	atomic_init(&idx->grow_needed, false);
+	atomic_init(&idx->write_faulted, false);
 	idx->map_size = initial_map_size(dir);
 
 	rc = mdb_env_create(&idx->env);
@@ -502,6 +734,8 @@ int idx_open(const char *dir, int create, uint32_t *block_size, uint32_t root_ui
 		rc = idx_err(NULL, rc, "env create");
 		goto fail;
 	}
+	pthread_once(&guard_once, guard_install);
+	mdb_env_set_assert(idx->env, guard_on_assert);
 	mdb_env_set_maxreaders(idx->env, IDX_MAX_READERS);
 	mdb_env_set_maxdbs(idx->env, IDX_MAX_DBS);
 	mdb_env_set_mapsize(idx->env, idx->map_size);
@@ -574,7 +808,14 @@ int idx_read_begin(struct idx *idx, struct idx_txn **out)
 		return 0;
 	}
 	pthread_rwlock_rdlock(&idx->map_lock);
-	if (t) {
+	if (t && !t->txn) { /* its last transaction faulted and was dropped */
+		rc = mdb_txn_begin(idx->env, NULL, MDB_RDONLY, &t->txn);
+		if (rc) {
+			t->txn = NULL;
+			pthread_rwlock_unlock(&idx->map_lock);
+			return idx_err(NULL, rc, "begin read txn");
+		}
+	} else if (t) {
 		rc = mdb_txn_renew(t->txn);
 		if (rc) {
 			pthread_rwlock_unlock(&idx->map_lock);
@@ -616,7 +857,13 @@ void idx_read_end(struct idx_txn *t)
 	}
 	if (t->depth == 0 || --t->depth > 0)
 		return;
-	mdb_txn_reset(t->txn);
+	if (t->faulted) { /* never renew a handle whose cursors LMDB left mid-step */
+		txn_abort(t);
+		t->txn = NULL;
+		t->faulted = false;
+	} else {
+		mdb_txn_reset(t->txn);
+	}
 	pthread_rwlock_unlock(&t->idx->map_lock);
 }
 
@@ -641,6 +888,8 @@ int idx_write_begin(struct idx *idx, struct idx_txn **out)
 	int rc;
 
 	*out = NULL;
+	if (atomic_load(&idx->write_faulted))
+		return -EIO; /* LMDB's writer lock is held by the transaction that faulted */
 	if (atomic_load(&idx->grow_needed)) {
 		/* Growing waits for every active transaction; a read txn of this very thread
 		 * would deadlock it, so then the growth waits for a later begin. */
@@ -687,8 +936,14 @@ int idx_write_commit(struct idx_txn *t)
 	if (t->map_full) { /* LMDB refuses to commit a txn that failed; the caller retries */
 		mdb_txn_abort(t->txn);
 		rc = -EAGAIN;
+	} else if (t->faulted) {
+		txn_abort(t);
+		rc = -EIO;
 	} else {
-		rc = idx_err(t, mdb_txn_commit(t->txn), "commit");
+		rc = txn_commit(t);
+		if (rc == IDX_FAULT) /* LMDB did not get to free it */
+			txn_abort(t);
+		rc = idx_err(t, rc, "commit");
 	}
 	pthread_rwlock_unlock(&idx->map_lock);
 	free(t);
@@ -703,7 +958,7 @@ void idx_write_abort(struct idx_txn *t)
 		idx_read_end(t);
 		return;
 	}
-	mdb_txn_abort(t->txn);
+	txn_abort(t);
 	pthread_rwlock_unlock(&t->idx->map_lock);
 	free(t);
 }
@@ -907,6 +1162,66 @@ int idx_dirent_del(struct idx_txn *t, uint64_t parent, const char *name, size_t 
 	return db_del(t, DB_DIRENTS, k, 8 + namelen);
 }
 
+/* After a fault in a write transaction its cursor list is not trusted (see txn_abort): the
+ * cursor stays with the transaction that is never ended. */
+static void cursor_close(struct idx_txn *t, MDB_cursor *c)
+{
+	if (!(t->faulted && t->write))
+		mdb_cursor_close(c);
+}
+
+static int cursor_get(struct idx_txn *t, enum idx_db db, MDB_cursor *c, MDB_val *k, MDB_val *v,
+                      MDB_cursor_op cursor_op)
+{
+	struct lmdb_op op = {
+	    .call = CALL_CURSOR_GET, .cursor = c, .key = k, .val = v, .cursor_op = cursor_op};
+
+	return guarded(t, db_names[db], &op);
+}
+
+/* Deletes every key of `db` whose leading 8 bytes are those of `start`, from `start` on.
+ * `before` (may be NULL) sees each entry just before it goes; its non-zero return stops. */
+static int prefix_delete(struct idx_txn *t, enum idx_db db, const uint8_t *start, size_t startlen,
+                         key_cb before, void *arg)
+{
+	struct lmdb_op del = {.call = CALL_CURSOR_DEL};
+	MDB_cursor *c;
+	MDB_val k, v;
+	int rc;
+
+	if (!t->write)
+		return -EROFS;
+	rc = mdb_cursor_open(t->txn, t->idx->dbi[db], &c);
+	if (rc)
+		return idx_err(t, rc, db_names[db]);
+	del.cursor = c;
+	for (;;) {
+		/* Re-seek after each delete: `before` may write another database, and a fresh
+		 * seek never depends on where LMDB leaves a cursor after a delete. */
+		k.mv_size = startlen;
+		k.mv_data = (void *)start;
+		rc = cursor_get(t, db, c, &k, &v, MDB_SET_RANGE);
+		if (rc == MDB_NOTFOUND) {
+			rc = 0;
+			break;
+		}
+		if (rc) {
+			rc = idx_err(t, rc, db_names[db]);
+			break;
+		}
+		if (k.mv_size < 8 || memcmp(k.mv_data, start, 8) != 0)
+			break;
+		rc = before ? before(arg, &k, &v) : 0;
+		if (rc)
+			break;
+		rc = idx_err(t, guarded(t, db_names[db], &del), db_names[db]);
+		if (rc)
+			break;
+	}
+	cursor_close(t, c);
+	return rc;
+}
+
 /* Walks `db` in key order from `start` (from the first key when `start` is NULL). With
  * `same_prefix`, the walk stops at the first key whose leading 8 bytes (a big-endian parent or
  * ino) differ from start's. A non-zero callback return stops it and is returned. */
@@ -922,7 +1237,7 @@ static int key_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, siz
 	if (rc)
 		return idx_err(t, rc, db_names[db]);
 	for (;; op = MDB_NEXT) {
-		rc = mdb_cursor_get(c, &k, &v, op);
+		rc = cursor_get(t, db, c, &k, &v, op);
 		if (rc == MDB_NOTFOUND) {
 			rc = 0;
 			break;
@@ -937,7 +1252,7 @@ static int key_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, siz
 		if (rc)
 			break;
 	}
-	mdb_cursor_close(c);
+	cursor_close(t, c);
 	return rc;
 }
 
@@ -1122,55 +1437,38 @@ int idx_extent_del(struct idx_txn *t, uint64_t ino, uint64_t block, int64_t *sto
 	return rc;
 }
 
+struct extent_drop {
+	struct idx_txn *t;
+	int64_t delta;
+};
+
+static int extent_drop_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct extent_drop *d = arg;
+	struct extent old;
+	int rc;
+
+	if (k->mv_size != 16)
+		return value_corrupt(DB_BLOCKS, k->mv_size, 16); /* a key of another shape */
+	if (v->mv_size != EXTENT_VALUE_LEN)
+		return value_corrupt(DB_BLOCKS, v->mv_size, EXTENT_VALUE_LEN);
+	extent_decode(v->mv_data, &old);
+	rc = usage_update(d->t, old.segment, 0, old.record_len);
+	if (!rc)
+		d->delta -= old.record_len;
+	return rc;
+}
+
 int idx_extent_del_from(struct idx_txn *t, uint64_t ino, uint64_t first, int64_t *stored_delta)
 {
 	uint8_t start[16];
-	MDB_cursor *c;
-	MDB_val k, v;
-	struct extent old;
-	int64_t delta = 0;
+	struct extent_drop d = {t, 0};
 	int rc;
 
-	if (stored_delta)
-		*stored_delta = 0;
-	if (!t->write)
-		return -EROFS;
 	block_key(start, ino, first);
-	rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_BLOCKS], &c);
-	if (rc)
-		return idx_err(t, rc, "blocks cursor");
-	for (;;) {
-		/* Re-seek after each delete: the usage update writes another database, and a
-		 * fresh seek never depends on where LMDB leaves a cursor after a delete. */
-		k.mv_size = sizeof(start);
-		k.mv_data = start;
-		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0;
-			break;
-		}
-		if (rc) {
-			rc = idx_err(t, rc, "blocks walk");
-			break;
-		}
-		if (k.mv_size != 16 || be64_get(k.mv_data) != ino)
-			break;
-		if (v.mv_size != EXTENT_VALUE_LEN) {
-			rc = value_corrupt(DB_BLOCKS, v.mv_size, EXTENT_VALUE_LEN);
-			break;
-		}
-		extent_decode(v.mv_data, &old);
-		rc = idx_err(t, mdb_cursor_del(c, 0), "blocks delete");
-		if (rc)
-			break;
-		rc = usage_update(t, old.segment, 0, old.record_len);
-		if (rc)
-			break;
-		delta -= old.record_len;
-	}
-	mdb_cursor_close(c);
+	rc = prefix_delete(t, DB_BLOCKS, start, sizeof(start), extent_drop_step, &d);
 	if (stored_delta)
-		*stored_delta = delta;
+		*stored_delta = d.delta;
 	return rc;
 }
 
@@ -1328,36 +1626,9 @@ int idx_xattr_list(struct idx_txn *t, uint64_t ino, char *buf, size_t cap, size_
 int idx_xattr_del_all(struct idx_txn *t, uint64_t ino)
 {
 	uint8_t start[8];
-	MDB_cursor *c;
-	MDB_val k, v;
-	int rc;
 
-	if (!t->write)
-		return -EROFS;
 	be64_put(start, ino);
-	rc = mdb_cursor_open(t->txn, t->idx->dbi[DB_XATTRS], &c);
-	if (rc)
-		return idx_err(t, rc, "xattrs cursor");
-	for (;;) {
-		k.mv_size = sizeof(start);
-		k.mv_data = start;
-		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0;
-			break;
-		}
-		if (rc) {
-			rc = idx_err(t, rc, "xattrs walk");
-			break;
-		}
-		if (k.mv_size < 8 || memcmp(k.mv_data, start, 8) != 0)
-			break;
-		rc = idx_err(t, mdb_cursor_del(c, 0), "xattrs delete");
-		if (rc)
-			break;
-	}
-	mdb_cursor_close(c);
-	return rc;
+	return prefix_delete(t, DB_XATTRS, start, sizeof(start), NULL, NULL);
 }
 
 /* ---- models ---- */

@@ -22,8 +22,11 @@
 # is still up and unmounts cleanly.
 #
 # Part 2, the LMDB index. Copies of a good archive get one 4 KiB page of index/data.mdb replaced
-# by random bytes: the two meta pages, both, every branch and leaf page in turn, and
-# CORRUPT_PAGES (default 4) pages picked at random; and a data.mdb cut in half. The victims'
+# by random bytes: the two meta pages, both, TREE_PAGES (default 8, spread over the file; `all`:
+# every one, as corruption_index_pages.sh does) of the branch and leaf pages in turn, and
+# CORRUPT_PAGES (default 4) pages picked at random; and a data.mdb cut in half. LMDB keeps no
+# checksums, so garbage in a tree page sends it to garbage page numbers and sizes: the index's
+# fault guard must turn those SIGBUS/SIGSEGV/assertions into EIO. The victims'
 # contents and the garbage are the same from run to run (LMDB_SEED), so the damage is too.
 # Each copy is mounted: either the daemon refuses it with one line on stderr and an exit status
 # below 128, or it mounts and every file reads back either as its original bytes or with an
@@ -425,14 +428,18 @@ lmdb_trial "meta page 0 garbage" 0
 lmdb_trial "meta page 1 garbage" 1
 lmdb_trial "both meta pages garbage" 0,1
 lmdb_trial "data.mdb cut in half" half
-# Garbage in a branch or leaf page is a known open problem: LMDB has no page checksums and
-# follows garbage page numbers and node sizes (assertion abort, SIGBUS). The sweep runs in
-# corruption_index_pages.sh (by hand) until the index can detect it; see the README.
-if [ "${TREE_PAGES:-0}" = 1 ]; then
-	for p in "${tree_pages[@]}"; do
-		lmdb_trial "B-tree page $p garbage" "$p"
+TREE_PAGES=${TREE_PAGES:-8}
+if [ "$TREE_PAGES" = all ] || [ "$TREE_PAGES" -ge "${#tree_pages[@]}" ]; then
+	picked=("${tree_pages[@]}")
+else
+	picked=()
+	for ((i = 0; i < TREE_PAGES; i++)); do
+		picked+=("${tree_pages[$((i * ${#tree_pages[@]} / TREE_PAGES))]}")
 	done
 fi
+for p in "${picked[@]}"; do
+	lmdb_trial "B-tree page $p garbage" "$p"
+done
 RANDOM=$LMDB_SEED
 for ((i = 0; i < CORRUPT_PAGES; i++)); do
 	rand_between p 2 $((npages - 1))
