@@ -402,9 +402,15 @@ struct name_link {
 	char *name;
 };
 
+/* fsck(8)'s exit statuses */
+#define FSCK_EXIT_CORRECTED   1
+#define FSCK_EXIT_UNCORRECTED 4
+#define FSCK_EXIT_OPERATIONAL 8
+
 struct fsck {
 	struct fs *fs;
 	int repair;
+	int index_damaged; /* a walk of the index met a damaged page */
 	uint64_t problems, extents_checked, bytes_verified;
 	/* ino -> first (parent, name), for naming files in reports; and link counts */
 	uint64_t max_ino;
@@ -666,13 +672,13 @@ static int cmd_fsck(int argc, char **argv)
 	memset(&f, 0, sizeof(f));
 	f.repair = repair;
 	if (open_archive(archive, repair, &f.fs))
-		return 1;
+		return FSCK_EXIT_OPERATIONAL;
 	rc = idx_read_begin(f.fs->idx, &t);
 	if (!rc)
 		rc = idx_inode_each(t, fsck_max_ino, &f);
 	idx_read_end(t);
 	if (rc)
-		goto out;
+		goto walked;
 	n = f.max_ino + 1;
 	f.names = calloc(n, sizeof(*f.names));
 	f.links = calloc(n, sizeof(*f.links));
@@ -704,6 +710,18 @@ static int cmd_fsck(int argc, char **argv)
 	if (!rc)
 		rc = idx_inode_each(t, fsck_inode_counts, &check);
 	idx_read_end(t);
+walked:
+	if (rc == -EIO) {
+		/* The index itself is damaged (the daemon logged which database): nothing under the
+		 * damaged page can be checked, and --repair cannot rebuild it. */
+		printf(
+		    "index: index/data.mdb has a damaged page; the walk stopped there and what it "
+		    "holds was not checked (restore index/ from a backup)\n");
+		f.problems++;
+		f.index_damaged = 1;
+		rc = 0;
+		goto summary;
+	}
 	if (rc)
 		goto out;
 	for (size_t i = 0; i < f.nsegs; i++) {
@@ -721,11 +739,19 @@ static int cmd_fsck(int argc, char **argv)
 			f.problems++;
 		}
 	}
+summary:
 	printf("%s: %llu extents checked, %llu bytes verified, %llu problem%s\n", f.fs->archive,
 	       (unsigned long long)f.extents_checked, (unsigned long long)f.bytes_verified,
 	       (unsigned long long)f.problems, f.problems == 1 ? "" : "s");
-	if (repair && f.problems)
+	if (repair && f.index_damaged) {
+		fprintf(stderr,
+		        "boa fsck: %s: --repair does not rebuild a damaged index; nothing "
+		        "was changed\n",
+		        archive);
+		repair = 0;
+	} else if (repair && f.problems) {
 		rc = fsck_repair(&f, &check);
+	}
 out:
 	if (rc)
 		fprintf(stderr, "boa fsck: %s: %s\n", archive, strerror(-rc));
@@ -746,12 +772,12 @@ out:
 	free(f.raw);
 	free(check.fix);
 	fs_close(f.fs);
+	/* Exit status as fsck(8). */
 	if (rc)
-		return 1;
-	/* Exit status as fsck(8): 0 clean, 1 errors corrected, 4 errors left uncorrected. */
+		return FSCK_EXIT_OPERATIONAL;
 	if (!f.problems)
 		return 0;
-	return repair ? 1 : 4;
+	return repair ? FSCK_EXIT_CORRECTED : FSCK_EXIT_UNCORRECTED;
 }
 
 /* ---- gc ---- */
