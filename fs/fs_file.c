@@ -17,8 +17,6 @@
 /* Dirty blocks kept per file before a write flushes them: large enough to batch one index
  * transaction per 64 blocks, small enough to bound memory per writer. */
 #define FS_DIRTY_MAX 64
-/* Retries of a write transaction that hit a full LMDB map; idx grows it between tries. */
-#define FS_TXN_TRIES 8
 /* Upper bound on the threads one flush encodes with. */
 #define FS_ENCODERS_MAX 8
 
@@ -441,6 +439,52 @@ static int encode_dirty(struct fs *fs, struct fs_node *n, uint8_t *actions, stru
 	return rc;
 }
 
+struct flush_op {
+	struct fs *fs;
+	struct fs_node *n;
+	const uint8_t *actions;
+	const struct extent *extents;
+	uint64_t truncate_from;
+	struct idx_inode attr; /* out: the attributes committed */
+};
+
+static int flush_body(struct idx_txn *t, void *arg)
+{
+	struct flush_op *op = arg;
+	struct fs_node *n = op->n;
+	int64_t delta = 0;
+	int rc = 0;
+
+	op->attr = n->attr;
+	for (size_t i = 0; i < n->ndirty && !rc; i++) {
+		int64_t d = 0;
+
+		if (op->actions[i] == FLUSH_PUT)
+			rc = idx_extent_put(t, n->ino, n->dirty[i].block, &op->extents[i], &d);
+		else if (op->actions[i] == FLUSH_HOLE) {
+			rc = idx_extent_del(t, n->ino, n->dirty[i].block, &d);
+			if (rc == -ENOENT)
+				rc = 0;
+		}
+		delta += d;
+	}
+	if (!rc && op->truncate_from != UINT64_MAX) {
+		int64_t d = 0;
+
+		rc = idx_extent_del_from(t, n->ino, op->truncate_from, &d);
+		if (rc == -ENOENT)
+			rc = 0;
+		delta += d;
+	}
+	if (!rc) {
+		op->attr.stored_bytes = (uint64_t)((int64_t)op->attr.stored_bytes + delta);
+		rc = idx_inode_put(t, &op->attr);
+	}
+	if (!rc)
+		rc = fs_account_store(op->fs, t);
+	return rc;
+}
+
 /* Writes the dirty blocks as records, then commits their extents, the deletion of blocks from
  * `truncate_from` on (UINT64_MAX: none), and the attributes in one transaction. The records are
  * on stable storage before the transaction that points at them commits. On failure nothing in
@@ -449,11 +493,8 @@ static int flush(struct fs *fs, struct fs_node *n, uint64_t truncate_from)
 {
 	struct extent *extents = NULL;
 	uint8_t *actions = NULL;
-	struct idx_inode attr;
-	struct idx_txn *t = NULL;
-	int64_t delta;
-	int rc = 0, tries = 0;
-	size_t i;
+	struct flush_op op;
+	int rc = 0;
 
 	if (!n->ndirty && !n->attr_dirty && truncate_from == UINT64_MAX)
 		return 0;
@@ -471,55 +512,18 @@ static int flush(struct fs *fs, struct fs_node *n, uint64_t truncate_from)
 	rc = seg_sync(fs->seg);
 	if (rc)
 		goto out;
-retry:
-	attr = n->attr;
-	delta = 0;
-	rc = idx_write_begin(fs->idx, &t);
-	if (rc)
-		goto out;
-	for (i = 0; i < n->ndirty && !rc; i++) {
-		int64_t d = 0;
-
-		if (actions[i] == FLUSH_PUT)
-			rc = idx_extent_put(t, n->ino, n->dirty[i].block, &extents[i], &d);
-		else if (actions[i] == FLUSH_HOLE) {
-			rc = idx_extent_del(t, n->ino, n->dirty[i].block, &d);
-			if (rc == -ENOENT)
-				rc = 0;
-		}
-		delta += d;
-	}
-	if (!rc && truncate_from != UINT64_MAX) {
-		int64_t d = 0;
-
-		rc = idx_extent_del_from(t, n->ino, truncate_from, &d);
-		if (rc == -ENOENT)
-			rc = 0;
-		delta += d;
-	}
-	if (!rc) {
-		attr.stored_bytes = (uint64_t)((int64_t)attr.stored_bytes + delta);
-		rc = idx_inode_put(t, &attr);
-	}
-	if (!rc)
-		rc = fs_account_store(fs, t);
-	if (rc) {
-		idx_write_abort(t);
-	} else {
-		rc = idx_write_commit(t);
-	}
-	if (rc == -EAGAIN && ++tries < FS_TXN_TRIES)
-		goto retry;
+	op = (struct flush_op){fs, n, actions, extents, truncate_from, {0}};
+	rc = fs_txn_run(fs, NULL, 0, flush_body, &op);
 	if (rc) {
 		fs_log("inode %llu: index update failed: %s", (unsigned long long)n->ino,
 		       strerror(-rc));
 		goto out;
 	}
-	n->attr = attr;
+	n->attr = op.attr;
 	n->attr_dirty = 0;
 	if (truncate_from != UINT64_MAX)
 		fs_cache_invalidate(fs->cache, n->ino, truncate_from);
-	for (i = 0; i < n->ndirty; i++) {
+	for (size_t i = 0; i < n->ndirty; i++) {
 		if (actions[i] != FLUSH_SKIP)
 			fs_cache_put(fs->cache, n->ino, n->dirty[i].block, n->dirty[i].data);
 		free(n->dirty[i].data);

@@ -130,40 +130,44 @@ int fs_model_current(struct fs *fs, const struct boa_model **out)
 	return fs_model_get(fs, (uint32_t)id, out);
 }
 
+struct install_op {
+	uint32_t id;
+	const void *bytes;
+	size_t len;
+	int make_current;
+};
+
+static int install_body(struct idx_txn *t, void *arg)
+{
+	const struct install_op *op = arg;
+	int rc = idx_model_put(t, op->id, op->bytes, op->len);
+
+	if (!rc && op->make_current)
+		rc = idx_meta_put_u64(t, META_CURRENT_MODEL, op->id);
+	return rc;
+}
+
 int fs_model_install(struct fs *fs, const void *bytes, size_t len, int make_current,
                      uint32_t *id_out)
 {
-	struct idx_txn *t = NULL;
 	struct boa_model *m = NULL;
+	struct install_op op;
 	char err[200];
 	uint32_t id;
-	int rc, tries = 0;
+	int rc;
 
 	rc = boa_model_load(bytes, len, &m, err, sizeof(err));
 	if (rc)
 		return rc;
 	id = boa_model_id(m);
-retry:
-	rc = idx_write_begin(fs->idx, &t);
-	if (rc)
-		goto out;
-	rc = idx_model_put(t, id, bytes, len);
-	if (!rc && make_current)
-		rc = idx_meta_put_u64(t, META_CURRENT_MODEL, id);
-	if (rc) {
-		idx_write_abort(t);
-	} else {
-		rc = idx_write_commit(t);
-	}
-	if (rc == -EAGAIN && ++tries < 8)
-		goto retry;
+	op = (struct install_op){id, bytes, len, make_current};
+	rc = fs_txn_run(fs, NULL, 0, install_body, &op);
 	if (!rc) {
 		remember(fs->models, id, m);
 		m = NULL;
 		if (id_out)
 			*id_out = id;
 	}
-out:
 	boa_model_free(m);
 	return rc;
 }

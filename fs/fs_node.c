@@ -174,34 +174,25 @@ fail:
 	return rc;
 }
 
-/* Deletes an unlinked inode and everything it owns. */
-static int node_delete_inode(struct fs *fs, uint64_t ino)
+static int delete_inode_body(struct idx_txn *t, void *arg)
 {
-	struct idx_txn *t = NULL;
-	int rc, tries = 0;
+	uint64_t ino = *(const uint64_t *)arg;
+	int rc = idx_extent_del_from(t, ino, 0, NULL);
 
-	fs_cache_invalidate(fs->cache, ino, 0);
-retry:
-	rc = idx_write_begin(fs->idx, &t);
-	if (rc)
-		return rc;
-	rc = idx_extent_del_from(t, ino, 0, NULL);
 	if (!rc)
 		rc = idx_xattr_del_all(t, ino);
 	if (!rc || rc == -ENOENT)
 		rc = idx_inode_del(t, ino);
 	if (!rc || rc == -ENOENT)
 		rc = idx_orphan_del(t, ino);
-	if (rc && rc != -ENOENT) {
-		idx_write_abort(t);
-		if (rc == -EAGAIN && ++tries < 8)
-			goto retry;
-		return rc;
-	}
-	rc = idx_write_commit(t);
-	if (rc == -EAGAIN && ++tries < 8)
-		goto retry;
-	return rc;
+	return rc == -ENOENT ? 0 : rc;
+}
+
+/* Deletes an unlinked inode and everything it owns. */
+static int node_delete_inode(struct fs *fs, uint64_t ino)
+{
+	fs_cache_invalidate(fs->cache, ino, 0);
+	return fs_txn_run(fs, NULL, 0, delete_inode_body, &ino);
 }
 
 /* Called with nodes_lock held and the node unhashed: nothing else can reach it. */
