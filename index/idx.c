@@ -1083,8 +1083,9 @@ int idx_orphan_del(struct idx_txn *t, uint64_t ino)
 }
 
 typedef int (*key_cb)(void *arg, const MDB_val *k, const MDB_val *v);
+enum { WALK_PREFIX = 1, WALK_DELETE = 2 };
 static int key_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, size_t startlen,
-                    bool same_prefix, key_cb cb, void *arg);
+                    unsigned how, key_cb cb, void *arg);
 
 struct orphan_walk {
 	idx_ino_cb cb;
@@ -1105,7 +1106,7 @@ int idx_orphan_each(struct idx_txn *t, idx_ino_cb cb, void *arg)
 {
 	struct orphan_walk w = {cb, arg};
 
-	return key_walk(t, DB_ORPHANS, NULL, 0, false, orphan_step, &w);
+	return key_walk(t, DB_ORPHANS, NULL, 0, 0, orphan_step, &w);
 }
 
 /* ---- dirents ---- */
@@ -1179,64 +1180,28 @@ static int cursor_get(struct idx_txn *t, enum idx_db db, MDB_cursor *c, MDB_val 
 	return guarded(t, db_names[db], &op);
 }
 
-/* Deletes every key of `db` whose leading 8 bytes are those of `start`, from `start` on.
- * `before` (may be NULL) sees each entry just before it goes; its non-zero return stops. */
-static int prefix_delete(struct idx_txn *t, enum idx_db db, const uint8_t *start, size_t startlen,
-                         key_cb before, void *arg)
+/* Walks `db` in key order from `start` (from the first key when `start` is NULL). With
+ * WALK_PREFIX, the walk stops at the first key whose leading 8 bytes (a big-endian parent or ino)
+ * differ from start's. With WALK_DELETE, each key the callback (may be NULL) returned 0 for is
+ * deleted. A non-zero callback return stops the walk and is returned. */
+static int key_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, size_t startlen,
+                    unsigned how, key_cb cb, void *arg)
 {
 	struct lmdb_op del = {.call = CALL_CURSOR_DEL};
 	MDB_cursor *c;
 	MDB_val k, v;
 	int rc;
+	MDB_cursor_op op = start ? MDB_SET_RANGE : MDB_FIRST;
 
-	if (!t->write)
+	if ((how & WALK_DELETE) && !t->write)
 		return -EROFS;
 	rc = mdb_cursor_open(t->txn, t->idx->dbi[db], &c);
 	if (rc)
 		return idx_err(t, rc, db_names[db]);
 	del.cursor = c;
+	k.mv_size = startlen;
+	k.mv_data = (void *)start;
 	for (;;) {
-		/* Re-seek after each delete: `before` may write another database, and a fresh
-		 * seek never depends on where LMDB leaves a cursor after a delete. */
-		k.mv_size = startlen;
-		k.mv_data = (void *)start;
-		rc = cursor_get(t, db, c, &k, &v, MDB_SET_RANGE);
-		if (rc == MDB_NOTFOUND) {
-			rc = 0;
-			break;
-		}
-		if (rc) {
-			rc = idx_err(t, rc, db_names[db]);
-			break;
-		}
-		if (k.mv_size < 8 || memcmp(k.mv_data, start, 8) != 0)
-			break;
-		rc = before ? before(arg, &k, &v) : 0;
-		if (rc)
-			break;
-		rc = idx_err(t, guarded(t, db_names[db], &del), db_names[db]);
-		if (rc)
-			break;
-	}
-	cursor_close(t, c);
-	return rc;
-}
-
-/* Walks `db` in key order from `start` (from the first key when `start` is NULL). With
- * `same_prefix`, the walk stops at the first key whose leading 8 bytes (a big-endian parent or
- * ino) differ from start's. A non-zero callback return stops it and is returned. */
-
-static int key_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, size_t startlen,
-                    bool same_prefix, key_cb cb, void *arg)
-{
-	MDB_cursor *c;
-	MDB_val k = {.mv_size = startlen, .mv_data = (void *)start}, v;
-	int rc, op = start ? MDB_SET_RANGE : MDB_FIRST;
-
-	rc = mdb_cursor_open(t->txn, t->idx->dbi[db], &c);
-	if (rc)
-		return idx_err(t, rc, db_names[db]);
-	for (;; op = MDB_NEXT) {
 		rc = cursor_get(t, db, c, &k, &v, op);
 		if (rc == MDB_NOTFOUND) {
 			rc = 0;
@@ -1246,11 +1211,22 @@ static int key_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, siz
 			rc = idx_err(t, rc, db_names[db]);
 			break;
 		}
-		if (same_prefix && (k.mv_size < 8 || memcmp(k.mv_data, start, 8) != 0))
+		if ((how & WALK_PREFIX) && (k.mv_size < 8 || memcmp(k.mv_data, start, 8) != 0))
 			break;
-		rc = cb(arg, &k, &v);
+		rc = cb ? cb(arg, &k, &v) : 0;
 		if (rc)
 			break;
+		op = MDB_NEXT;
+		if (how & WALK_DELETE) {
+			rc = idx_err(t, guarded(t, db_names[db], &del), db_names[db]);
+			if (rc)
+				break;
+			/* Re-seek after each delete: the callback may write another database, and a
+			 * fresh seek never depends on where LMDB leaves a cursor after a delete. */
+			k.mv_size = startlen;
+			k.mv_data = (void *)start;
+			op = MDB_SET_RANGE;
+		}
 	}
 	cursor_close(t, c);
 	return rc;
@@ -1259,7 +1235,7 @@ static int key_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, siz
 static int prefix_walk(struct idx_txn *t, enum idx_db db, const uint8_t *start, size_t startlen,
                        key_cb cb, void *arg)
 {
-	return key_walk(t, db, start, startlen, true, cb, arg);
+	return key_walk(t, db, start, startlen, WALK_PREFIX, cb, arg);
 }
 
 struct dirent_walk {
@@ -1466,7 +1442,8 @@ int idx_extent_del_from(struct idx_txn *t, uint64_t ino, uint64_t first, int64_t
 	int rc;
 
 	block_key(start, ino, first);
-	rc = prefix_delete(t, DB_BLOCKS, start, sizeof(start), extent_drop_step, &d);
+	rc = key_walk(t, DB_BLOCKS, start, sizeof(start), WALK_PREFIX | WALK_DELETE,
+	              extent_drop_step, &d);
 	if (stored_delta)
 		*stored_delta = d.delta;
 	return rc;
@@ -1526,7 +1503,7 @@ int idx_extent_each_from(struct idx_txn *t, uint64_t ino, uint64_t block, idx_ex
 
 	be64_put(start, ino);
 	be64_put(start + 8, block);
-	return key_walk(t, DB_BLOCKS, start, sizeof(start), false, extent_step, &w);
+	return key_walk(t, DB_BLOCKS, start, sizeof(start), 0, extent_step, &w);
 }
 
 /* ---- xattrs ---- */
@@ -1628,7 +1605,7 @@ int idx_xattr_del_all(struct idx_txn *t, uint64_t ino)
 	uint8_t start[8];
 
 	be64_put(start, ino);
-	return prefix_delete(t, DB_XATTRS, start, sizeof(start), NULL, NULL);
+	return key_walk(t, DB_XATTRS, start, sizeof(start), WALK_PREFIX | WALK_DELETE, NULL, NULL);
 }
 
 /* ---- models ---- */
@@ -1660,7 +1637,7 @@ int idx_model_get(struct idx_txn *t, uint32_t model_id, const void **bytes, size
 
 static int db_walk(struct idx_txn *t, enum idx_db db, key_cb cb, void *arg)
 {
-	return key_walk(t, db, NULL, 0, false, cb, arg);
+	return key_walk(t, db, NULL, 0, 0, cb, arg);
 }
 
 struct inode_walk {
