@@ -612,8 +612,25 @@ static int fsck_repair(struct fsck *f, struct fsck_inode_check *c)
 	rc = idx_write_begin(f->fs->idx, &t);
 	if (rc)
 		return rc;
-	/* Usage as the extents use it now; dropping the damaged ones below then moves their
-	 * bytes to dead, as for any deleted extent. */
+	for (size_t i = 0; i < f->nbad && !rc; i++) {
+		struct extent e;
+
+		rc = idx_extent_get(t, f->bad[i].ino, f->bad[i].block, &e);
+		if (rc == -ENOENT) {
+			rc = 0;
+			continue;
+		}
+		if (!rc)
+			rc = idx_extent_del(t, f->bad[i].ino, f->bad[i].block, NULL);
+		if (rc)
+			break;
+		for (size_t s = 0; s < f->nsegs; s++)
+			if (f->seg_ids[s] == e.segment && f->seg_live[s] >= e.record_len)
+				f->seg_live[s] -= e.record_len;
+		printf("repaired: inode %llu block %llu dropped (reads as zeros)\n",
+		       (unsigned long long)f->bad[i].ino, (unsigned long long)f->bad[i].block);
+	}
+	/* Usage as the remaining extents use it: all else in a segment file is dead. */
 	for (size_t i = 0; i < f->nsegs && !rc; i++) {
 		struct idx_segment_usage u = {f->seg_live[i], 0};
 		uint64_t size = 0;
@@ -621,15 +638,6 @@ static int fsck_repair(struct fsck *f, struct fsck_inode_check *c)
 		seg_size(f->fs->seg, f->seg_ids[i], &size);
 		u.dead_bytes = size > u.live_bytes ? size - u.live_bytes : 0;
 		rc = idx_segment_put(t, f->seg_ids[i], &u);
-	}
-	for (size_t i = 0; i < f->nbad && !rc; i++) {
-		rc = idx_extent_del(t, f->bad[i].ino, f->bad[i].block, NULL);
-		if (rc == -ENOENT)
-			rc = 0;
-		if (!rc)
-			printf("repaired: inode %llu block %llu dropped (reads as zeros)\n",
-			       (unsigned long long)f->bad[i].ino,
-			       (unsigned long long)f->bad[i].block);
 	}
 	for (size_t i = 0; i < c->nfix && !rc; i++)
 		rc = idx_inode_put(t, &c->fix[i]);
