@@ -7,7 +7,8 @@
  *   mdb_poke del  INDEXDIR DB KEYHEX
  *   mdb_poke list INDEXDIR DB                  prints "KEYHEX VALUEHEX" per entry
  *
- * Keys and values are hex strings (an empty value is "-"). Exit status 2 on any LMDB error. */
+ * Keys and values are hex strings (an empty value is "-"; "@FILE" reads the hex from FILE, for
+ * values too long for a command line, such as a stored model). Exit status 2 on any LMDB error. */
 #include <lmdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,23 @@
 
 static int unhex(const char *s, unsigned char *out, size_t cap, size_t *len)
 {
-	size_t n = strlen(s);
+	size_t n;
+
+	if (s[0] == '@') { /* the hex is in a file */
+		static char text[(1 << 21) + 2];
+		FILE *f = fopen(s + 1, "r");
+		size_t got;
+
+		if (!f)
+			return -1;
+		got = fread(text, 1, sizeof(text) - 1, f);
+		fclose(f);
+		while (got && (text[got - 1] == '\n' || text[got - 1] == '\r'))
+			got--;
+		text[got] = '\0';
+		s = text;
+	}
+	n = strlen(s);
 
 	if (!strcmp(s, "-")) {
 		*len = 0;
@@ -55,7 +72,7 @@ static int check(int rc, const char *what)
 
 int main(int argc, char **argv)
 {
-	static unsigned char key[512], value[1 << 17];
+	static unsigned char key[512], value[1 << 20];
 	MDB_env *env;
 	MDB_txn *txn;
 	MDB_dbi dbi;
