@@ -50,6 +50,40 @@ static int store_accounting(struct fs *fs)
 }
 
 /* 1 if `dir` has no entries, 0 if it has, negative errno if it cannot be read. */
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+/* A new archive's directories, files and first commit on stable storage before anything is
+ * written into it: otherwise a power cut soon after could lose index/data.mdb's or seg/'s
+ * directory entry, and every fsync acknowledged inside with it. */
+static int make_durable(const char *archive, struct fs *fs)
+{
+	static const char *const subdirs[] = {"index", "seg", ""};
+	char path[4096], parent[4096];
+	int rc = idx_sync(fs->idx);
+
+	for (size_t i = 0; !rc && i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", archive, subdirs[i]);
+		rc = fsync_dir(path);
+	}
+	if (!rc) { /* the archive's own entry */
+		snprintf(parent, sizeof(parent), "%s/..", archive);
+		rc = fsync_dir(parent);
+	}
+	if (rc)
+		fs_log("%s: cannot make the new archive durable: %s", archive, strerror(-rc));
+	return rc;
+}
+
 static int dir_is_empty(const char *dir)
 {
 	DIR *d = opendir(dir);
@@ -356,6 +390,9 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 			fs_log("%s: cannot install the default model: %s", archive, strerror(-rc));
 			goto fail;
 		}
+		rc = make_durable(archive, fs);
+		if (rc)
+			goto fail;
 	}
 	if (opt->model_path && !opt->read_only) {
 		rc = fs_model_install_file(fs, opt->model_path);

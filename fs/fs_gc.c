@@ -121,6 +121,12 @@ int fs_gc_segment(struct fs *fs, uint64_t segment, uint64_t *moved_bytes, uint64
 		rc = gc_commit(w);
 	if (rc)
 		goto out; /* a damaged record: keep the segment for fsck to report */
+	/* The commit that moved the records must be on disk before the file goes: the index
+	 * commits without syncing its meta page, and a power cut would bring back the one whose
+	 * extents point into the removed segment. */
+	rc = idx_sync(fs->idx);
+	if (rc)
+		goto out;
 	/* No extent can point into a segment that is not the open one once its records moved. */
 	pthread_rwlock_wrlock(&fs->seg_remove_lock);
 	rc = seg_remove(fs->seg, segment);
