@@ -549,96 +549,215 @@ void boa_stream_free(struct boa_stream *s)
 	free(s);
 }
 
-/* One step of the network for input byte `byte`: advances every block's state and leaves the
- * residual stream in s->u. */
-static void stream_step(struct boa_stream *s, int byte)
-{
-	const struct boa_model *m = s->m;
-	const struct boa_kernels *k = s->k;
-	int d = m->dim, E = m->E, S = m->S, R = m->R, K = m->K, F = m->ff;
+/* The streams one batched step works on; more are done in slices of this many. */
+#define STEP_BATCH 16
 
-	memcpy(s->u, m->emb + (size_t)byte * d, (size_t)d * sizeof(float));
+/* Each stream's buffers as the kernels take them: outputs (float *) and inputs (const). */
+struct batch {
+	float *u[STEP_BATCH], *a[STEP_BATCH], *xz[STEP_BATCH], *xc[STEP_BATCH], *dbc[STEP_BATCH],
+	    *dt[STEP_BATCH], *y[STEP_BATCH], *mo[STEP_BATCH], *f[STEP_BATCH], *hh[STEP_BATCH],
+	    *logits[STEP_BATCH];
+	const float *in_u[STEP_BATCH], *in_a[STEP_BATCH], *in_xc[STEP_BATCH], *in_dbc[STEP_BATCH],
+	    *in_y[STEP_BATCH], *in_f[STEP_BATCH], *in_hh[STEP_BATCH];
+};
+
+static void batch_init(struct batch *b, struct boa_stream *const *s, int n)
+{
+	for (int j = 0; j < n; j++) {
+		b->u[j] = s[j]->u;
+		b->a[j] = s[j]->a;
+		b->xz[j] = s[j]->xz;
+		b->xc[j] = s[j]->xc;
+		b->dbc[j] = s[j]->dbc;
+		b->dt[j] = s[j]->dt;
+		b->y[j] = s[j]->y;
+		b->mo[j] = s[j]->mo;
+		b->f[j] = s[j]->f;
+		b->hh[j] = s[j]->hh;
+		b->logits[j] = s[j]->logits;
+		b->in_u[j] = s[j]->u;
+		b->in_a[j] = s[j]->a;
+		b->in_xc[j] = s[j]->xc;
+		b->in_dbc[j] = s[j]->dbc;
+		b->in_y[j] = s[j]->y;
+		b->in_f[j] = s[j]->f;
+		b->in_hh[j] = s[j]->hh;
+	}
+}
+
+/* One step of the network for n (<= STEP_BATCH) streams of one model, stream j taking input
+ * byte bytes[j]: advances every block's state and leaves the residual stream in s[j]->u. Each
+ * stream gets exactly the operations it would get alone; only the matrix products are shared
+ * (matmat), so that each weight is read once per step of the batch. */
+static void streams_step(struct boa_stream *const *s, int n, const uint8_t *bytes)
+{
+	const struct boa_model *m = s[0]->m;
+	const struct boa_kernels *k = s[0]->k;
+	int d = m->dim, E = m->E, S = m->S, R = m->R, K = m->K, F = m->ff;
+	struct batch b;
+
+	batch_init(&b, s, n);
+	for (int j = 0; j < n; j++)
+		memcpy(b.u[j], m->emb + (size_t)bytes[j] * d, (size_t)d * sizeof(float));
 	for (uint32_t l = 0; l < m->hp.layers; l++) {
 		const struct boa_layer *L = &m->layer[l];
-		float *win = s->conv + (size_t)l * (K - 1) * E;
-		float *h = s->h + (size_t)l * S * E;
 
-		k->layernorm(s->a, s->u, L->ln1_g, L->ln1_b, d);
-		k->matvec(s->xz, L->in_t, s->a, d, 2 * E, NULL);
-		k->conv_silu(s->xc, win, s->xz, L->conv_w, L->conv_b, K, E);
-		if (K > 1) {
-			memmove(win, win + E, (size_t)(K - 2) * E * sizeof(float));
-			memcpy(win + (size_t)(K - 2) * E, s->xz, (size_t)E * sizeof(float));
+		for (int j = 0; j < n; j++)
+			k->layernorm(b.a[j], b.u[j], L->ln1_g, L->ln1_b, d);
+		k->matmat(b.xz, L->in_t, b.in_a, d, 2 * E, NULL, n);
+		for (int j = 0; j < n; j++) {
+			float *win = s[j]->conv + (size_t)l * (K - 1) * E;
+
+			k->conv_silu(b.xc[j], win, b.xz[j], L->conv_w, L->conv_b, K, E);
+			if (K > 1) {
+				memmove(win, win + E, (size_t)(K - 2) * E * sizeof(float));
+				memcpy(win + (size_t)(K - 2) * E, b.xz[j],
+				       (size_t)E * sizeof(float));
+			}
 		}
-		k->matvec(s->dbc, L->xp_t, s->xc, E, m->xp_pad, NULL);
-		k->matvec(s->dt, L->dtp_t, s->dbc, R, E, L->dt_b);
-		k->softplus(s->dt, E);
-		k->scan(s->y, h, L->A, s->dt, s->xc, s->dbc + R, s->dbc + R + S, L->D, s->xz + E, S,
-		        E);
-		k->matvec(s->mo, L->out_t, s->y, E, d, NULL);
-		for (int i = 0; i < d; i++)
-			s->u[i] = s->u[i] + s->mo[i];
-		k->layernorm(s->a, s->u, L->ln2_g, L->ln2_b, d);
-		k->matvec(s->f, L->ff1_t, s->a, d, F, L->ff1_b);
-		k->gelu(s->f, F);
-		k->matvec(s->mo, L->ff2_t, s->f, F, d, L->ff2_b);
-		for (int i = 0; i < d; i++)
-			s->u[i] = s->u[i] + s->mo[i];
+		k->matmat(b.dbc, L->xp_t, b.in_xc, E, m->xp_pad, NULL, n);
+		k->matmat(b.dt, L->dtp_t, b.in_dbc, R, E, L->dt_b, n);
+		for (int j = 0; j < n; j++) {
+			float *h = s[j]->h + (size_t)l * S * E;
+
+			k->softplus(b.dt[j], E);
+			k->scan(b.y[j], h, L->A, b.dt[j], b.xc[j], b.dbc[j] + R, b.dbc[j] + R + S,
+			        L->D, b.xz[j] + E, S, E);
+		}
+		k->matmat(b.mo, L->out_t, b.in_y, E, d, NULL, n);
+		for (int j = 0; j < n; j++) {
+			float *u = b.u[j], *mo = b.mo[j];
+
+			for (int i = 0; i < d; i++)
+				u[i] = u[i] + mo[i];
+			k->layernorm(b.a[j], u, L->ln2_g, L->ln2_b, d);
+		}
+		k->matmat(b.f, L->ff1_t, b.in_a, d, F, L->ff1_b, n);
+		for (int j = 0; j < n; j++)
+			k->gelu(b.f[j], F);
+		k->matmat(b.mo, L->ff2_t, b.in_f, F, d, L->ff2_b, n);
+		for (int j = 0; j < n; j++) {
+			float *u = b.u[j], *mo = b.mo[j];
+
+			for (int i = 0; i < d; i++)
+				u[i] = u[i] + mo[i];
+		}
 	}
-	s->freq_valid = 0;
+	for (int j = 0; j < n; j++)
+		s[j]->freq_valid = 0;
+}
+
+/* s->freq from s->logits: quantised softmax (see the top of this file). */
+static void stream_quantize(struct boa_stream *s)
+{
+	const struct boa_kernels *k = s->k;
+	float sum = k->softmax_exp(s->p, s->logits, 256);
+	uint32_t total = 0, best = 0;
+	int argmax = 0;
+
+	s->freq_valid = 1;
+	if (!(sum >= 1.0f && sum <= 256.0f)) { /* non-finite logits: say nothing */
+		for (int i = 0; i < 256; i++)
+			s->freq[i] = (1 << BOA_PROB_BITS) / 256;
+		return;
+	}
+	k->quantize(s->q, s->p, 65280.0f / sum, 256);
+	for (int i = 0; i < 256; i++) {
+		uint32_t f = 1 + (uint32_t)s->q[i];
+		s->freq[i] = f;
+		total += f;
+		if (f > best) {
+			best = f;
+			argmax = i;
+		}
+	}
+	s->freq[argmax] =
+	    (uint32_t)((int64_t)s->freq[argmax] + (1 << BOA_PROB_BITS) - (int64_t)total);
+}
+
+/* The head for n (<= STEP_BATCH) streams of one model whose freq is not valid. */
+static void streams_head(struct boa_stream *const *s, int n)
+{
+	const struct boa_model *m = s[0]->m;
+	const struct boa_kernels *k = s[0]->k;
+	int d = m->dim;
+	struct batch b;
+
+	batch_init(&b, s, n);
+	k->matmat(b.hh, m->h1_t, b.in_u, d, d, m->h1_b, n);
+	for (int j = 0; j < n; j++) {
+		float *hh = b.hh[j];
+
+		for (int i = 0; i < d; i++)
+			hh[i] = hh[i] > 0.0f ? hh[i] : 0.0f;
+	}
+	k->matmat(b.logits, m->h2_t, b.in_hh, d, 256, m->h2_b, n);
+	for (int j = 0; j < n; j++)
+		stream_quantize(s[j]);
 }
 
 void boa_stream_reset(struct boa_stream *s)
 {
 	const struct boa_model *m = s->m;
 	size_t L = m->hp.layers;
+	uint8_t zero = 0;
 
 	memset(s->conv, 0, L * (m->K - 1) * m->E * sizeof(float));
 	memset(s->h, 0, L * m->S * m->E * sizeof(float));
-	stream_step(s, 0);
+	streams_step(&s, 1, &zero);
 }
 
 void boa_stream_predict(struct boa_stream *s, uint32_t freq[256])
 {
-	if (!s->freq_valid) {
-		const struct boa_model *m = s->m;
-		const struct boa_kernels *k = s->k;
-		int d = m->dim;
-
-		k->matvec(s->hh, m->h1_t, s->u, d, d, m->h1_b);
-		for (int i = 0; i < d; i++)
-			s->hh[i] = s->hh[i] > 0.0f ? s->hh[i] : 0.0f;
-		k->matvec(s->logits, m->h2_t, s->hh, d, 256, m->h2_b);
-		float sum = k->softmax_exp(s->p, s->logits, 256);
-		if (!(sum >= 1.0f && sum <= 256.0f)) { /* non-finite logits: say nothing */
-			for (int i = 0; i < 256; i++)
-				s->freq[i] = (1 << BOA_PROB_BITS) / 256;
-			s->freq_valid = 1;
-			memcpy(freq, s->freq, sizeof(s->freq));
-			return;
-		}
-		uint32_t total = 0, best = 0;
-		int argmax = 0;
-		k->quantize(s->q, s->p, 65280.0f / sum, 256);
-		for (int i = 0; i < 256; i++) {
-			uint32_t f = 1 + (uint32_t)s->q[i];
-			s->freq[i] = f;
-			total += f;
-			if (f > best) {
-				best = f;
-				argmax = i;
-			}
-		}
-		s->freq[argmax] =
-		    (uint32_t)((int64_t)s->freq[argmax] + (1 << BOA_PROB_BITS) - (int64_t)total);
-		s->freq_valid = 1;
-	}
+	if (!s->freq_valid)
+		streams_head(&s, 1);
 	memcpy(freq, s->freq, sizeof(s->freq));
 }
 
 void boa_stream_update(struct boa_stream *s, uint8_t byte)
 {
-	stream_step(s, byte);
+	streams_step(&s, 1, &byte);
+}
+
+static int streams_check(struct boa_stream *const *s, int n)
+{
+	if (n < 0)
+		return -EINVAL;
+	for (int j = 1; j < n; j++)
+		if (s[j]->m != s[0]->m)
+			return -EINVAL;
+	return 0;
+}
+
+int boa_streams_predict(struct boa_stream *const *s, int n, uint32_t (*freq)[256])
+{
+	struct boa_stream *stale[STEP_BATCH];
+	int rc = streams_check(s, n), nstale = 0;
+
+	if (rc)
+		return rc;
+	for (int j = 0; j < n; j++) {
+		if (!s[j]->freq_valid)
+			stale[nstale++] = s[j];
+		if (nstale == STEP_BATCH || (j == n - 1 && nstale)) {
+			streams_head(stale, nstale);
+			nstale = 0;
+		}
+	}
+	for (int j = 0; j < n; j++)
+		memcpy(freq[j], s[j]->freq, sizeof(s[j]->freq));
+	return 0;
+}
+
+int boa_streams_update(struct boa_stream *const *s, int n, const uint8_t *bytes)
+{
+	int rc = streams_check(s, n);
+
+	if (rc)
+		return rc;
+	for (int j = 0; j < n; j += STEP_BATCH)
+		streams_step(s + j, n - j < STEP_BATCH ? n - j : STEP_BATCH, bytes + j);
+	return 0;
 }
 
 /* ---- scalar reference kernels ---- */
@@ -653,6 +772,23 @@ static void matvec_scalar(float *out, const float *wt, const float *in, int nin,
 		float x = in[i];
 		for (int o = 0; o < nout; o++)
 			out[o] = out[o] + w[o] * x;
+	}
+}
+
+/* Weights row by row as matvec_scalar, each row applied to every stream before the next. */
+static void matmat_scalar(float *const *out, const float *wt, const float *const *in, int nin,
+                          int nout, const float *bias, int n)
+{
+	for (int j = 0; j < n; j++)
+		for (int o = 0; o < nout; o++)
+			out[j][o] = bias ? bias[o] : 0.0f;
+	for (int i = 0; i < nin; i++) {
+		const float *w = wt + (size_t)i * nout;
+		for (int j = 0; j < n; j++) {
+			float x = in[j][i], *oj = out[j];
+			for (int o = 0; o < nout; o++)
+				oj[o] = oj[o] + w[o] * x;
+		}
 	}
 }
 
@@ -739,6 +875,7 @@ static void quantize_scalar(int32_t *q, const float *p, float scale, int n)
 const struct boa_kernels boa_kernels_scalar = {
     .name = "scalar",
     .matvec = matvec_scalar,
+    .matmat = matmat_scalar,
     .layernorm = layernorm_scalar,
     .conv_silu = conv_silu_scalar,
     .softplus = softplus_scalar,

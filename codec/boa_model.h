@@ -7,6 +7,7 @@
  * Determinism: boa_stream_predict gives bit-identical output for the same model and bytes with
  * any compiler, flags or CPU (float32, no contraction, fixed reduction order, own exp/log), and
  * the scalar and SIMD paths agree exactly; the output is integer.
+ * boa_streams_* step many streams at once (the fast path for independent 8 KiB streams).
  * Threads: a model is read-only once loaded and may be shared; a stream is per thread.
  * Errors: 0, or a negative errno; a truncated, corrupted or unknown-version model is -EINVAL
  * with a message naming what is wrong written to `err` (if not NULL). */
@@ -46,5 +47,12 @@ void boa_stream_reset(struct boa_stream *s);
 void boa_stream_predict(struct boa_stream *s, uint32_t freq[256]);
 /* Feeds the byte that actually came. */
 void boa_stream_update(struct boa_stream *s, uint8_t byte);
+
+/* Batched, for many independent streams: n distinct streams, all made from the same model
+ * (else -EINVAL and nothing done). The same as boa_stream_predict(s[j], freq[j]) and
+ * boa_stream_update(s[j], bytes[j]) for every j, with bit-identical results, but the matrix
+ * products of all n are computed together so each weight is read once per batch. */
+int boa_streams_predict(struct boa_stream *const *s, int n, uint32_t (*freq)[256]);
+int boa_streams_update(struct boa_stream *const *s, int n, const uint8_t *bytes);
 
 #endif

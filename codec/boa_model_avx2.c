@@ -185,6 +185,73 @@ static AVX2 void matvec_avx2(float *out, const float *wt, const float *in, int n
 	}
 }
 
+/* Columns o..o+8*NC-1 of NB streams: every weight chunk loaded once and applied to each
+ * stream's own accumulator (mul, then add, in order of i: matvec's operations). NB and NC are
+ * constants where it is inlined, so the accumulators stay in registers (NB*NC <= 8). */
+static inline __attribute__((always_inline)) AVX2 void
+matmat_tile(float *const *out, const float *wt, const float *const *in, int nin, int nout,
+            const float *bias, int o, const int NB, const int NC)
+{
+	__m256 acc[4][2], w[2];
+
+#pragma GCC unroll 4
+	for (int j = 0; j < NB; j++)
+#pragma GCC unroll 2
+		for (int c = 0; c < NC; c++)
+			acc[j][c] = bias ? _mm256_loadu_ps(bias + o + 8 * c) : _mm256_setzero_ps();
+	const float *wp = wt + o;
+	for (int i = 0; i < nin; i++, wp += nout) {
+#pragma GCC unroll 2
+		for (int c = 0; c < NC; c++)
+			w[c] = _mm256_loadu_ps(wp + 8 * c);
+#pragma GCC unroll 4
+		for (int j = 0; j < NB; j++) {
+			__m256 x = _mm256_set1_ps(in[j][i]);
+#pragma GCC unroll 2
+			for (int c = 0; c < NC; c++)
+				acc[j][c] = _mm256_add_ps(acc[j][c], _mm256_mul_ps(w[c], x));
+		}
+	}
+#pragma GCC unroll 4
+	for (int j = 0; j < NB; j++)
+#pragma GCC unroll 2
+		for (int c = 0; c < NC; c++)
+			_mm256_storeu_ps(out[j] + o + 8 * c, acc[j][c]);
+}
+
+/* Column blocks outermost, so a block of weights (nin x 16 floats) stays in L1 while it goes
+ * to every group of up to 4 streams. */
+static AVX2 void matmat_avx2(float *const *out, const float *wt, const float *const *in, int nin,
+                             int nout, const float *bias, int n)
+{
+	int o = 0, j;
+
+	if (n == 1) {
+		matvec_avx2(out[0], wt, in[0], nin, nout, bias);
+		return;
+	}
+	for (; o + 16 <= nout; o += 16) {
+		for (j = 0; j + 4 <= n; j += 4)
+			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 4, 2);
+		if (n - j == 3)
+			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 3, 2);
+		else if (n - j == 2)
+			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 2, 2);
+		else if (n - j == 1)
+			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 1, 2);
+	}
+	if (o < nout) { /* nout % 16 == 8 */
+		for (j = 0; j + 4 <= n; j += 4)
+			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 4, 1);
+		if (n - j == 3)
+			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 3, 1);
+		else if (n - j == 2)
+			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 2, 1);
+		else if (n - j == 1)
+			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 1, 1);
+	}
+}
+
 static AVX2 void layernorm_avx2(float *y, const float *x, const float *g, const float *b, int n)
 {
 	float mean = sum8_avx2(x, n) / (float)n;
@@ -281,6 +348,7 @@ static AVX2 void quantize_avx2(int32_t *q, const float *p, float scale, int n)
 const struct boa_kernels boa_kernels_avx2 = {
     .name = "avx2",
     .matvec = matvec_avx2,
+    .matmat = matmat_avx2,
     .layernorm = layernorm_avx2,
     .conv_silu = conv_silu_avx2,
     .softplus = softplus_avx2,

@@ -74,6 +74,11 @@ struct boa_kernels {
 	/* out[o] = (bias ? bias[o] : 0) + sum_i wt[i*nout + o] * in[i], summed in order of i. */
 	void (*matvec)(float *out, const float *wt, const float *in, int nin, int nout,
 	               const float *bias);
+	/* matvec for n streams at once: out[j][o] = (bias ? bias[o] : 0) +
+	 * sum_i wt[i*nout + o] * in[j][i], each element by exactly matvec's operations, while
+	 * every chunk of weights is read once for all n (the batched step of boa_streams_*). */
+	void (*matmat)(float *const *out, const float *wt, const float *const *in, int nin,
+	               int nout, const float *bias, int n);
 	/* LayerNorm of x[n] (n % 8 == 0) into y. */
 	void (*layernorm)(float *y, const float *x, const float *g, const float *b, int n);
 	/* xc[e] = silu(b[e] + sum_k w[k][e] * window_k[e]), window = the last d_conv inputs. */

@@ -976,27 +976,58 @@ struct val_job {
 	int rc;
 };
 
+/* Streams a validation worker steps together (boa_streams_*): each weight is read once per
+ * VAL_BATCH bytes. The bits of each stream are summed in its own byte order, as one at a time. */
+#define VAL_BATCH 8
+
 static void *val_worker(void *p)
 {
 	struct val_job *j = p;
-	struct boa_stream *s = NULL;
-	uint32_t freq[256];
+	struct boa_stream *s[VAL_BATCH] = {NULL}, *live[VAL_BATCH];
+	uint32_t freq[VAL_BATCH][256];
+	uint8_t next[VAL_BATCH];
+	size_t idx[VAL_BATCH];
+	double bits[VAL_BATCH];
+	int slot[VAL_BATCH];
 
-	j->rc = boa_stream_new(j->m, &s);
-	if (j->rc)
-		return NULL;
-	for (size_t i = (size_t)j->tid; i < j->n; i += (size_t)j->threads) {
-		double bits = 0;
-		boa_stream_reset(s);
-		for (size_t k = 0; k < j->streams[i].len; k++) {
-			uint8_t b = j->streams[i].bytes[k];
-			boa_stream_predict(s, freq);
-			bits -= log2((double)freq[b] / (double)(1 << BOA_PROB_BITS));
-			boa_stream_update(s, b);
+	for (int b = 0; b < VAL_BATCH && !j->rc; b++)
+		j->rc = boa_stream_new(j->m, &s[b]);
+	for (size_t i = (size_t)j->tid; i < j->n && !j->rc;) {
+		int nb = 0;
+
+		for (; nb < VAL_BATCH && i < j->n; nb++, i += (size_t)j->threads) {
+			idx[nb] = i;
+			bits[nb] = 0;
+			boa_stream_reset(s[nb]);
 		}
-		j->bits[i] = bits;
+		for (size_t k = 0;; k++) {
+			int nlive = 0;
+
+			for (int b = 0; b < nb; b++)
+				if (k < j->streams[idx[b]].len) {
+					live[nlive] = s[b];
+					slot[nlive++] = b;
+				}
+			if (!nlive)
+				break;
+			j->rc = boa_streams_predict(live, nlive, freq);
+			if (j->rc)
+				break;
+			for (int a = 0; a < nlive; a++) {
+				uint8_t byte = j->streams[idx[slot[a]]].bytes[k];
+				bits[slot[a]] -=
+				    log2((double)freq[a][byte] / (double)(1 << BOA_PROB_BITS));
+				next[a] = byte;
+			}
+			j->rc = boa_streams_update(live, nlive, next);
+			if (j->rc)
+				break;
+		}
+		for (int b = 0; b < nb; b++)
+			j->bits[idx[b]] = bits[b];
 	}
-	boa_stream_free(s);
+	for (int b = 0; b < VAL_BATCH; b++)
+		boa_stream_free(s[b]);
 	return NULL;
 }
 

@@ -1,5 +1,6 @@
-/* bench-model — per-byte cost of the Mamba byte model (predict + update) for a few shapes, or
- * for the .boam files named on the command line, with each available kernel set. */
+/* bench-model — throughput of the Mamba byte model (predict + update) for a few shapes, or for
+ * the .boam files named on the command line, with each available kernel set: one stream
+ * (boa_stream_*) side by side with 4, 8 and 16 streams stepped together (boa_streams_*). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,39 +17,77 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+#define BATCH_MAX 16
+
+/* Seconds for `total` bytes through `nb` streams stepped together (nb == 0: one stream with
+ * boa_stream_predict/update), the best of 8 rounds: on a shared machine the minimum is the
+ * model's own cost. */
+static double run(struct boa_stream **s, int nb, size_t total, uint32_t *sink)
+{
+	static uint32_t f[BATCH_MAX][256];
+	uint8_t bytes[BATCH_MAX];
+	double best = 1e30;
+
+	for (int round = 0; round < 8; round++) {
+		double t0 = now_s();
+		if (nb == 0) {
+			for (size_t i = 0; i < total; i++) {
+				boa_stream_predict(s[0], f[0]);
+				*sink += f[0][i & 255];
+				boa_stream_update(s[0], (uint8_t)(i * 2654435761u >> 13));
+			}
+		} else {
+			for (size_t i = 0; i < total / (size_t)nb; i++) {
+				boa_streams_predict(s, nb, f);
+				for (int j = 0; j < nb; j++) {
+					*sink += f[j][i & 255];
+					bytes[j] = (uint8_t)((i * nb + j) * 2654435761u >> 13);
+				}
+				boa_streams_update(s, nb, bytes);
+			}
+		}
+		double t = now_s() - t0;
+		best = t < best ? t : best;
+	}
+	return best;
+}
+
 static void bench(const char *label, const uint8_t *img, size_t len)
 {
 	static const char *const kernels[] = {"scalar", "avx2"};
+	static const int batches[] = {4, 8, 16};
 	for (int k = 0; k < 2; k++) {
 		struct boa_model *m = NULL;
-		struct boa_stream *s = NULL;
-		uint32_t f[256], sink = 0;
-		size_t n = 200000, params;
-		int dim, layers;
+		struct boa_stream *s[BATCH_MAX] = {NULL};
+		uint32_t sink = 0;
+		size_t total, params;
+		int dim, layers, ok = 1;
 
-		if (boa_model_load(img, len, &m, NULL, 0) || boa_model_set_kernels(m, kernels[k]) ||
-		    boa_stream_new(m, &s)) {
+		if (boa_model_load(img, len, &m, NULL, 0) || boa_model_set_kernels(m, kernels[k])) {
 			boa_model_free(m);
 			continue;
 		}
+		for (int j = 0; j < BATCH_MAX; j++)
+			ok = ok && !boa_stream_new(m, &s[j]);
+		if (!ok)
+			goto next;
 		boa_model_shape(m, &dim, &layers, &params);
-		/* the best of 8 rounds: on a shared machine the minimum is the model's own cost */
-		double dt = 1e30;
-		n = 25000;
-		for (int round = 0; round < 8; round++) {
-			double t0 = now_s();
-			for (size_t i = 0; i < n; i++) {
-				boa_stream_predict(s, f);
-				sink += f[i & 255];
-				boa_stream_update(s, (uint8_t)(i * 2654435761u >> 13));
-			}
-			double t = now_s() - t0;
-			dt = t < dt ? t : dt;
+		/* about the same time per shape: fewer bytes for the larger models */
+		total = 24000 * 256 / ((size_t)dim * dim * layers);
+		total = total < 1600 ? 1600 : total > 24000 ? 24000 : total & ~(size_t)15;
+		double single = run(s, 0, total, &sink);
+		printf("%-20s d%-3d x%d %7zu params  %-6s  single %7.1f KB/s", label, dim, layers,
+		       params, kernels[k], (double)total / single / 1000.0);
+		for (size_t b = 0; b < sizeof(batches) / sizeof(batches[0]); b++) {
+			double t = run(s, batches[b], total, &sink);
+			printf("  x%-2d %7.1f KB/s (%.2fx)", batches[b], (double)total / t / 1000.0,
+			       single / t);
 		}
-		printf("%-24s dim %3d x %d layers %7zu params  %-6s  %6.3f us/byte  %7.1f KB/s%s\n",
-		       label, dim, layers, params, kernels[k], dt / (double)n * 1e6,
-		       (double)n / dt / 1000.0, sink == 1 ? " " : "");
-		boa_stream_free(s);
+		printf("%s\n", sink == 1 ? " " : "");
+		fflush(stdout);
+	next:
+		for (int j = 0; j < BATCH_MAX; j++)
+			boa_stream_free(s[j]);
 		boa_model_free(m);
 	}
 }

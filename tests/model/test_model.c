@@ -125,6 +125,162 @@ static void test_scalar_and_avx2_predictions_are_bit_identical(void **state)
 	}
 }
 
+/* ---- batched streams give each stream exactly its single-stream predictions ---- */
+
+static void test_matmat_matches_matvec_per_stream(void **state)
+{
+	static const int dims[][2] = {{1, 8}, {3, 16}, {17, 24}, {64, 40}, {5, 256}, {33, 72}};
+	const struct boa_kernels *ks[2] = {&boa_kernels_scalar, NULL};
+	uint64_t seed = 7;
+
+#ifdef BOA_HAVE_AVX2_KERNELS
+	if (cpu_has_avx2())
+		ks[1] = &boa_kernels_avx2;
+#endif
+	for (size_t k = 0; k < sizeof(dims) / sizeof(dims[0]); k++) {
+		int nin = dims[k][0], nout = dims[k][1];
+		float *wt = malloc((size_t)nin * nout * sizeof(float));
+		float *bias = malloc((size_t)nout * sizeof(float));
+		float *in[9], *want[9], *got[9];
+		const float *cin[9];
+		for (int i = 0; i < nin * nout; i++)
+			wt[i] = (float)rnd_sym(&seed);
+		for (int o = 0; o < nout; o++)
+			bias[o] = (float)rnd_sym(&seed);
+		for (int j = 0; j < 9; j++) {
+			in[j] = malloc((size_t)nin * sizeof(float));
+			want[j] = malloc((size_t)nout * sizeof(float));
+			got[j] = malloc((size_t)nout * sizeof(float));
+			for (int i = 0; i < nin; i++)
+				in[j][i] = (float)(rnd_sym(&seed) * 100.0);
+			cin[j] = in[j];
+		}
+		for (int n = 1; n <= 9; n++)
+			for (int kk = 0; kk < 2 && ks[kk]; kk++)
+				for (int b = 0; b < 2; b++) {
+					const float *bs = b ? bias : NULL;
+					for (int j = 0; j < n; j++)
+						boa_kernels_scalar.matvec(want[j], wt, in[j], nin,
+						                          nout, bs);
+					ks[kk]->matmat(got, wt, cin, nin, nout, bs, n);
+					for (int j = 0; j < n; j++)
+						assert_memory_equal(want[j], got[j],
+						                    (size_t)nout * sizeof(float));
+				}
+		for (int j = 0; j < 9; j++) {
+			free(in[j]);
+			free(want[j]);
+			free(got[j]);
+		}
+		free(wt);
+		free(bias);
+	}
+}
+
+/* Stream j of a batch of n sees its own bytes: text, runs and noise, shifted per stream. */
+static uint8_t batch_byte(int t, int j, uint64_t *seed)
+{
+	int u = t + 13 * j;
+	return u % 89 < 35   ? (uint8_t)('a' + (u + j) % 26)
+	       : u % 89 < 50 ? (uint8_t)j
+	                     : (uint8_t)rnd(seed);
+}
+
+static void batched_matches_single(const uint8_t *img, size_t len, const char *kernels, int n,
+                                   int steps)
+{
+	struct boa_model *ref = load_ok(img, len), *mb = load_ok(img, len);
+	struct boa_stream **single = calloc((size_t)n, sizeof(*single));
+	struct boa_stream **batch = calloc((size_t)n, sizeof(*batch));
+	uint32_t(*fb)[256] = calloc((size_t)n, sizeof(*fb));
+	uint8_t *bytes = calloc((size_t)n, 1);
+	uint64_t seed = 99 + (uint64_t)n;
+
+	assert_int_equal(boa_model_set_kernels(ref, "scalar"), 0);
+	assert_int_equal(boa_model_set_kernels(mb, kernels), 0);
+	for (int j = 0; j < n; j++) {
+		assert_int_equal(boa_stream_new(ref, &single[j]), 0);
+		assert_int_equal(boa_stream_new(mb, &batch[j]), 0);
+	}
+	for (int t = 0; t < steps; t++) {
+		/* now and then one stream has already predicted alone: its cached freq must stay */
+		if (t % 5 == 1) {
+			uint32_t f[256];
+			boa_stream_predict(batch[t % n], f);
+		}
+		assert_int_equal(boa_streams_predict(batch, n, fb), 0);
+		for (int j = 0; j < n; j++) {
+			uint32_t fs[256];
+			boa_stream_predict(single[j], fs);
+			check_freq(fb[j]);
+			if (memcmp(fs, fb[j], sizeof(fs)))
+				fail_msg("%s n=%d: stream %d differs at byte %d", kernels, n, j, t);
+			assert_memory_equal(single[j]->u, batch[j]->u,
+			                    (size_t)ref->dim * sizeof(float));
+			assert_memory_equal(single[j]->h, batch[j]->h,
+			                    (size_t)ref->hp.layers * ref->S * ref->E *
+			                        sizeof(float));
+			bytes[j] = batch_byte(t, j, &seed);
+			boa_stream_update(single[j], bytes[j]);
+		}
+		assert_int_equal(boa_streams_update(batch, n, bytes), 0);
+	}
+	for (int j = 0; j < n; j++) {
+		boa_stream_free(single[j]);
+		boa_stream_free(batch[j]);
+	}
+	free(single);
+	free(batch);
+	free(fb);
+	free(bytes);
+	boa_model_free(ref);
+	boa_model_free(mb);
+}
+
+static void test_batched_streams_predict_as_single_streams(void **state)
+{
+	static const int shapes[][2] = {{8, 1}, {16, 2}, {24, 1}, {40, 2}};
+	static const int ns[] = {1, 3, 8, 13, 20}; /* 20: more than one internal slice */
+	static const char *const kernels[] = {"scalar", "avx2"};
+
+	for (size_t k = 0; k < sizeof(shapes) / sizeof(shapes[0]); k++) {
+		struct boa_train_net *net = random_net(shapes[k][0], shapes[k][1], 300 + k, 0.3);
+		size_t len;
+		uint8_t *img = net_image(net, &len);
+		for (int kk = 0; kk < 2; kk++) {
+			if (kk == 1 && !cpu_has_avx2())
+				continue;
+			for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+				batched_matches_single(img, len, kernels[kk], ns[i], 120);
+		}
+		free(img);
+		boa_train_net_free(net);
+	}
+}
+
+static void test_batched_streams_of_different_models_are_refused(void **state)
+{
+	struct boa_train_net *net = random_net(8, 1, 5, 0.1);
+	size_t len;
+	uint8_t *img = net_image(net, &len);
+	struct boa_model *m1 = load_ok(img, len), *m2 = load_ok(img, len);
+	struct boa_stream *s[2];
+	uint32_t f[2][256];
+	uint8_t bytes[2] = {1, 2};
+
+	assert_int_equal(boa_stream_new(m1, &s[0]), 0);
+	assert_int_equal(boa_stream_new(m2, &s[1]), 0);
+	assert_int_equal(boa_streams_predict(s, 2, f), -EINVAL);
+	assert_int_equal(boa_streams_update(s, 2, bytes), -EINVAL);
+	assert_int_equal(boa_streams_update(s, 0, bytes), 0);
+	boa_stream_free(s[0]);
+	boa_stream_free(s[1]);
+	boa_model_free(m1);
+	boa_model_free(m2);
+	free(img);
+	boa_train_net_free(net);
+}
+
 static void test_math_functions_agree_between_kernels(void **state)
 {
 	/* elementwise kernels on awkward inputs: huge, tiny, zero, negative zero, near
@@ -676,6 +832,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_scalar_and_avx2_predictions_are_bit_identical),
 	    cmocka_unit_test(test_math_functions_agree_between_kernels),
+	    cmocka_unit_test(test_matmat_matches_matvec_per_stream),
+	    cmocka_unit_test(test_batched_streams_predict_as_single_streams),
+	    cmocka_unit_test(test_batched_streams_of_different_models_are_refused),
 	    cmocka_unit_test(test_own_exp_and_log_are_accurate),
 	    cmocka_unit_test(test_predictions_are_distributions_and_reset_repeats_them),
 	    cmocka_unit_test(test_inference_matches_training_forward),
