@@ -51,7 +51,7 @@ ops_dirs=()
 check_all() {
 	local out
 	if [ -d "$m/data" ]; then
-		out=$("$W" verify "$m/data" "$logs"/w*.log) || {
+		out=$("$W" verify "$m/data" "$logs"/w*.log "$logs"/slow.log) || {
 			printf '%s\n' "$out" >&2
 			fail "round $1: acknowledged data lost or damaged (archive kept in $a)"
 		}
