@@ -196,13 +196,7 @@ last_block=$(((5 * BS + 99) / BS))
 damage segment-truncated "$last_block" segment-truncated
 
 # boa fsck (read-only) must find every damaged block and say so, by inode and block.
-BOA=
-for b in "$BOAFS_BUILD/boa" "$BOAFS_BUILD/codec/boa"; do
-	if [ -x "$b" ] && "$b" fsck --help >/dev/null 2>&1; then
-		BOA=$b
-		break
-	fi
-done
+BOA=$(boa_tool fsck)
 if [ -n "$BOA" ]; then
 	rc=0
 	"$BOA" fsck "$a" >"$t/fsck.out" 2>&1 || rc=$?

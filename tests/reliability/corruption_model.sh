@@ -13,13 +13,7 @@ require_boafs
 require_root
 
 POKE=$(rel_helper mdb_poke)
-BOA=
-for b in "$BOAFS_BUILD/boa" "$BOAFS_BUILD/codec/boa"; do
-	if [ -x "$b" ] && "$b" fsck --help >/dev/null 2>&1; then
-		BOA=$b
-		break
-	fi
-done
+BOA=$(boa_tool fsck)
 [ -n "$BOA" ] || skip "no boa in $BOAFS_BUILD"
 
 t=$(it_tmpdir)

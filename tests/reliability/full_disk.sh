@@ -43,13 +43,7 @@ _fd_cleanup() {
 trap _fd_cleanup EXIT
 mount -t tmpfs -o size=24m,mode=0700 boafs-full-disk "$back" || skip "cannot mount a tmpfs"
 
-BOA=
-for b in "$BOAFS_BUILD/boa" "$BOAFS_BUILD/codec/boa"; do
-	if [ -x "$b" ] && "$b" gc --help >/dev/null 2>&1; then
-		BOA=$b
-		break
-	fi
-done
+BOA=$(boa_tool gc)
 
 mount_boafs "$a" "$m" || fail "mount on the tmpfs"
 make_data "$t/keep" $((3 << 20))

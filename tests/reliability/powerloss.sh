@@ -38,13 +38,7 @@ require_boafs
 require_root
 
 ITER=${ITER:-8}
-BOA=
-for b in "$BOAFS_BUILD/boa" "$BOAFS_BUILD/codec/boa"; do
-	if [ -x "$b" ] && "$b" fsck --help >/dev/null 2>&1; then
-		BOA=$b
-		break
-	fi
-done
+BOA=$(boa_tool fsck)
 [ -n "$BOA" ] || note "no boa fsck in $BOAFS_BUILD: the archive is not checked offline"
 BLOCK_SIZE=${CRASH_BLOCK_SIZE:-16K}
 CAP=${CRASH_CAP:-2097152}

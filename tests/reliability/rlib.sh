@@ -34,6 +34,18 @@ rel_helper() {
 	printf '%s\n' "$out"
 }
 
+# boa_tool SUBCOMMAND: prints the built `boa` program when it has SUBCOMMAND (fsck, gc, ...),
+# else nothing (a build without the CLI).
+boa_tool() {
+	local b
+	for b in "$BOAFS_BUILD/boa" "$BOAFS_BUILD/codec/boa"; do
+		if [ -x "$b" ] && "$b" "$1" --help >/dev/null 2>&1; then
+			printf '%s\n' "$b"
+			return 0
+		fi
+	done
+}
+
 # daemon_pid MNT: the pid of the foreground daemon that mount_boafs started for MNT.
 daemon_pid() {
 	local mnt
