@@ -42,31 +42,8 @@ kills=0
 ops_dirs=()
 
 # check_all ROUND: the checks that follow every mount.
-check_all() {
-	local out
-	if [ -d "$m/data" ]; then
-		out=$("$W" verify "$m/data" "$logs"/w*.log "$logs"/slow.log) || {
-			printf '%s\n' "$out" >&2
-			fail "round $1: acknowledged data lost or damaged (archive kept in $a)"
-		}
-		note "round $1: $(printf '%s\n' "$out" | tail -n 1)"
-		verified_bytes=$((verified_bytes + $(printf '%s\n' "$out" | tail -n 1 |
-			sed -n 's/.* files, \([0-9]*\) acknowledged bytes.*/\1/p')))
-	fi
-	local d
-	for d in ${ops_dirs[@]+"${ops_dirs[@]}"}; do
-		out=$("$W" dirverify "$m/$d" "$logs/$d.log") || {
-			printf '%s\n' "$out" >&2
-			fail "round $1: directory operations of $d not in an acknowledged state"
-		}
-		note "round $1: $out"
-	done
-	out=$("$W" walk "$m") || {
-		printf '%s\n' "$out" >&2
-		fail "round $1: the tree is not consistent after the crash"
-	}
-	note "round $1: $out"
-}
+crash_failed() { fail "round $1: $2 (archive kept in $a)"; }
+check_all() { check_acknowledged "$1" crash_failed; }
 
 # fsck_offline WHEN: boa fsck (read-only) finds nothing wrong with the unmounted archive.
 fsck_offline() {
@@ -99,20 +76,7 @@ for ((round = 1; round <= ITER; round++)); do
 	ops_dirs=()
 	mkdir -p "$m/data"
 
-	pids=()
-	for ((w = 1; w <= WRITERS; w++)); do
-		"$W" write "$m/data" "$logs/w$w.log" "w$w" "$FILES_PER_WRITER" \
-			$((SEED * 1000 + round)) 60 "$CAP" >"$logs/w$w.out" 2>&1 &
-		pids+=($!)
-	done
-	# A slow writer, whose blocks stay long enough for the recompression rounds to replace.
-	"$W" write "$m/data" "$logs/slow.log" slow 2 $((SEED * 1000 + round)) 60 "$CAP" 300000 \
-		>"$logs/slow.out" 2>&1 &
-	pids+=($!)
-	"$W" dirops "$m/ops$round" "$logs/ops$round.log" $((SEED * 1000 + round)) 60 \
-		>"$logs/ops.out" 2>&1 &
-	pids+=($!)
-	ops_dirs+=("ops$round")
+	start_writers "$round"
 
 	if [ "$round" -eq "$ITER" ]; then
 		sleep 1

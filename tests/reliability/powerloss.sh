@@ -107,30 +107,7 @@ EOF
 }
 
 # check_all ROUND: the checks of crash.sh, on the archive after the power cut.
-check_all() {
-	local out d
-	if [ -d "$m/data" ]; then
-		out=$("$W" verify "$m/data" "$logs"/w*.log "$logs"/slow.log) || {
-			printf '%s\n' "$out" >&2
-			pl_fail "$1" "acknowledged data lost or damaged after the power cut"
-		}
-		note "round $1: $(printf '%s\n' "$out" | tail -n 1)"
-		verified_bytes=$((verified_bytes + $(printf '%s\n' "$out" | tail -n 1 |
-			sed -n 's/.* files, \([0-9]*\) acknowledged bytes.*/\1/p')))
-	fi
-	for d in ${ops_dirs[@]+"${ops_dirs[@]}"}; do
-		out=$("$W" dirverify "$m/$d" "$logs/$d.log") || {
-			printf '%s\n' "$out" >&2
-			pl_fail "$1" "directory operations of $d not in an acknowledged state"
-		}
-		note "round $1: $out"
-	done
-	out=$("$W" walk "$m") || {
-		printf '%s\n' "$out" >&2
-		pl_fail "$1" "the tree is not consistent after the power cut"
-	}
-	note "round $1: $out"
-}
+check_all() { check_acknowledged "$1" pl_fail; }
 
 # fsck_offline ROUND WHEN: boa fsck (read-only) finds nothing wrong with the unmounted archive.
 fsck_offline() {
@@ -168,19 +145,7 @@ for ((round = 1; round <= ITER; round++)); do
 		fail "round $round: mount with the shim failed"
 	mkdir -p "$m/data"
 
-	pids=()
-	for ((w = 1; w <= WRITERS; w++)); do
-		"$W" write "$m/data" "$logs/w$w.log" "w$w" "$FILES_PER_WRITER" \
-			$((SEED * 1000 + round)) 60 "$CAP" >"$logs/w$w.out" 2>&1 &
-		pids+=($!)
-	done
-	"$W" write "$m/data" "$logs/slow.log" slow 2 $((SEED * 1000 + round)) 60 "$CAP" 300000 \
-		>"$logs/slow.out" 2>&1 &
-	pids+=($!)
-	"$W" dirops "$m/ops$round" "$logs/ops$round.log" $((SEED * 1000 + round)) 60 \
-		>"$logs/ops.out" 2>&1 &
-	pids+=($!)
-	ops_dirs+=("ops$round")
+	start_writers "$round"
 
 	delay=0
 	rand_between delay 2 12

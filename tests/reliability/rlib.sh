@@ -106,3 +106,57 @@ bug_note() {
 rand_between() {
 	printf -v "$1" '%d' $(($2 + RANDOM % ($3 - $2 + 1)))
 }
+
+# ---- the writers of crash.sh and powerloss.sh ----
+# Both scripts set W (fsync_writer), m (the mountpoint), logs (a directory), WRITERS,
+# FILES_PER_WRITER, CAP and SEED, and keep the arrays pids and ops_dirs and the count
+# verified_bytes.
+
+# start_writers ROUND: WRITERS data writers (appends of 1 byte..400 KiB, rewrites, fsync or
+# fdatasync at random points, each logging what was acknowledged), a slow one whose blocks live
+# long enough to be recompressed, and a directory-operation writer in ops$ROUND; their pids in
+# `pids`.
+start_writers() {
+	local round=$1 w
+	pids=()
+	for ((w = 1; w <= WRITERS; w++)); do
+		"$W" write "$m/data" "$logs/w$w.log" "w$w" "$FILES_PER_WRITER" \
+			$((SEED * 1000 + round)) 60 "$CAP" >"$logs/w$w.out" 2>&1 &
+		pids+=($!)
+	done
+	"$W" write "$m/data" "$logs/slow.log" slow 2 $((SEED * 1000 + round)) 60 "$CAP" 300000 \
+		>"$logs/slow.out" 2>&1 &
+	pids+=($!)
+	"$W" dirops "$m/ops$round" "$logs/ops$round.log" $((SEED * 1000 + round)) 60 \
+		>"$logs/ops.out" 2>&1 &
+	pids+=($!)
+	ops_dirs+=("ops$round")
+}
+
+# check_acknowledged ROUND ONFAIL: every byte the writers' logs say was acknowledged is there and
+# unchanged, each directory-operation tree is in an acknowledged state, and every entry of the
+# mount stats and reads; on a failure, `ONFAIL ROUND MESSAGE` (which must not return).
+check_acknowledged() {
+	local round=$1 onfail=$2 out d
+	if [ -d "$m/data" ]; then
+		out=$("$W" verify "$m/data" "$logs"/w*.log "$logs"/slow.log) || {
+			printf '%s\n' "$out" >&2
+			"$onfail" "$round" "acknowledged data lost or damaged"
+		}
+		note "round $round: $(printf '%s\n' "$out" | tail -n 1)"
+		verified_bytes=$((verified_bytes + $(printf '%s\n' "$out" | tail -n 1 |
+			sed -n 's/.* files, \([0-9]*\) acknowledged bytes.*/\1/p')))
+	fi
+	for d in ${ops_dirs[@]+"${ops_dirs[@]}"}; do
+		out=$("$W" dirverify "$m/$d" "$logs/$d.log") || {
+			printf '%s\n' "$out" >&2
+			"$onfail" "$round" "directory operations of $d not in an acknowledged state"
+		}
+		note "round $round: $out"
+	done
+	out=$("$W" walk "$m") || {
+		printf '%s\n' "$out" >&2
+		"$onfail" "$round" "the tree is not consistent"
+	}
+	note "round $round: $out"
+}
