@@ -219,37 +219,38 @@ matmat_tile(float *const *out, const float *wt, const float *const *in, int nin,
 			_mm256_storeu_ps(out[j] + o + 8 * c, acc[j][c]);
 }
 
+/* Columns o..o+8*NC-1 of all n streams: groups of 4, then the 1 to 3 left over. */
+static inline __attribute__((always_inline)) AVX2 void
+matmat_columns(float *const *out, const float *wt, const float *const *in, int nin, int nout,
+               const float *bias, int o, int n, const int NC)
+{
+	int j;
+
+	for (j = 0; j + 4 <= n; j += 4)
+		matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 4, NC);
+	if (n - j == 3)
+		matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 3, NC);
+	else if (n - j == 2)
+		matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 2, NC);
+	else if (n - j == 1)
+		matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 1, NC);
+}
+
 /* Column blocks outermost, so a block of weights (nin x 16 floats) stays in L1 while it goes
  * to every group of up to 4 streams. */
 static AVX2 void matmat_avx2(float *const *out, const float *wt, const float *const *in, int nin,
                              int nout, const float *bias, int n)
 {
-	int o = 0, j;
+	int o = 0;
 
 	if (n == 1) {
 		matvec_avx2(out[0], wt, in[0], nin, nout, bias);
 		return;
 	}
-	for (; o + 16 <= nout; o += 16) {
-		for (j = 0; j + 4 <= n; j += 4)
-			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 4, 2);
-		if (n - j == 3)
-			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 3, 2);
-		else if (n - j == 2)
-			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 2, 2);
-		else if (n - j == 1)
-			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 1, 2);
-	}
-	if (o < nout) { /* nout % 16 == 8 */
-		for (j = 0; j + 4 <= n; j += 4)
-			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 4, 1);
-		if (n - j == 3)
-			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 3, 1);
-		else if (n - j == 2)
-			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 2, 1);
-		else if (n - j == 1)
-			matmat_tile(out + j, wt, in + j, nin, nout, bias, o, 1, 1);
-	}
+	for (; o + 16 <= nout; o += 16)
+		matmat_columns(out, wt, in, nin, nout, bias, o, n, 2);
+	if (o < nout) /* nout % 16 == 8 */
+		matmat_columns(out, wt, in, nin, nout, bias, o, n, 1);
 }
 
 static AVX2 void layernorm_avx2(float *y, const float *x, const float *g, const float *b, int n)
