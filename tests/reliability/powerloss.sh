@@ -147,29 +147,8 @@ for ((round = 1; round <= ITER; round++)); do
 
 	start_writers "$round"
 
-	delay=0
-	rand_between delay 2 12
-	sleep "$((delay / 10)).$((delay % 10))"
-	for p in "${pids[@]}"; do
-		if ! kill -0 "$p" 2>/dev/null; then
-			cat "$logs"/*.out >&2
-			sed 's/^/  | /' "$(daemon_log "$m")" >&2
-			fail "round $round: a writer stopped before the daemon was killed"
-		fi
-	done
-	kill_boafs "$m"
+	crash_during_writes "$round"
 	kills=$((kills + 1))
-	for p in "${pids[@]}"; do
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$p" 2>/dev/null; then
-			kill -KILL "$p" 2>/dev/null || true
-			fail "round $round: writer $p still running 10 s after the daemon was killed"
-		fi
-		wait "$p" 2>/dev/null || true
-	done
 
 	# The power cut. Rounds 3-4, 7-8, ... lose everything unsynced; the others a random part.
 	rm -rf "$before_cut"

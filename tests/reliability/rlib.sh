@@ -160,3 +160,31 @@ check_acknowledged() {
 	}
 	note "round $round: $out"
 }
+
+# crash_during_writes ROUND: lets the writers run for a random 0.2..1.2 s, checks that none has
+# stopped, kill -9s the daemon (kill_boafs) and waits for the writers to exit: their next call
+# fails, the connection being gone.
+crash_during_writes() {
+	local round=$1 delay=0 p i
+	rand_between delay 2 12
+	sleep "$((delay / 10)).$((delay % 10))"
+	for p in "${pids[@]}"; do
+		if ! kill -0 "$p" 2>/dev/null; then
+			cat "$logs"/*.out >&2
+			sed 's/^/  | /' "$(daemon_log "$m")" >&2
+			fail "round $round: a writer stopped before the daemon was killed"
+		fi
+	done
+	kill_boafs "$m"
+	for p in "${pids[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$p" 2>/dev/null; then
+			kill -KILL "$p" 2>/dev/null || true
+			fail "round $round: writer $p still running 10 s after the daemon was killed"
+		fi
+		wait "$p" 2>/dev/null || true
+	done
+}
