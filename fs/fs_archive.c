@@ -102,6 +102,57 @@ static int dir_is_empty(const char *dir)
 	return empty;
 }
 
+/* The first entry of `dir` other than . and .., for an error message; "" if none. */
+static void first_entry(const char *dir, char *out, size_t cap)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	out[0] = '\0';
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+			snprintf(out, cap, "%s", e->d_name);
+			break;
+		}
+	}
+	closedir(d);
+}
+
+/* A non-empty directory is opened only if it is an archive: index/data.mdb a regular file and
+ * seg/ a directory. Checked before anything is written (ARCHIVE/lock, LMDB's lock.mdb), so a
+ * directory that merely has an index/ folder is left exactly as it was. Logs what was found. */
+static int archive_check(const char *archive)
+{
+	char path[4096], seen[256];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/index", archive);
+	if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
+		first_entry(archive, seen, sizeof(seen));
+		fs_log("%s: not a boafs archive: no index/ directory (it holds '%s', ...); "
+		       "refusing to write into it",
+		       archive, seen);
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "%s/index/data.mdb", archive);
+	if (stat(path, &st) || !S_ISREG(st.st_mode)) {
+		fs_log("%s: not a boafs archive: an index/ directory without index/data.mdb; "
+		       "refusing to write into it",
+		       archive);
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "%s/seg", archive);
+	if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
+		fs_log("%s: not a boafs archive: index/data.mdb but no seg/ directory; refusing to "
+		       "write into it",
+		       archive);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 struct orphan_batch {
 	uint64_t inos[256];
 	size_t count;
@@ -303,12 +354,9 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 		return -EROFS;
 	}
 	if (!create) {
-		snprintf(path, sizeof(path), "%s/index", archive);
-		if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
-			fs_log("%s: not a boafs archive (no index/ directory) and not empty",
-			       archive);
-			return -EINVAL;
-		}
+		rc = archive_check(archive);
+		if (rc)
+			return rc;
 	} else if (chmod(archive, 0700)) {
 		rc = -errno;
 		fs_log("%s: %s", archive, strerror(errno));
