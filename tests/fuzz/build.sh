@@ -49,10 +49,9 @@ obj() {
 	printf '%s\n' "$o"
 }
 
-# Every codec source but the command's own (the Mamba model, the mixing coder, codec.c).
+# Every codec source (the Mamba model, the mixing coder, codec.c).
 codec_objs=()
 for f in "$SRC"/codec/*.c "$models_c"; do
-	case $(basename "$f") in boa_cli.c) continue ;; esac
 	codec_objs+=("$(obj "$f")")
 done
 
