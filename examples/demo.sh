@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(pwd)
 
-pkgs=(build-essential libfuse3-dev fuse3 liblmdb-dev libzstd-dev libxxhash-dev libcmocka-dev
-      meson ninja-build pkg-config liblzma-dev libbz2-dev libbrotli-dev)
+pkgs=(build-essential libfuse3-dev fuse3 liblmdb-dev libzstd-dev libxxhash-dev zlib1g-dev liblz4-dev
+      libcmocka-dev meson ninja-build pkg-config liblzma-dev libbz2-dev libbrotli-dev)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

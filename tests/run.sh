@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(build-essential clang libfuse3-dev fuse3 liblmdb-dev libzstd-dev libxxhash-dev
       libcmocka-dev meson ninja-build pkg-config liblzma-dev libbz2-dev libbrotli-dev
+      zlib1g-dev liblz4-dev
       xz-utils zstd zpaq fio attr)
 missing=()
 for p in "${pkgs[@]}"; do

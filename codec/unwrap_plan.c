@@ -1,0 +1,486 @@
+/* unwrap_plan — building, looking up and serializing plans (see unwrap.h).
+ *
+ * Serialized plan, all integers little-endian:
+ *   magic "BUWP" (4) | version u16 (= 1) | format u8 | fallback u8 | file_len u64 |
+ *   unwrapped_len u64 | n_pieces u32 |
+ *   for lib = 1 .. UNWRAP_LIB_COUNT-1: lib_version u32, canary u64 |
+ *   n_pieces times: kind u8 | len u64 | and, unless kind is VERBATIM:
+ *       unwrapped_len u64 | xxh64 u64 | recipe: lib u8, origin u8, level u8, window_bits i8,
+ *       mem_level u8, strategy u8, lib_version u32 |
+ *   XXH64 (seed 0) of every byte before it, u64.
+ * Offsets are not stored: they are the running sums of the lengths. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "unwrap_impl.h"
+
+#define PLAN_MAGIC     "BUWP"
+#define PLAN_VERSION   1
+#define PLAN_HEAD      (4 + 2 + 1 + 1 + 8 + 8 + 4 + (UNWRAP_LIB_COUNT - 1) * 12)
+#define PIECE_VERBATIM 9
+#define PIECE_STREAM   (9 + 8 + 8 + 10)
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+	uint32_t v = 0;
+
+	for (int i = 3; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t get64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+void unwrap_plan_free(struct unwrap_plan *p)
+{
+	if (!p)
+		return;
+	free(p->pieces);
+	free(p);
+}
+
+long unwrap_plan_find(const struct unwrap_plan *p, uint64_t off)
+{
+	uint32_t lo = 0, hi;
+
+	if (!p || off >= p->file_len || p->n_pieces == 0)
+		return -ENOENT;
+	hi = p->n_pieces;
+	while (hi - lo > 1) { /* invariant: pieces[lo].off <= off < pieces[hi].off */
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (p->pieces[mid].off <= off)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return (long)lo;
+}
+
+int unwrap_plan_unwrap(const struct unwrap_plan *p, const uint8_t *data, size_t len, uint8_t *out)
+{
+	if (!p || len != p->file_len)
+		return -EINVAL;
+	for (uint32_t i = 0; i < p->n_pieces; i++) {
+		const struct unwrap_piece *pc = &p->pieces[i];
+		int rc = unwrap_piece_unwrap(pc, data + pc->off, out + pc->unwrapped_off);
+
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+size_t unwrap_plan_encoded_size(const struct unwrap_plan *p)
+{
+	size_t n = PLAN_HEAD + 8;
+
+	for (uint32_t i = 0; i < p->n_pieces; i++)
+		n += p->pieces[i].kind == UNWRAP_VERBATIM ? PIECE_VERBATIM : PIECE_STREAM;
+	return n;
+}
+
+int unwrap_plan_encode(const struct unwrap_plan *p, uint8_t *buf, size_t cap, size_t *len)
+{
+	size_t need = unwrap_plan_encoded_size(p);
+	uint8_t *q = buf;
+
+	if (cap < need)
+		return -EINVAL;
+	memcpy(q, PLAN_MAGIC, 4);
+	put16(q + 4, PLAN_VERSION);
+	q[6] = p->format;
+	q[7] = p->fallback;
+	put64(q + 8, p->file_len);
+	put64(q + 16, p->unwrapped_len);
+	put32(q + 24, p->n_pieces);
+	q += 28;
+	for (int lib = 1; lib < UNWRAP_LIB_COUNT; lib++) {
+		put32(q, p->lib_version[lib]);
+		put64(q + 4, p->canary[lib]);
+		q += 12;
+	}
+	for (uint32_t i = 0; i < p->n_pieces; i++) {
+		const struct unwrap_piece *pc = &p->pieces[i];
+
+		q[0] = pc->kind;
+		put64(q + 1, pc->len);
+		q += PIECE_VERBATIM;
+		if (pc->kind == UNWRAP_VERBATIM)
+			continue;
+		put64(q, pc->unwrapped_len);
+		put64(q + 8, pc->xxh64);
+		q[16] = pc->recipe.lib;
+		q[17] = pc->recipe.origin;
+		q[18] = pc->recipe.level;
+		q[19] = (uint8_t)pc->recipe.window_bits;
+		q[20] = pc->recipe.mem_level;
+		q[21] = pc->recipe.strategy;
+		put32(q + 22, pc->recipe.lib_version);
+		q += PIECE_STREAM - PIECE_VERBATIM;
+	}
+	put64(q, XXH64(buf, (size_t)(q - buf), 0));
+	q += 8;
+	*len = (size_t)(q - buf);
+	return 0;
+}
+
+int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
+{
+	struct unwrap_plan *p = NULL;
+	const uint8_t *q, *end;
+	uint64_t off = 0, uoff = 0;
+	uint32_t n;
+	int rc = -EBADMSG;
+
+	*out = NULL;
+	if (len < PLAN_HEAD + 8 || memcmp(buf, PLAN_MAGIC, 4) != 0)
+		return -EBADMSG;
+	if (get16(buf + 4) > PLAN_VERSION)
+		return -EPROTO;
+	if (get16(buf + 4) != PLAN_VERSION || get64(buf + len - 8) != XXH64(buf, len - 8, 0))
+		return -EBADMSG;
+	n = get32(buf + 24);
+	/* Every piece takes at least PIECE_VERBATIM bytes: bound n before allocating. */
+	if (n > (len - PLAN_HEAD - 8) / PIECE_VERBATIM)
+		return -EBADMSG;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->pieces = calloc(n ? n : 1, sizeof(*p->pieces));
+	if (!p->pieces) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	p->format = buf[6];
+	p->fallback = buf[7];
+	p->file_len = get64(buf + 8);
+	p->unwrapped_len = get64(buf + 16);
+	p->n_pieces = n;
+	q = buf + 28;
+	end = buf + len - 8;
+	for (int lib = 1; lib < UNWRAP_LIB_COUNT; lib++) {
+		p->lib_version[lib] = get32(q);
+		p->canary[lib] = get64(q + 4);
+		q += 12;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct unwrap_piece *pc = &p->pieces[i];
+
+		if (end - q < PIECE_VERBATIM)
+			goto out;
+		pc->kind = q[0];
+		pc->len = get64(q + 1);
+		q += PIECE_VERBATIM;
+		pc->off = off;
+		pc->unwrapped_off = uoff;
+		if (pc->kind == UNWRAP_VERBATIM) {
+			pc->unwrapped_len = pc->len;
+		} else {
+			if (pc->kind > UNWRAP_LZ4 || end - q < PIECE_STREAM - PIECE_VERBATIM)
+				goto out;
+			pc->unwrapped_len = get64(q);
+			pc->xxh64 = get64(q + 8);
+			pc->recipe.lib = q[16];
+			pc->recipe.origin = q[17];
+			pc->recipe.level = q[18];
+			pc->recipe.window_bits = (int8_t)q[19];
+			pc->recipe.mem_level = q[20];
+			pc->recipe.strategy = q[21];
+			pc->recipe.lib_version = get32(q + 22);
+			q += PIECE_STREAM - PIECE_VERBATIM;
+			if (pc->recipe.lib !=
+			    (pc->kind == UNWRAP_ZLIB ? UNWRAP_LIB_ZLIB : UNWRAP_LIB_LZ4))
+				goto out;
+		}
+		/* Lengths must be > 0 and the sums must not wrap. */
+		if (pc->len == 0 || pc->len > p->file_len - off ||
+		    pc->unwrapped_len > UINT64_MAX - uoff)
+			goto out;
+		off += pc->len;
+		uoff += pc->unwrapped_len;
+	}
+	if (q != end || off != p->file_len || uoff != p->unwrapped_len)
+		goto out;
+	*out = p;
+	p = NULL;
+	rc = 0;
+out:
+	unwrap_plan_free(p);
+	return rc;
+}
+
+const char *unwrap_lib_name(uint8_t lib)
+{
+	switch (lib) {
+	case UNWRAP_LIB_ZLIB:
+		return "zlib";
+	case UNWRAP_LIB_LZ4:
+		return "lz4";
+	default:
+		return "none";
+	}
+}
+
+const char *unwrap_kind_name(uint8_t kind)
+{
+	switch (kind) {
+	case UNWRAP_VERBATIM:
+		return "verbatim";
+	case UNWRAP_ZLIB:
+		return "zlib";
+	case UNWRAP_LZ4:
+		return "lz4";
+	default:
+		return "unknown";
+	}
+}
+
+const char *unwrap_origin_name(uint8_t origin)
+{
+	switch (origin) {
+	case UNWRAP_ORIGIN_ROOT_ZL:
+		return "root-zl";
+	case UNWRAP_ORIGIN_ROOT_L4:
+		return "root-l4";
+	case UNWRAP_ORIGIN_GZIP:
+		return "gzip";
+	default:
+		return "none";
+	}
+}
+
+const char *unwrap_fallback_str(uint8_t fallback)
+{
+	switch (fallback) {
+	case UNWRAP_OK:
+		return "container parsed";
+	case UNWRAP_NOT_CONTAINER:
+		return "not a ROOT or gzip file";
+	case UNWRAP_DAMAGED_HEADER:
+		return "damaged file header";
+	case UNWRAP_DAMAGED_KEYS:
+		return "damaged or truncated ROOT key table";
+	case UNWRAP_DAMAGED_STREAM:
+		return "damaged or truncated gzip member";
+	case UNWRAP_TOO_LARGE:
+		return "unwrapped bytes over the limit";
+	default:
+		return "unknown";
+	}
+}
+
+void unwrap_recipe_str(const struct unwrap_recipe *r, char *buf, size_t len)
+{
+	uint32_t v = r->lib_version;
+
+	if (r->lib == UNWRAP_LIB_ZLIB)
+		snprintf(buf, len, "zlib %u.%u.%u level %u wbits %d mem %u strategy %u (%s)",
+		         v >> 16, (v >> 8) & 0xff, v & 0xff, r->level, r->window_bits, r->mem_level,
+		         r->strategy, unwrap_origin_name(r->origin));
+	else if (r->lib == UNWRAP_LIB_LZ4)
+		snprintf(buf, len, "lz4 %u.%u.%u %s level %u (%s)", v >> 16, (v >> 8) & 0xff,
+		         v & 0xff, r->level ? "hc" : "default", r->level,
+		         unwrap_origin_name(r->origin));
+	else
+		snprintf(buf, len, "verbatim");
+}
+
+/* ---- building a plan during a scan ---- */
+
+static int builder_push(struct unwrap_builder *b, const struct unwrap_piece *pc)
+{
+	struct unwrap_plan *p = b->plan;
+
+	if (p->n_pieces == b->cap) {
+		uint32_t cap = b->cap ? b->cap * 2 : 64;
+		struct unwrap_piece *np = realloc(p->pieces, cap * sizeof(*np));
+
+		if (!np)
+			return -ENOMEM;
+		p->pieces = np;
+		b->cap = cap;
+	}
+	p->pieces[p->n_pieces++] = *pc;
+	return 0;
+}
+
+int unwrap_builder_stream(struct unwrap_builder *b, uint64_t off, uint64_t len, uint8_t lib,
+                          uint8_t origin, uint64_t raw_len)
+{
+	struct unwrap_plan *p = b->plan;
+	struct unwrap_piece pc = {0};
+	uint8_t *unwrapped = NULL;
+	size_t unwrapped_len = 0;
+	uint64_t room;
+	int rc;
+
+	p->stats.streams++;
+	/* Streams come in offset order and never overlap; a parser bug must not make bad plans. */
+	if (off < b->pos || len == 0 || off > b->len || len > b->len - off)
+		return 0;
+	room = b->max_unwrapped > p->unwrapped_len ? b->max_unwrapped - p->unwrapped_len : 0;
+	/* The verbatim bytes still to come count against the limit too. */
+	room = room > b->len - len ? room - (b->len - len) : 0;
+	if (raw_len > room) {
+		p->fallback = UNWRAP_TOO_LARGE;
+		return 0;
+	}
+	rc = unwrap_recipe_find(b->data + off, len, lib, origin, raw_len, room, &b->memory,
+	                        &p->stats, &unwrapped, &unwrapped_len, &pc.recipe);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc)
+		return rc;
+	pc.off = off;
+	pc.len = len;
+	pc.unwrapped_len = unwrapped_len;
+	pc.kind = lib == UNWRAP_LIB_ZLIB ? UNWRAP_ZLIB : UNWRAP_LZ4;
+	pc.xxh64 = XXH64(b->data + off, len, 0);
+	free(unwrapped);
+	rc = builder_push(b, &pc);
+	if (rc)
+		return rc;
+	b->pos = off + len;
+	/* Only the stream's own expansion counts here; finish adds the verbatim bytes. */
+	p->unwrapped_len += unwrapped_len;
+	b->streams_unwrapped_bytes += len;
+	p->stats.streams_unwrapped++;
+	p->stats.bytes_unwrapped += len;
+	p->lib_version[pc.recipe.lib] = pc.recipe.lib_version;
+	return 0;
+}
+
+/* Turns the list of stream pieces into a full plan: VERBATIM pieces fill the gaps. */
+static int builder_finish(struct unwrap_builder *b)
+{
+	struct unwrap_plan *p = b->plan;
+	struct unwrap_piece *streams = p->pieces;
+	uint32_t n = p->n_pieces, k = 0;
+	uint64_t pos = 0, uoff = 0;
+	int rc = 0;
+
+	p->pieces = NULL;
+	p->n_pieces = 0;
+	b->cap = 0;
+	for (uint32_t i = 0; i <= n; i++) {
+		uint64_t next = i < n ? streams[i].off : b->len;
+
+		if (next > pos) {
+			struct unwrap_piece v = {.off = pos,
+			                         .len = next - pos,
+			                         .unwrapped_off = uoff,
+			                         .unwrapped_len = next - pos,
+			                         .kind = UNWRAP_VERBATIM};
+
+			rc = builder_push(b, &v);
+			if (rc)
+				goto out;
+			uoff += v.unwrapped_len;
+		}
+		if (i == n)
+			break;
+		streams[i].unwrapped_off = uoff;
+		rc = builder_push(b, &streams[i]);
+		if (rc)
+			goto out;
+		uoff += streams[i].unwrapped_len;
+		pos = streams[i].off + streams[i].len;
+		k++;
+	}
+	p->unwrapped_len = uoff;
+	for (int lib = 1; lib < UNWRAP_LIB_COUNT; lib++) {
+		uint32_t version;
+
+		if (!p->lib_version[lib])
+			continue;
+		rc = unwrap_canary(lib, &p->canary[lib], &version);
+		if (rc)
+			goto out;
+	}
+out:
+	free(streams);
+	return rc;
+}
+
+int unwrap_scan(const uint8_t *data, size_t len, const struct unwrap_scan_opts *opts,
+                struct unwrap_plan **out)
+{
+	struct unwrap_builder b = {.data = data, .len = len};
+	int rc;
+
+	*out = NULL;
+	if (!data && len)
+		return -EINVAL;
+	b.plan = calloc(1, sizeof(*b.plan));
+	if (!b.plan)
+		return -ENOMEM;
+	b.plan->file_len = len;
+	b.max_unwrapped =
+	    opts && opts->max_unwrapped ? opts->max_unwrapped : 64 * (uint64_t)len + (64u << 20);
+	rc = unwrap_root_scan(&b);
+	if (rc == UNWRAP_NOT_CONTAINER) {
+		rc = unwrap_gzip_scan(&b);
+		if (rc == 0)
+			b.plan->format = UNWRAP_FORMAT_GZIP;
+	} else if (rc == 0) {
+		b.plan->format = UNWRAP_FORMAT_ROOT;
+	}
+	if (rc < 0)
+		goto out;
+	if (rc > 0) {
+		/* Not a container, or a damaged one: the whole file stays as it is. */
+		struct unwrap_stats stats = b.plan->stats;
+
+		b.plan->n_pieces = 0;
+		b.plan->unwrapped_len = 0;
+		memset(b.plan->lib_version, 0, sizeof(b.plan->lib_version));
+		memset(&b.plan->stats, 0, sizeof(b.plan->stats));
+		b.plan->stats.recipe_tries = stats.recipe_tries;
+		b.plan->stats.recipe_bytes = stats.recipe_bytes;
+		b.plan->format = UNWRAP_FORMAT_PLAIN;
+		b.plan->fallback = (uint8_t)rc;
+	}
+	rc = builder_finish(&b);
+out:
+	if (rc) {
+		unwrap_plan_free(b.plan);
+		return rc;
+	}
+	*out = b.plan;
+	return 0;
+}
