@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "fs_log.h"
 #include "idx.h"
 #include "seg.h"
 
@@ -100,8 +101,6 @@ struct fs {
 int fs_open(const char *archive, const struct fs_options *opt, struct fs **out);
 /* Flushes everything and closes. */
 int fs_close(struct fs *fs);
-void fs_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-int64_t fs_now_ns(void);
 
 /* Nodes. fs_node_get returns the node with refs + 1, loading its attributes when it is not in
  * memory (-ENOENT if the inode does not exist); fs_node_put drops that reference. */
