@@ -192,7 +192,7 @@ int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct 
 struct boa_ctx *fs_boa_acquire(struct fs *fs);
 void fs_boa_release(struct fs *fs, struct boa_ctx *c);
 
-/* ARCHIVE/reserve: space kept back for compaction on a full disk (fs_archive.c). */
+/* ARCHIVE/reserve: space kept back for compaction on a full disk (fs_gc.c). */
 int fs_reserve_take(struct fs *fs);
 int fs_reserve_release(struct fs *fs);
 

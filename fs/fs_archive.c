@@ -4,7 +4,6 @@
 #include <limits.h>
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/statvfs.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -275,44 +274,6 @@ static int lock_archive(struct fs *fs)
 			fs_log("%s: cannot record the mountpoint: %s", path, strerror(errno));
 	}
 	return 0;
-}
-
-/* Space set aside in ARCHIVE/reserve while mounted, so that compaction can still copy live
- * records when writes have filled the disk: 5% of the file system, at most FS_RESERVE_MAX. */
-#define FS_RESERVE_MAX (8ull << 20)
-
-int fs_reserve_take(struct fs *fs)
-{
-	char path[4096];
-	struct statvfs sv;
-	uint64_t want;
-	int fd, rc = 0;
-
-	if (statvfs(fs->archive, &sv))
-		return -errno;
-	want = (uint64_t)sv.f_blocks * sv.f_frsize / 20;
-	if (want > FS_RESERVE_MAX)
-		want = FS_RESERVE_MAX;
-	snprintf(path, sizeof(path), "%s/reserve", fs->archive);
-	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -errno;
-	rc = posix_fallocate(fd, 0, (off_t)want);
-	if (rc)
-		ftruncate(fd, 0); /* not enough space now; gc tries again after freeing some */
-	close(fd);
-	return -rc;
-}
-
-int fs_reserve_release(struct fs *fs)
-{
-	char path[4096];
-	struct stat st;
-
-	snprintf(path, sizeof(path), "%s/reserve", fs->archive);
-	if (stat(path, &st) || st.st_blocks == 0)
-		return -ENOENT;
-	return truncate(path, 0) ? -errno : 0;
 }
 
 int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)

@@ -4,8 +4,13 @@
  * both cases a record is copied before anything refers to the copy, so a crash at any point
  * leaves every extent pointing at a complete record. */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "fs.h"
 
@@ -186,4 +191,42 @@ int fs_gc(struct fs *fs, double dead_fraction, struct fs_gc_report *report)
 	}
 	free(ids);
 	return rc;
+}
+
+/* Space set aside in ARCHIVE/reserve while mounted, so that compaction can still copy live
+ * records when writes have filled the disk: 5% of the file system, at most FS_RESERVE_MAX. */
+#define FS_RESERVE_MAX (8ull << 20)
+
+int fs_reserve_take(struct fs *fs)
+{
+	char path[4096];
+	struct statvfs sv;
+	uint64_t want;
+	int fd, rc = 0;
+
+	if (statvfs(fs->archive, &sv))
+		return -errno;
+	want = (uint64_t)sv.f_blocks * sv.f_frsize / 20;
+	if (want > FS_RESERVE_MAX)
+		want = FS_RESERVE_MAX;
+	snprintf(path, sizeof(path), "%s/reserve", fs->archive);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	rc = posix_fallocate(fd, 0, (off_t)want);
+	if (rc)
+		ftruncate(fd, 0); /* not enough space now; gc tries again after freeing some */
+	close(fd);
+	return -rc;
+}
+
+int fs_reserve_release(struct fs *fs)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/reserve", fs->archive);
+	if (stat(path, &st) || st.st_blocks == 0)
+		return -ENOENT;
+	return truncate(path, 0) ? -errno : 0;
 }
