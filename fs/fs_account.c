@@ -8,6 +8,7 @@
 
 #include "codec.h"
 #include "fs.h"
+#include "fs_account.h"
 
 static const char *const op_names[FS_CPU_OPS] = {"encode", "decode"};
 

@@ -14,6 +14,9 @@
 #include "codec.h"
 #include "fs.h"
 #include "fs_admin.h"
+#include "fs_archive.h"
+#include "fs_file.h"
+#include "fs_gc.h"
 
 /* ---- shared ---- */
 

@@ -15,6 +15,15 @@
 #include "boa_model.h"
 #include "codec.h"
 #include "fs.h"
+#include "fs_account.h"
+#include "fs_archive.h"
+#include "fs_cache.h"
+#include "fs_gc.h"
+#include "fs_log.h"
+#include "fs_model.h"
+#include "fs_node.h"
+#include "fs_prefetch.h"
+#include "fs_recompress.h"
 
 static void codec_ctx_destroy(void *c)
 {

@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "fs.h"
+#include "fs_cache.h"
 
 struct cache_entry {
 	uint64_t ino, block;

@@ -13,6 +13,13 @@
 #include "boa.h"
 #include "codec.h"
 #include "fs.h"
+#include "fs_account.h"
+#include "fs_cache.h"
+#include "fs_file.h"
+#include "fs_log.h"
+#include "fs_model.h"
+#include "fs_prefetch.h"
+#include "fs_txn.h"
 
 /* Dirty blocks kept per file before a write flushes them: large enough to batch one index
  * transaction per 64 blocks, small enough to bound memory per writer. */

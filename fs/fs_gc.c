@@ -13,6 +13,9 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fs_gc.h"
+#include "fs_log.h"
+#include "fs_txn.h"
 
 #define GC_BATCH 64
 

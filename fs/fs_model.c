@@ -9,6 +9,9 @@
 #include "boa.h"
 #include "boa_model.h"
 #include "fs.h"
+#include "fs_log.h"
+#include "fs_model.h"
+#include "fs_txn.h"
 
 #define META_CURRENT_MODEL "current_model"
 

@@ -8,6 +8,11 @@
 #include <sys/stat.h>
 
 #include "fs.h"
+#include "fs_cache.h"
+#include "fs_file.h"
+#include "fs_log.h"
+#include "fs_node.h"
+#include "fs_txn.h"
 
 static size_t node_bucket(const struct fs *fs, uint64_t ino)
 {

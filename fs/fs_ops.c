@@ -14,7 +14,11 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fs_file.h"
+#include "fs_log.h"
+#include "fs_node.h"
 #include "fs_ops.h"
+#include "fs_txn.h"
 
 /* Attribute and entry caching in the kernel: every change goes through this daemon, so the
  * kernel's copy is only stale when a change it made itself is replied to, which updates it. */

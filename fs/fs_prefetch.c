@@ -5,6 +5,9 @@
 #include <stdlib.h>
 
 #include "fs.h"
+#include "fs_file.h"
+#include "fs_node.h"
+#include "fs_prefetch.h"
 
 #define PREFETCH_QUEUE 64
 

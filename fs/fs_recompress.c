@@ -15,6 +15,14 @@
 #include "boa_model.h"
 #include "codec.h"
 #include "fs.h"
+#include "fs_account.h"
+#include "fs_file.h"
+#include "fs_gc.h"
+#include "fs_log.h"
+#include "fs_model.h"
+#include "fs_node.h"
+#include "fs_recompress.h"
+#include "fs_txn.h"
 
 #define RC_THREADS_MAX 64
 #define RC_BATCH       64 /* candidates found per scan of the index */

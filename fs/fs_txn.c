@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "fs.h"
+#include "fs_txn.h"
 
 /* idx grows the map before the next begin after each -EAGAIN; a change that still does not fit
  * after this many growths will not fit. */

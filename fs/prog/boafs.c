@@ -16,6 +16,8 @@
 #include "boa.h"
 #include "boa_model.h"
 #include "fs.h"
+#include "fs_archive.h"
+#include "fs_log.h"
 #include "fs_ops.h"
 
 /* Recompression works on cold data, where ratio matters more than speed: level 4 mixes in the

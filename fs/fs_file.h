@@ -1,0 +1,55 @@
+/* fs_file — file data (fs_file.c): reads through dirty blocks and the block cache, writes into
+ * dirty blocks, and the flush that turns dirty blocks into records and one index transaction.
+ *
+ * Owns: a node's dirty blocks and the file size they imply, encoding a flush (fast codec, raw when
+ * it does not shrink), decoding a record and checking its checksum, the shared BOA coder contexts.
+ * Does not own: the node table (fs_node.h), the cache's eviction (fs_cache.h), record storage
+ * (index/seg.h), the codecs themselves (codec/).
+ * Threads: any thread. Unless a name ends in _locked, callers hold no node lock and these take it;
+ * _locked functions want the node's write lock held. Readers of records hold
+ * fs->seg_remove_lock shared from the extent lookup to the read.
+ * Errors: 0, or a negative errno; a record that does not decode or whose checksum fails is -EIO
+ * with a log line naming the inode and block. */
+#ifndef BOAFS_FS_FILE_H
+#define BOAFS_FS_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs.h"
+#include "idx.h"
+
+struct boa_ctx;
+struct codec_ctx;
+
+/* Callers hold no node lock; these take it. */
+int fs_file_read(struct fs *fs, struct fs_node *n, uint64_t off, size_t len, uint8_t *buf,
+                 size_t *got);
+int fs_file_write(struct fs *fs, struct fs_node *n, uint64_t off, const uint8_t *buf, size_t len);
+int fs_file_flush(struct fs *fs, struct fs_node *n);
+/* Sets the size (truncate up or down) and flushes, in one index transaction. Caller holds the
+ * node's write lock. */
+int fs_file_truncate_locked(struct fs *fs, struct fs_node *n, uint64_t size);
+int fs_file_flush_locked(struct fs *fs, struct fs_node *n);
+/* Drops dirty blocks that cannot be flushed and takes the file's size back to what the index
+ * holds, so reads never return data that was not stored. */
+int fs_file_revert_locked(struct fs *fs, struct fs_node *n);
+
+/* Decodes `block` into the cache unless it is dirty or cached already (prefetch worker). */
+int fs_file_prefetch_block(struct fs *fs, struct fs_node *n, uint64_t block);
+
+/* Reads one stored block through the cache (no dirty data): a hole reads as zeros. */
+int fs_block_load(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf);
+
+/* Decodes a record's payload into `raw` (block_size bytes, zero-filled past raw_len) and checks
+ * it against the extent's checksum; logs and returns -EIO on any mismatch. */
+int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct extent *e,
+                      const uint8_t *payload, uint8_t *raw);
+/* A BOA coder context from the shared set (waits while all are in use); give it back. */
+struct boa_ctx *fs_boa_acquire(struct fs *fs);
+void fs_boa_release(struct fs *fs, struct boa_ctx *c);
+
+/* The calling thread's codec context (made on first use, freed at thread exit). */
+struct codec_ctx *fs_codec(struct fs *fs);
+
+#endif

@@ -1,0 +1,22 @@
+/* fs_prefetch — read-ahead for sequential readers (fs_prefetch.c).
+ *
+ * Owns: the prefetch worker threads and their small ring of requests (a request that does not fit
+ * is dropped, which only costs speed).
+ * Does not own: decoding (fs_file.h) or the cache (fs_cache.h).
+ * Threads: requests from any thread; started and stopped by fs_open/fs_close.
+ * Errors: fs_prefetch_start returns 0 or a negative errno; requests never fail. */
+#ifndef BOAFS_FS_PREFETCH_H
+#define BOAFS_FS_PREFETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs.h"
+
+int fs_prefetch_start(struct fs *fs);
+void fs_prefetch_stop(struct fs *fs);
+void fs_prefetch_request(struct fs *fs, uint64_t ino, uint64_t block);
+/* How many blocks ahead a sequential reader is served (the number of prefetch workers). */
+size_t fs_prefetch_depth(struct fs *fs);
+
+#endif
