@@ -1,0 +1,178 @@
+/* prog — what the sub-commands of `boa` share: the error prefix, the clock, the models for a
+ * level, the progress display. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "prog.h"
+
+void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("boa: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+static const char *const builtin_names[2] = {"default", "fast"};
+
+#if BOA_HAVE_MODEL
+static struct boa_model *models_user(struct models *ms)
+{
+	char err[256] = "";
+	int rc;
+
+	if (!ms->tried_user) {
+		ms->tried_user = 1;
+		rc = boa_model_load_file(ms->path, &ms->user, err, sizeof(err));
+		if (rc) {
+			fail("cannot load model %s: %s", ms->path, err[0] ? err : strerror(-rc));
+			ms->user = NULL;
+		}
+	}
+	return ms->user;
+}
+
+static struct boa_model *models_builtin(struct models *ms, int i)
+{
+	int rc;
+
+	if (!ms->tried_builtin[i]) {
+		ms->tried_builtin[i] = 1;
+		rc = boa_model_load_builtin(builtin_names[i], &ms->builtin[i]);
+		if (rc)
+			ms->builtin[i] = NULL;
+	}
+	return ms->builtin[i];
+}
+#endif
+
+/* Loads the -m model now: an unusable file the user named is an error even when no chunk
+ * turns out to need it. */
+int models_require_user(struct models *ms)
+{
+#if BOA_HAVE_MODEL
+	return models_user(ms) ? 0 : -EINVAL;
+#else
+	(void)ms;
+	fail("this build has no Mamba model; -m cannot be used");
+	return -ENOTSUP;
+#endif
+}
+
+/* The model to code `level` with. */
+int models_for_level(struct models *ms, int level, struct boa_model **out)
+{
+#if BOA_HAVE_MODEL
+	int i = level <= 3 ? 1 : 0;
+
+	*out = ms->path ? models_user(ms) : models_builtin(ms, i);
+	if (*out)
+		return 0;
+	if (!ms->path)
+		fail("the built-in model '%s' is not available; levels 2-9 need it (or -m)",
+		     builtin_names[i]);
+	return -ENOENT;
+#else
+	(void)ms, (void)level, (void)out;
+	fail("this build has no Mamba model; levels 2-9 need it (level 1 works)");
+	return -ENOTSUP;
+#endif
+}
+
+/* The model whose id is `id`: -m's, or a built-in one. */
+int models_by_id(struct models *ms, uint32_t id, struct boa_model **out)
+{
+#if BOA_HAVE_MODEL
+	if (ms->path && models_user(ms) && model_id(ms->user) == id) {
+		*out = ms->user;
+		return 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (models_builtin(ms, i) && model_id(ms->builtin[i]) == id) {
+			*out = ms->builtin[i];
+			return 0;
+		}
+	}
+	return -ENOENT;
+#else
+	(void)ms, (void)id, (void)out;
+	return -ENOTSUP;
+#endif
+}
+
+void models_free(struct models *ms)
+{
+#if BOA_HAVE_MODEL
+	boa_model_free(ms->user);
+	boa_model_free(ms->builtin[0]);
+	boa_model_free(ms->builtin[1]);
+#endif
+	memset(ms, 0, sizeof(*ms));
+}
+
+uint32_t model_id(const struct boa_model *m)
+{
+#if BOA_HAVE_MODEL
+	return m ? boa_model_id(m) : 0;
+#else
+	(void)m;
+	return 0;
+#endif
+}
+
+void progress_init(struct progress *p, uint64_t total)
+{
+	p->on = isatty(STDERR_FILENO);
+	p->total = total;
+	p->done = 0;
+	p->start = p->last = now_s();
+}
+
+void progress_add(struct progress *p, uint64_t n)
+{
+	double t;
+	char bar[31];
+	int fill;
+
+	p->done += n;
+	if (!p->on)
+		return;
+	t = now_s();
+	if (t - p->last < 0.1 && p->done != p->total)
+		return;
+	p->last = t;
+	if (p->total) {
+		fill = (int)(30.0 * (double)p->done / (double)p->total);
+		fill = fill > 30 ? 30 : fill;
+		memset(bar, '#', (size_t)fill);
+		memset(bar + fill, '.', (size_t)(30 - fill));
+		bar[30] = 0;
+		fprintf(stderr, "\r[%s] %3d%% %.2f MB/s ", bar,
+		        (int)(100.0 * (double)p->done / (double)p->total),
+		        (double)p->done / 1e6 / (t - p->start + 1e-9));
+	} else {
+		fprintf(stderr, "\r%.1f MB %.2f MB/s ", (double)p->done / 1e6,
+		        (double)p->done / 1e6 / (t - p->start + 1e-9));
+	}
+}
+
+void progress_end(struct progress *p)
+{
+	if (p->on)
+		fputs("\r\033[K", stderr);
+}

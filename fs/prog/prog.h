@@ -1,0 +1,76 @@
+/* prog — what the sub-commands of `boa` share (prog.c), and the sub-commands themselves.
+ * Each cmd_* takes its own argv (argv[0] is the sub-command's name) and returns the exit
+ * status: 0, 1 on failure, 2 on a usage error. */
+#ifndef BOAFS_PROG_H
+#define BOAFS_PROG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "boa.h"
+#include "boa_model.h"
+
+#ifndef BOA_HAVE_MODEL
+#define BOA_HAVE_MODEL 1
+#endif
+#if BOA_HAVE_MODEL && defined(__has_include)
+#if __has_include("boa_train.h")
+#include "boa_train.h"
+#define BOA_HAVE_TRAIN 1
+#endif
+#endif
+#ifndef BOA_HAVE_TRAIN
+#define BOA_HAVE_TRAIN 0
+#endif
+
+#define BOA_CLI_VERSION "0.1.0"
+
+/* Raw bytes per chunk of a .boa file unless -B says otherwise (cmd_codec.c). */
+#define BOAF_CHUNK_DEFAULT ((uint32_t)4 << 20)
+
+/* One line on stderr, "boa: " and the message. */
+void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+double now_s(void);
+
+/* ---- models ---- */
+
+/* Models: -m FILE for every level that uses one, else the built-ins: "fast" for levels 2-3,
+ * "default" for 4-9. A decoder takes whichever of them has the chunk's model id. */
+struct models {
+	const char *path; /* -m */
+	struct boa_model *user, *builtin[2];
+	int tried_user, tried_builtin[2];
+};
+
+int models_require_user(struct models *ms);
+int models_for_level(struct models *ms, int level, struct boa_model **out);
+int models_by_id(struct models *ms, uint32_t id, struct boa_model **out);
+void models_free(struct models *ms);
+uint32_t model_id(const struct boa_model *m);
+
+struct progress {
+	int on;
+	uint64_t total, done;
+	double start, last;
+};
+
+void progress_init(struct progress *p, uint64_t total);
+void progress_add(struct progress *p, uint64_t n);
+void progress_end(struct progress *p);
+
+struct opts {
+	int level;
+	int threads;
+	int verify;
+	int force;
+	uint32_t chunk;
+	struct models models;
+};
+
+/* The usage text of `boa` (boa.c). */
+void boa_usage(FILE *f);
+
+int cmd_codec(int argc, char **argv, struct opts *o, int decompress);
+int cmd_bench(int argc, char **argv, struct opts *o);
+
+#endif
