@@ -3,11 +3,10 @@
  *
  * Owns: the `boa` command line and its usage text.
  * Does not own: the sub-commands (cmd_*.c), the chunk coder (boa.h), models and training
- * (boa_model.h, boa_train.h), archives (fs_admin.h). */
+ * (boa_model.h, boa_train.h), archives (fs/). */
 #include <stdio.h>
 #include <string.h>
 
-#include "fs_admin.h"
 #include "prog.h"
 
 #define BOAF_VERSION 1
@@ -65,7 +64,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "stats") || !strcmp(cmd, "fsck") || !strcmp(cmd, "gc") ||
 	           !strcmp(cmd, "models")) {
 		/* Archive commands live with the file system (fs/fs_admin.c). */
-		return fs_admin_main(argc - 1, argv + 1);
+		return cmd_archive(argc - 1, argv + 1);
 	} else {
 		fail("unknown command '%s' (see boa --help)", cmd);
 		return 2;

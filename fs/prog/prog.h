@@ -72,5 +72,7 @@ void boa_usage(FILE *f);
 
 int cmd_codec(int argc, char **argv, struct opts *o, int decompress);
 int cmd_bench(int argc, char **argv, struct opts *o);
+/* stats, models, fsck and gc, by argv[0]. */
+int cmd_archive(int argc, char **argv);
 
 #endif

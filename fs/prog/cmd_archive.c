@@ -1,5 +1,5 @@
-/* The archive commands of `boa`: stats, models, fsck and gc. Each opens the archive through
- * fs_open in an admin mode: stats, models and fsck read (and work on a mounted archive, as
+/* cmd_archive — the archive commands of `boa`: stats, models, fsck and gc. Each opens the archive
+ * through fs_open in an admin mode: stats, models and fsck read (and work on a mounted archive, as
  * LMDB readers); gc and fsck --repair write, and refuse a mounted archive. */
 #include <errno.h>
 #include <getopt.h>
@@ -13,10 +13,10 @@
 #include "boa_model.h"
 #include "codec.h"
 #include "fs.h"
-#include "fs_admin.h"
 #include "fs_archive.h"
 #include "fs_file.h"
 #include "fs_gc.h"
+#include "prog.h"
 
 /* ---- shared ---- */
 
@@ -843,7 +843,7 @@ static int cmd_gc(int argc, char **argv)
 	return r.segments_failed ? 1 : 0;
 }
 
-int fs_admin_main(int argc, char **argv)
+int cmd_archive(int argc, char **argv)
 {
 	if (!strcmp(argv[0], "stats"))
 		return cmd_stats(argc, argv);
