@@ -1,5 +1,5 @@
 /* boa_train — training the Mamba byte model: float64 forward and backward pass, AdamW,
- * truncated BPTT, deterministic threading, and the `boa train` command.
+ * truncated BPTT, deterministic threading: the library under `boa train`.
  *
  * Data: every input file is split into a training part and, with --val-split F, its last F
  * fraction as validation. Each part is cut into streams of --stream-len bytes; a stream starts
@@ -897,15 +897,8 @@ struct slot {
 	double *grad;
 };
 
-struct train_opts {
-	const char *out;
-	int dim, layers, seq_len, epochs, threads, batch, stream_len, verbose;
-	double lr, val_split, wd;
-	uint64_t seed;
-};
-
 struct trainer {
-	struct train_opts o;
+	struct boa_train_opts o;
 	struct boa_train_net *n;
 	struct stream_ref *train, *val;
 	size_t ntrain, nval, train_bytes, val_bytes;
@@ -913,7 +906,6 @@ struct trainer {
 	struct twork *work; /* one per thread */
 	double *m1, *m2, *gsum;
 	double scale; /* 1 / bytes in this step's windows */
-	int tty;
 };
 
 static int write_model(const struct boa_train_net *n, const char *path, uint8_t **img_out,
@@ -1245,14 +1237,17 @@ static int train_run(struct trainer *tr, double *train_bpb, double *val_bpb, siz
 					upd += tr->o.wd * n->w[k];
 				n->w[k] -= lr * upd;
 			}
-			if (tr->tty && step % 5 == 0) {
-				fprintf(
-				    stderr,
-				    "\repoch %d/%d  %5.1f%%  train %.3f bpb  lr %.2e  %.0f s   ",
-				    ep + 1, tr->o.epochs,
-				    100.0 * (double)ep_bytes / (double)tr->train_bytes,
-				    ep_loss / (double)ep_bytes / log(2.0), lr, now_s() - t0);
-				fflush(stderr);
+			if (tr->o.progress && step % 5 == 0) {
+				struct boa_train_progress pr = {
+				    .epoch = ep + 1,
+				    .epochs = tr->o.epochs,
+				    .epoch_fraction = (double)ep_bytes / (double)tr->train_bytes,
+				    .train_bpb = ep_loss / (double)ep_bytes / log(2.0),
+				    .lr = lr,
+				    .seconds = now_s() - t0,
+				};
+
+				tr->o.progress(tr->o.progress_arg, &pr);
 			}
 		}
 		*train_bpb = ep_bytes ? ep_loss / (double)ep_bytes / log(2.0) : 0;
@@ -1262,11 +1257,18 @@ static int train_run(struct trainer *tr, double *train_bpb, double *val_bpb, siz
 		rc = write_model(n, tr->o.out, NULL, NULL); /* a checkpoint per epoch */
 		if (rc)
 			goto out;
-		if (tr->tty || tr->o.verbose) {
-			fprintf(stderr, "%sepoch %d/%d  train %.4f bpb  val %.4f bpb  %.0f s\n",
-			        tr->tty ? "\r" : "", ep + 1, tr->o.epochs, *train_bpb, *val_bpb,
-			        now_s() - t0);
-			fflush(stderr);
+		if (tr->o.progress) {
+			struct boa_train_progress pr = {
+			    .epoch = ep + 1,
+			    .epochs = tr->o.epochs,
+			    .epoch_fraction = 1,
+			    .train_bpb = *train_bpb,
+			    .val_bpb = *val_bpb,
+			    .seconds = now_s() - t0,
+			    .epoch_done = 1,
+			};
+
+			tr->o.progress(tr->o.progress_arg, &pr);
 		}
 	}
 	net_prepare(n);
@@ -1354,147 +1356,64 @@ out:
 	return 0;
 }
 
-static void usage(FILE *f)
+static void train_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void train_err(char *err, size_t errlen, const char *fmt, ...)
 {
-	fprintf(f, "usage: boa train FILES... -o MODEL [options]\n"
-	           "  -o, --output MODEL   the .boam file to write\n"
-	           "  --dim N              model width, a multiple of 8 (default 32)\n"
-	           "  --layers N           Mamba blocks (default 2)\n"
-	           "  --seq-len N          truncated BPTT window in bytes (default 256)\n"
-	           "  --epochs N           passes over the training data (default 10)\n"
-	           "  --lr X               peak AdamW learning rate (default 0.003)\n"
-	           "  --weight-decay X     AdamW decay of the matrices (default 0.01)\n"
-	           "  --seed N             initialisation and shuffling seed (default 1)\n"
-	           "  --threads N          worker threads (default: online CPUs)\n"
-	           "  --val-split X        last fraction of each file held out (default 0.1)\n"
-	           "  --batch N            streams per optimiser step (default 16)\n"
-	           "  --stream-len N       bytes per stream, as the coder's chunks (default 8192)\n"
-	           "  -v, --verbose        a line per epoch even when not on a terminal\n");
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }
 
-/* Accepts "--name value" and "--name=value". */
-static const char *opt_value(int argc, char **argv, int *i, const char *name)
+void boa_train_opts_default(struct boa_train_opts *o)
 {
-	size_t n = strlen(name);
-	if (strncmp(argv[*i], name, n))
-		return NULL;
-	if (argv[*i][n] == '=')
-		return argv[*i] + n + 1;
-	if (argv[*i][n] == 0 && *i + 1 < argc)
-		return argv[++*i];
-	return NULL;
-}
-
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-	char *end;
-	long v = strtol(s, &end, 10);
-	if (!*s || *end || v < lo || v > hi)
-		return -EINVAL;
-	*out = (int)v;
-	return 0;
-}
-
-static int parse_double(const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	double v = strtod(s, &end);
-	if (!*s || *end || !(v >= lo && v <= hi))
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-int boa_train_cli(int argc, char **argv)
-{
-	struct trainer tr;
-	struct train_opts *o = &tr.o;
-	const char **files = calloc((size_t)argc + 1, sizeof(char *));
-	uint8_t **data = calloc((size_t)argc + 1, sizeof(uint8_t *));
-	size_t *lens = calloc((size_t)argc + 1, sizeof(size_t));
-	int nfiles = 0, status = 1, rc, nslots_ok = 0;
-	uint8_t *img = NULL;
-	size_t img_len = 0;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
+	*o = (struct boa_train_opts){.dim = 32,
+	                             .layers = 2,
+	                             .seq_len = 256,
+	                             .epochs = 10,
+	                             .threads = ncpu > 0 ? (int)(ncpu < 64 ? ncpu : 64) : 1,
+	                             .batch = 16,
+	                             .stream_len = 8192,
+	                             .lr = 3e-3,
+	                             .val_split = 0.1,
+	                             .wd = 0.01,
+	                             .seed = 1};
+}
+
+int boa_train(const struct boa_train_opts *opts, const char *const *files, int nfiles,
+              struct boa_train_result *res, char *err, size_t errlen)
+{
+	struct trainer tr;
+	struct boa_train_opts *o = &tr.o;
+	uint8_t **data = calloc((size_t)nfiles + 1, sizeof(uint8_t *));
+	size_t *lens = calloc((size_t)nfiles + 1, sizeof(size_t));
+	int rc, nslots_ok = 0;
+	uint8_t *img = NULL;
+	size_t img_len = 0;
+
 	memset(&tr, 0, sizeof(tr));
-	*o = (struct train_opts){.dim = 32,
-	                         .layers = 2,
-	                         .seq_len = 256,
-	                         .epochs = 10,
-	                         .threads = ncpu > 0 ? (int)(ncpu < 64 ? ncpu : 64) : 1,
-	                         .batch = 16,
-	                         .stream_len = 8192,
-	                         .lr = 3e-3,
-	                         .val_split = 0.1,
-	                         .wd = 0.01,
-	                         .seed = 1};
-	if (!files || !data || !lens) {
-		fprintf(stderr, "boa train: out of memory\n");
+	memset(res, 0, sizeof(*res));
+	*o = *opts;
+	if (err && errlen)
+		err[0] = 0;
+	if (!data || !lens) {
+		rc = -ENOMEM;
 		goto out;
 	}
-	for (int i = 1; i < argc; i++) {
-		const char *v;
-		int bad = 0, seed;
-		if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-			usage(stdout);
-			status = 0;
-			goto out;
-		} else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
-			o->verbose = 1;
-		} else if ((v = opt_value(argc, argv, &i, "-o")) ||
-		           (v = opt_value(argc, argv, &i, "--output"))) {
-			o->out = v;
-		} else if ((v = opt_value(argc, argv, &i, "--dim"))) {
-			bad = parse_int(v, 8, 1024, &o->dim) || o->dim % 8;
-		} else if ((v = opt_value(argc, argv, &i, "--layers"))) {
-			bad = parse_int(v, 1, MAX_LAYERS, &o->layers);
-		} else if ((v = opt_value(argc, argv, &i, "--seq-len"))) {
-			bad = parse_int(v, 1, 1 << 16, &o->seq_len);
-		} else if ((v = opt_value(argc, argv, &i, "--epochs"))) {
-			bad = parse_int(v, 0, 1 << 20, &o->epochs);
-		} else if ((v = opt_value(argc, argv, &i, "--threads"))) {
-			bad = parse_int(v, 1, 256, &o->threads);
-		} else if ((v = opt_value(argc, argv, &i, "--batch"))) {
-			bad = parse_int(v, 1, 4096, &o->batch);
-		} else if ((v = opt_value(argc, argv, &i, "--stream-len"))) {
-			bad = parse_int(v, 1, 1 << 30, &o->stream_len);
-		} else if ((v = opt_value(argc, argv, &i, "--seed"))) {
-			bad = parse_int(v, 0, 2147483647, &seed);
-			o->seed = (uint64_t)seed;
-		} else if ((v = opt_value(argc, argv, &i, "--lr"))) {
-			bad = parse_double(v, 0, 10, &o->lr);
-		} else if ((v = opt_value(argc, argv, &i, "--weight-decay"))) {
-			bad = parse_double(v, 0, 10, &o->wd);
-		} else if ((v = opt_value(argc, argv, &i, "--val-split"))) {
-			bad = parse_double(v, 0, 0.9, &o->val_split);
-		} else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "boa train: unknown or incomplete option %s\n", argv[i]);
-			usage(stderr);
-			status = 2;
-			goto out;
-		} else {
-			files[nfiles++] = argv[i];
-		}
-		if (bad) {
-			fprintf(stderr, "boa train: bad value for %s\n", argv[i]);
-			status = 2;
-			goto out;
-		}
-	}
-	if (!nfiles || !o->out) {
-		usage(stderr);
-		status = 2;
-		goto out;
-	}
-	tr.tty = isatty(STDERR_FILENO);
 
 	/* data: per file, a training head and a validation tail, cut into streams */
 	size_t max_streams = 0;
 	for (int i = 0; i < nfiles; i++) {
 		rc = read_file(files[i], &data[i], &lens[i]);
 		if (rc) {
-			fprintf(stderr, "boa train: %s: %s\n", files[i], strerror(-rc));
+			train_err(err, errlen, "%s: %s", files[i], strerror(-rc));
 			goto out;
 		}
 		max_streams += lens[i] / (size_t)o->stream_len + 2;
@@ -1502,7 +1421,7 @@ int boa_train_cli(int argc, char **argv)
 	tr.train = calloc(max_streams + 1, sizeof(*tr.train));
 	tr.val = calloc(max_streams + 1, sizeof(*tr.val));
 	if (!tr.train || !tr.val) {
-		fprintf(stderr, "boa train: out of memory\n");
+		rc = -ENOMEM;
 		goto out;
 	}
 	for (int i = 0; i < nfiles; i++) {
@@ -1519,14 +1438,15 @@ int boa_train_cli(int argc, char **argv)
 		}
 	}
 	if (!tr.train_bytes) {
-		fprintf(stderr, "boa train: no training bytes\n");
+		train_err(err, errlen, "no training bytes");
+		rc = -EINVAL;
 		goto out;
 	}
 
 	rc = boa_train_net_new(o->dim, o->layers, &tr.n);
 	if (rc) {
-		fprintf(stderr, "boa train: cannot make a dim %d x %d model: %s\n", o->dim,
-		        o->layers, strerror(-rc));
+		train_err(err, errlen, "cannot make a dim %d x %d model: %s", o->dim, o->layers,
+		          strerror(-rc));
 		goto out;
 	}
 	boa_train_net_init(tr.n, o->seed);
@@ -1555,13 +1475,11 @@ int boa_train_cli(int argc, char **argv)
 	double train_bpb = 0, val_bpb = 0, t0 = now_s();
 	size_t steps = 0;
 	rc = train_run(&tr, &train_bpb, &val_bpb, &steps);
-	if (rc) {
-		fprintf(stderr, "boa train: %s\n", strerror(-rc));
+	if (rc)
 		goto out;
-	}
 	rc = write_model(tr.n, o->out, &img, &img_len);
 	if (rc) {
-		fprintf(stderr, "boa train: cannot write %s: %s\n", o->out, strerror(-rc));
+		train_err(err, errlen, "cannot write %s: %s", o->out, strerror(-rc));
 		goto out;
 	}
 	struct boa_model *m = NULL;
@@ -1569,14 +1487,18 @@ int boa_train_cli(int argc, char **argv)
 	if (!boa_model_load(img, img_len, &m, NULL, 0))
 		id = boa_model_id(m);
 	boa_model_free(m);
-	printf("boa train: %s: dim %d, %d layers, %zu params, %zu train / %zu val bytes, "
-	       "%d epochs (%zu steps, %.0f s): train %.4f bpb, val %.4f bpb, model id %08x\n",
-	       o->out, o->dim, o->layers, P, tr.train_bytes, tr.val_bytes, o->epochs, steps,
-	       now_s() - t0, train_bpb, val_bpb, id);
-	status = 0;
+	res->model_id = id;
+	res->params = P;
+	res->train_bytes = tr.train_bytes;
+	res->val_bytes = tr.val_bytes;
+	res->steps = steps;
+	res->seconds = now_s() - t0;
+	res->train_bpb = train_bpb;
+	res->val_bpb = val_bpb;
+	rc = 0;
 	goto out;
 oom:
-	fprintf(stderr, "boa train: out of memory\n");
+	rc = -ENOMEM;
 out:
 	if (tr.slots)
 		for (int i = 0; i < nslots_ok && i < o->batch; i++) {
@@ -1599,8 +1521,7 @@ out:
 	free(img);
 	for (int i = 0; i < nfiles; i++)
 		free(data[i]);
-	free(files);
 	free(data);
 	free(lens);
-	return status;
+	return rc;
 }

@@ -7,16 +7,46 @@
  * Does not own: the model file format or inference (boa_model.h).
  * Determinism: the same files, options and seed give a byte-identical model, whatever --threads
  * (each sequence of a batch has its own gradient; they are summed in sequence order).
- * Threads: --threads worker threads for the duration of the call. */
+ * Threads: opts.threads worker threads for the duration of the call.
+ * Errors: 0, or a negative errno with a one-line reason in `err` where there is more to say.
+ * Does not own: option parsing, the progress display, messages (fs/prog/cmd_train.c). */
 #ifndef BOAFS_BOA_TRAIN_H
 #define BOAFS_BOA_TRAIN_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-/* `boa train FILES... -o MODEL [options]`; argv[0] is the command name ("train").
- * Returns a process exit status: 0, 1 on failure, 2 on a usage error. */
-int boa_train_cli(int argc, char **argv);
+struct boa_train_progress {
+	int epoch, epochs;     /* 1-based epoch under way, and how many there are */
+	double epoch_fraction; /* of this epoch's training bytes seen, 0..1 */
+	double train_bpb;      /* this epoch's mean so far */
+	double val_bpb;        /* epoch_done only */
+	double lr;             /* the step's learning rate (not on epoch_done) */
+	double seconds;        /* since training started */
+	int epoch_done;        /* the epoch ended, validated and was checkpointed to opts.out */
+};
+
+struct boa_train_opts {
+	const char *out; /* the .boam file to write, checkpointed after every epoch */
+	int dim, layers, seq_len, epochs, threads, batch, stream_len;
+	double lr, val_split, wd;
+	uint64_t seed;
+	/* Called from the training thread every few steps and at each epoch's end. */
+	void (*progress)(void *arg, const struct boa_train_progress *p);
+	void *progress_arg;
+};
+
+struct boa_train_result {
+	uint32_t model_id;
+	size_t params, train_bytes, val_bytes, steps;
+	double seconds, train_bpb, val_bpb;
+};
+
+/* The defaults of every option (threads: the online CPUs, at most 64); out stays NULL. */
+void boa_train_opts_default(struct boa_train_opts *o);
+/* Trains a model on `files` and writes it to opts->out. */
+int boa_train(const struct boa_train_opts *opts, const char *const *files, int nfiles,
+              struct boa_train_result *res, char *err, size_t errlen);
 
 /* ---- for the model tests: the training network on float64 parameters in .boam order ---- */
 

@@ -23,15 +23,10 @@ files=("$data/pylhe-testfile-hpcgen.hdf5" "$data/pylhe-testfile-powheg-box-v2-Z.
        "$data/uproot-sample-5.23.02-uncompressed.root"
        "$data/uproot-sample-6.20.04-uncompressed.root")
 
-# `boa train` when the CLI is built, else the stand-alone trainer of tests/model.
 build=${BUILD:-build-train}
 [ -d "$build" ] || meson setup "$build" >/dev/null
-if ninja -C "$build" boa >/dev/null 2>&1; then
-	train=("$build/boa" train)
-else
-	ninja -C "$build" tests/model/boa-train >/dev/null
-	train=("$build/tests/model/boa-train")
-fi
+ninja -C "$build" boa >/dev/null
+train=("$build/boa" train)
 threads=${THREADS:-$(nproc)}
 
 "${train[@]}" "${files[@]}" -o codec/models/default.boam --dim 32 --layers 2 --epochs 24 \

@@ -55,12 +55,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "bench")) {
 		rc = cmd_bench(argc - 1, argv + 1, &o);
 	} else if (!strcmp(cmd, "train")) {
-#if BOA_HAVE_TRAIN
-		return boa_train_cli(argc - 1, argv + 1);
-#else
-		fail("train: not available in this build");
-		return 1;
-#endif
+		return cmd_train(argc - 1, argv + 1);
 	} else if (!strcmp(cmd, "stats") || !strcmp(cmd, "fsck") || !strcmp(cmd, "gc") ||
 	           !strcmp(cmd, "models")) {
 		/* Archive commands live with the file system (fs/fs_admin.c). */

@@ -13,15 +13,6 @@
 #ifndef BOA_HAVE_MODEL
 #define BOA_HAVE_MODEL 1
 #endif
-#if BOA_HAVE_MODEL && defined(__has_include)
-#if __has_include("boa_train.h")
-#include "boa_train.h"
-#define BOA_HAVE_TRAIN 1
-#endif
-#endif
-#ifndef BOA_HAVE_TRAIN
-#define BOA_HAVE_TRAIN 0
-#endif
 
 #define BOA_CLI_VERSION "0.1.0"
 
@@ -72,6 +63,7 @@ void boa_usage(FILE *f);
 
 int cmd_codec(int argc, char **argv, struct opts *o, int decompress);
 int cmd_bench(int argc, char **argv, struct opts *o);
+int cmd_train(int argc, char **argv);
 /* stats, models, fsck and gc, by argv[0]. */
 int cmd_archive(int argc, char **argv);
 

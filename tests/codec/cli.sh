@@ -73,6 +73,14 @@ for args in "" "frobnicate" "compress" "compress -0 a b" "decompress -5 a b" "co
 	# shellcheck disable=SC2086
 	if "$boa" $args > /dev/null 2> "$tmp/err"; then bad "'boa $args' succeeded"; else ok; fi
 done
+# boa train: a missing -o, a bad value and an unknown option are usage errors (exit 2)
+for args in "train x" "train x -o $tmp/y --dim 12" "train x -o $tmp/y --frobnicate"; do
+	# shellcheck disable=SC2086
+	rc=0
+	"$boa" $args > /dev/null 2> "$tmp/err" || rc=$?
+	[ "$rc" -eq 2 ] && ok || bad "'boa $args' is not a usage error (exit $rc)"
+done
+[ ! -e "$tmp/y" ] && ok || bad "a boa train usage error wrote its output"
 "$boa" decompress /nonexistent "$tmp/x" 2> "$tmp/err" && bad "missing input" ||
 	{ grep -q "nonexistent" "$tmp/err" && ok || bad "missing input message"; }
 "$boa" --help > "$tmp/help" && grep -q "boa compress" "$tmp/help" && ok || bad "--help"

@@ -621,19 +621,23 @@ static uint8_t *read_all(const char *path, size_t *len)
 static void train_tiny(const char *data, const char *out, const char *seed, const char *threads,
                        const char *epochs)
 {
-	char *argv[] = {"train",       (char *)data,   "-o",         (char *)out, "--dim",
-	                "8",           "--layers",     "1",          "--seq-len", "32",
-	                "--epochs",    (char *)epochs, "--batch",    "4",         "--stream-len",
-	                "512",         "--seed",       (char *)seed, "--threads", (char *)threads,
-	                "--val-split", "0.2",          NULL};
-	int fd = dup(STDOUT_FILENO);
-	FILE *devnull = freopen("/dev/null", "w", stdout);
-	int rc = boa_train_cli((int)(sizeof(argv) / sizeof(argv[0])) - 1, argv);
-	fflush(stdout);
-	dup2(fd, STDOUT_FILENO);
-	close(fd);
-	(void)devnull;
-	assert_int_equal(rc, 0);
+	struct boa_train_opts o;
+	struct boa_train_result res;
+	const char *files[] = {data};
+	char err[256];
+
+	boa_train_opts_default(&o);
+	o.out = out;
+	o.dim = 8;
+	o.layers = 1;
+	o.seq_len = 32;
+	o.epochs = atoi(epochs);
+	o.batch = 4;
+	o.stream_len = 512;
+	o.seed = (uint64_t)atoi(seed);
+	o.threads = atoi(threads);
+	o.val_split = 0.2;
+	assert_int_equal(boa_train(&o, files, 1, &res, err, sizeof(err)), 0);
 }
 
 static void test_same_seed_trains_byte_identical_models(void **state)
@@ -709,24 +713,6 @@ static void test_training_lowers_the_loss(void **state)
 	free(img);
 	free(src);
 	boa_train_net_free(n);
-}
-
-static void test_train_cli_rejects_bad_usage(void **state)
-{
-	char *no_output[] = {"train", "x", NULL};
-	char *bad_dim[] = {"train", "x", "-o", "y", "--dim", "12", NULL};
-	char *unknown[] = {"train", "x", "-o", "y", "--frobnicate", NULL};
-	int fd = dup(STDERR_FILENO);
-	FILE *devnull = freopen("/dev/null", "w", stderr);
-	int r1 = boa_train_cli(2, no_output), r2 = boa_train_cli(6, bad_dim),
-	    r3 = boa_train_cli(5, unknown);
-	fflush(stderr);
-	dup2(fd, STDERR_FILENO);
-	close(fd);
-	(void)devnull;
-	assert_int_equal(r1, 2);
-	assert_int_equal(r2, 2);
-	assert_int_equal(r3, 2);
 }
 
 /* ---- the built-in models ---- */
@@ -845,7 +831,6 @@ int main(void)
 	    cmocka_unit_test(test_unknown_version_is_refused),
 	    cmocka_unit_test(test_same_seed_trains_byte_identical_models),
 	    cmocka_unit_test(test_training_lowers_the_loss),
-	    cmocka_unit_test(test_train_cli_rejects_bad_usage),
 	    cmocka_unit_test(test_default_model_predicts_hep_data),
 	    cmocka_unit_test(test_fast_model_predicts_hep_data),
 	    cmocka_unit_test(test_builtin_models_predict_golden_values),
