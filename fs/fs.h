@@ -85,6 +85,10 @@ struct fs {
 	pthread_mutex_t nodes_lock;
 	struct fs_node **nodes;
 	size_t nodes_cap, nodes_count;
+	/* Flushes a dirty node that the node table releases (fs_file_flush_locked, set by fs_open;
+	 * the caller holds the node's write lock). A pointer because fs_file.c calls fs_node.c:
+	 * the node table must not call back up by name. */
+	int (*node_flush)(struct fs *fs, struct fs_node *n);
 	struct fs_prefetch *prefetch;
 	size_t ncpu; /* encoders per flush */
 	/* Shared BOA coder contexts (fs_boa_acquire): at most boa_max exist. */

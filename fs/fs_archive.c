@@ -18,6 +18,7 @@
 #include "fs_account.h"
 #include "fs_archive.h"
 #include "fs_cache.h"
+#include "fs_file.h"
 #include "fs_gc.h"
 #include "fs_log.h"
 #include "fs_model.h"
@@ -339,6 +340,7 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	fs->opt = *opt;
 	fs->archive = strdup(archive);
 	fs->nodes_cap = 1024;
+	fs->node_flush = fs_file_flush_locked;
 	fs->ncpu = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? (size_t)sysconf(_SC_NPROCESSORS_ONLN) : 1;
 	fs->nodes = calloc(fs->nodes_cap, sizeof(*fs->nodes));
 	if (!fs->archive || !fs->nodes) {
@@ -419,7 +421,7 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	}
 	if (!opt->read_only)
 		fs_reserve_take(fs); /* best effort: a full disk simply has none */
-	rc = fs_prefetch_start(fs);
+	rc = fs_prefetch_start(fs, fs_file_prefetch);
 	if (rc)
 		goto fail;
 	rc = fs_recompress_start(fs);

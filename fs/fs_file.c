@@ -18,6 +18,7 @@
 #include "fs_file.h"
 #include "fs_log.h"
 #include "fs_model.h"
+#include "fs_node.h"
 #include "fs_prefetch.h"
 #include "fs_txn.h"
 
@@ -614,7 +615,7 @@ int fs_file_revert_locked(struct fs *fs, struct fs_node *n)
 	return 0;
 }
 
-int fs_file_prefetch_block(struct fs *fs, struct fs_node *n, uint64_t block)
+static int prefetch_block(struct fs *fs, struct fs_node *n, uint64_t block)
 {
 	uint8_t *scratch;
 	int rc = 0;
@@ -632,5 +633,17 @@ int fs_file_prefetch_block(struct fs *fs, struct fs_node *n, uint64_t block)
 	free(scratch);
 out:
 	pthread_rwlock_unlock(&n->lock);
+	return rc;
+}
+
+int fs_file_prefetch(struct fs *fs, uint64_t ino, uint64_t block)
+{
+	struct fs_node *n;
+	int rc = fs_node_get(fs, ino, &n);
+
+	if (rc)
+		return rc;
+	rc = prefetch_block(fs, n, block);
+	fs_node_put(fs, n);
 	return rc;
 }

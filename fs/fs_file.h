@@ -35,8 +35,9 @@ int fs_file_flush_locked(struct fs *fs, struct fs_node *n);
  * holds, so reads never return data that was not stored. */
 int fs_file_revert_locked(struct fs *fs, struct fs_node *n);
 
-/* Decodes `block` into the cache unless it is dirty or cached already (prefetch worker). */
-int fs_file_prefetch_block(struct fs *fs, struct fs_node *n, uint64_t block);
+/* Decodes `block` of `ino` into the cache unless it is dirty or cached already, or the inode is
+ * gone (the prefetch workers' job, fs_prefetch.h). */
+int fs_file_prefetch(struct fs *fs, uint64_t ino, uint64_t block);
 
 /* Reads one stored block through the cache (no dirty data): a hole reads as zeros. */
 int fs_block_load(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf);

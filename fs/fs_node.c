@@ -9,7 +9,6 @@
 
 #include "fs.h"
 #include "fs_cache.h"
-#include "fs_file.h"
 #include "fs_log.h"
 #include "fs_node.h"
 #include "fs_txn.h"
@@ -192,7 +191,7 @@ static void node_release(struct fs *fs, struct fs_node *n)
 			       (unsigned long long)n->ino, strerror(-rc));
 	} else if (n->ndirty || n->attr_dirty) {
 		pthread_rwlock_wrlock(&n->lock);
-		rc = fs_file_flush_locked(fs, n);
+		rc = fs->node_flush(fs, n);
 		pthread_rwlock_unlock(&n->lock);
 		if (rc)
 			fs_log("inode %llu: dropping %zu unflushed blocks: %s",

@@ -5,8 +5,6 @@
 #include <stdlib.h>
 
 #include "fs.h"
-#include "fs_file.h"
-#include "fs_node.h"
 #include "fs_prefetch.h"
 
 #define PREFETCH_QUEUE 64
@@ -18,6 +16,7 @@ struct prefetch_req {
 #define PREFETCH_THREADS_MAX 8
 
 struct fs_prefetch {
+	fs_prefetch_load_fn load;
 	pthread_t threads[PREFETCH_THREADS_MAX];
 	size_t nthreads;
 	pthread_mutex_t lock;
@@ -54,7 +53,6 @@ static void *prefetch_main(void *arg)
 	slot = p->started++;
 	for (;;) {
 		struct prefetch_req req;
-		struct fs_node *n;
 
 		while (!p->count && !p->stopping)
 			pthread_cond_wait(&p->wake, &p->lock);
@@ -65,11 +63,8 @@ static void *prefetch_main(void *arg)
 		p->count--;
 		p->busy[slot] = req;
 		pthread_mutex_unlock(&p->lock);
-		if (fs_node_get(fs, req.ino, &n) == 0) {
-			/* Errors surface when the reader itself reads the block. */
-			(void)fs_file_prefetch_block(fs, n, req.block);
-			fs_node_put(fs, n);
-		}
+		/* Errors surface when the reader itself reads the block. */
+		(void)p->load(fs, req.ino, req.block);
 		pthread_mutex_lock(&p->lock);
 		p->busy[slot].ino = 0;
 	}
@@ -77,7 +72,7 @@ static void *prefetch_main(void *arg)
 	return NULL;
 }
 
-int fs_prefetch_start(struct fs *fs)
+int fs_prefetch_start(struct fs *fs, fs_prefetch_load_fn load)
 {
 	struct fs_prefetch *p = calloc(1, sizeof(*p));
 	size_t want = fs->ncpu < PREFETCH_THREADS_MAX ? fs->ncpu : PREFETCH_THREADS_MAX;
@@ -85,6 +80,7 @@ int fs_prefetch_start(struct fs *fs)
 
 	if (!p)
 		return -ENOMEM;
+	p->load = load;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->wake, NULL);
 	fs->prefetch = p;

@@ -13,7 +13,11 @@
 
 #include "fs.h"
 
-int fs_prefetch_start(struct fs *fs);
+/* The job each worker runs: loads `block` of `ino` into the cache (fs_file_prefetch). It is
+ * passed in rather than called by name because fs_file.c calls this module: the arrow runs one
+ * way only. */
+typedef int (*fs_prefetch_load_fn)(struct fs *fs, uint64_t ino, uint64_t block);
+int fs_prefetch_start(struct fs *fs, fs_prefetch_load_fn load);
 void fs_prefetch_stop(struct fs *fs);
 void fs_prefetch_request(struct fs *fs, uint64_t ino, uint64_t block);
 /* How many blocks ahead a sequential reader is served (the number of prefetch workers). */
