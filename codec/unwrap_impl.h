@@ -14,6 +14,10 @@
 struct unwrap_memory {
 	struct unwrap_recipe last[UNWRAP_LIB_COUNT];
 	int have[UNWRAP_LIB_COUNT];
+	int failures[UNWRAP_LIB_COUNT]; /* streams in a row that no recipe re-created */
+	/* gzip: the level class from the member header's XFL (3 = level 9, 0 = level 1, 4 =
+	 * unknown), set by the gzip parser before it offers the member's stream. */
+	int gzip_class;
 };
 
 struct unwrap_builder {
@@ -29,8 +33,7 @@ struct unwrap_builder {
 
 /* Offers the stream at [off, off + len) of the file: `lib` says how to decode it and
  * `raw_len` is its decompressed size when the container says so (0 = unknown, gzip). Returns 0
- * whether or not it was unwrapped, -ENOMEM. `window_hint`/`level_hint` may narrow the search
- * (0 = none). */
+ * whether or not it was unwrapped, -ENOMEM. */
 int unwrap_builder_stream(struct unwrap_builder *b, uint64_t off, uint64_t len, uint8_t lib,
                           uint8_t origin, uint64_t raw_len);
 
