@@ -17,11 +17,11 @@
 
 #include "unwrap_impl.h"
 
-#define FHCRC 0x02
-#define FEXTRA 0x04
-#define FNAME 0x08
+#define FHCRC    0x02
+#define FEXTRA   0x04
+#define FNAME    0x08
 #define FCOMMENT 0x10
-#define SINK (256u << 10)
+#define SINK     (256u << 10)
 
 struct member {
 	uint64_t stream_off, stream_len, raw_len;
@@ -115,8 +115,8 @@ int unwrap_gzip_scan(struct unwrap_builder *b)
 
 	if (header_len(b->data, b->len, 0) == 0)
 		return b->len >= 2 && b->data[0] == 0x1f && b->data[1] == 0x8b
-			       ? UNWRAP_DAMAGED_HEADER
-			       : UNWRAP_NOT_CONTAINER;
+		           ? UNWRAP_DAMAGED_HEADER
+		           : UNWRAP_NOT_CONTAINER;
 	sink = malloc(SINK);
 	if (!sink)
 		return -ENOMEM;
@@ -139,8 +139,10 @@ int unwrap_gzip_scan(struct unwrap_builder *b)
 		}
 		xfl = b->data[pos + 8];
 		ms[n] = (struct member){.stream_off = pos + h,
-					/* deflate writes XFL 2 for level 9, 4 for level 1 */
-					.level_class = xfl == 2 ? 3 : xfl == 4 ? 0 : 4};
+		                        /* deflate writes XFL 2 for level 9, 4 for level 1 */
+		                        .level_class = xfl == 2   ? 3
+		                                       : xfl == 4 ? 0
+		                                                  : 4};
 		rc = member_check(b->data, b->len, &ms[n], sink);
 		if (rc)
 			goto out;
@@ -150,7 +152,7 @@ int unwrap_gzip_scan(struct unwrap_builder *b)
 	for (size_t i = 0; i < n; i++) {
 		b->memory.gzip_class = ms[i].level_class;
 		rc = unwrap_builder_stream(b, ms[i].stream_off, ms[i].stream_len, UNWRAP_LIB_ZLIB,
-					   UNWRAP_ORIGIN_GZIP, ms[i].raw_len);
+		                           UNWRAP_ORIGIN_GZIP, ms[i].raw_len);
 		if (rc)
 			goto out;
 	}

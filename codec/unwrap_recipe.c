@@ -47,7 +47,7 @@ uint32_t unwrap_lib_version_now(uint8_t lib)
 
 /* Inflates exactly `len` bytes of `stream` into exactly `raw_len` bytes of `out`. */
 static int zlib_decode(const uint8_t *stream, size_t len, int window_bits, uint8_t *out,
-		       size_t raw_len)
+                       size_t raw_len)
 {
 	z_stream zs = {0};
 	int rc;
@@ -70,7 +70,7 @@ static int zlib_decode(const uint8_t *stream, size_t len, int window_bits, uint8
 /* Inflates a stream whose decoded size is not known (gzip): *out is malloc'd. Stops with
  * -EFBIG past max_raw bytes. The stream must end exactly at `len`. */
 static int zlib_decode_grow(const uint8_t *stream, size_t len, int window_bits, uint64_t max_raw,
-			    uint8_t **out, size_t *out_len)
+                            uint8_t **out, size_t *out_len)
 {
 	z_stream zs = {0};
 	uint8_t *buf = NULL;
@@ -132,9 +132,9 @@ static int lz4_decode(const uint8_t *stream, size_t len, uint8_t *out, size_t ra
 	if (len > INT32_MAX || raw_len > INT32_MAX)
 		return -EIO;
 	return LZ4_decompress_safe((const char *)stream, (char *)out, (int)len, (int)raw_len) ==
-			       (int)raw_len
-		       ? 0
-		       : -EIO;
+	               (int)raw_len
+	           ? 0
+	           : -EIO;
 }
 
 int unwrap_piece_unwrap(const struct unwrap_piece *piece, const uint8_t *logical, uint8_t *out)
@@ -145,7 +145,7 @@ int unwrap_piece_unwrap(const struct unwrap_piece *piece, const uint8_t *logical
 		return 0;
 	case UNWRAP_ZLIB:
 		return zlib_decode(logical, piece->len, piece->recipe.window_bits, out,
-				   piece->unwrapped_len);
+		                   piece->unwrapped_len);
 	case UNWRAP_LZ4:
 		return lz4_decode(logical, piece->len, out, piece->unwrapped_len);
 	default:
@@ -160,8 +160,8 @@ int unwrap_piece_unwrap(const struct unwrap_piece *piece, const uint8_t *logical
  * first difference); with `out`, writes the output there and returns 0 only if it is exactly
  * `len` bytes. `scratch` holds REGEN_CHUNK bytes (compare mode). *produced counts the output. */
 static int zlib_run(const struct unwrap_recipe *r, const uint8_t *raw, size_t raw_len,
-		    const uint8_t *expect, uint8_t *out, size_t len, uint8_t *scratch,
-		    uint64_t *produced)
+                    const uint8_t *expect, uint8_t *out, size_t len, uint8_t *scratch,
+                    uint64_t *produced)
 {
 	z_stream zs = {0};
 	size_t done = 0;
@@ -216,8 +216,8 @@ static int zlib_run(const struct unwrap_recipe *r, const uint8_t *raw, size_t ra
 /* Compresses `raw` with an lz4 recipe into `dst` (LZ4_compressBound(raw_len) bytes); returns the
  * compressed size, or 0. `state` is LZ4_sizeofStateHC() bytes (also big enough for the fast
  * compressor's state). */
-static int lz4_run(const struct unwrap_recipe *r, const uint8_t *raw, size_t raw_len,
-		   uint8_t *dst, void *state)
+static int lz4_run(const struct unwrap_recipe *r, const uint8_t *raw, size_t raw_len, uint8_t *dst,
+                   void *state)
 {
 	int cap = LZ4_compressBound((int)raw_len);
 
@@ -225,11 +225,11 @@ static int lz4_run(const struct unwrap_recipe *r, const uint8_t *raw, size_t raw
 		return 0;
 	if (r->level == 0)
 		return LZ4_compress_fast_extState(state, (const char *)raw, (char *)dst,
-						  (int)raw_len, cap, 1);
+		                                  (int)raw_len, cap, 1);
 	if (r->level > LZ4HC_CLEVEL_MAX)
 		return 0;
-	return LZ4_compress_HC_extStateHC(state, (const char *)raw, (char *)dst, (int)raw_len,
-					  cap, r->level);
+	return LZ4_compress_HC_extStateHC(state, (const char *)raw, (char *)dst, (int)raw_len, cap,
+	                                  r->level);
 }
 
 static void *lz4_state_new(void)
@@ -252,7 +252,7 @@ int unwrap_regenerate(const struct unwrap_piece *piece, const uint8_t *unwrapped
 		return 0;
 	case UNWRAP_ZLIB:
 		rc = zlib_run(&piece->recipe, unwrapped, piece->unwrapped_len, NULL, out,
-			      piece->len, NULL, &produced);
+		              piece->len, NULL, &produced);
 		if (rc == -ENOENT)
 			rc = -EIO;
 		break;
@@ -307,11 +307,7 @@ static void cand_add(struct candidates *c, const struct unwrap_recipe *r)
 static int level_order(int hint_class, uint8_t *levels)
 {
 	static const uint8_t cls[5][10] = {
-		{1},
-		{2, 4, 3, 5},
-		{6},
-		{9, 7, 8},
-		{1, 6, 9, 2, 4, 3, 5, 7, 8},
+	    {1}, {2, 4, 3, 5}, {6}, {9, 7, 8}, {1, 6, 9, 2, 4, 3, 5, 7, 8},
 	};
 	int n = 0;
 
@@ -323,10 +319,11 @@ static int level_order(int hint_class, uint8_t *levels)
 }
 
 static void zlib_candidates(const uint8_t *stream, size_t len, uint8_t origin,
-			    const struct unwrap_memory *m, int wide, struct candidates *c)
+                            const struct unwrap_memory *m, int wide, struct candidates *c)
 {
-	struct unwrap_recipe r = {.lib = UNWRAP_LIB_ZLIB, .origin = origin,
-				  .lib_version = unwrap_lib_version_now(UNWRAP_LIB_ZLIB)};
+	struct unwrap_recipe r = {.lib = UNWRAP_LIB_ZLIB,
+	                          .origin = origin,
+	                          .lib_version = unwrap_lib_version_now(UNWRAP_LIB_ZLIB)};
 	uint8_t levels[10];
 	int hint = 4, nl, wbits = 15;
 
@@ -380,12 +377,13 @@ static void zlib_candidates(const uint8_t *stream, size_t len, uint8_t origin,
 }
 
 static void lz4_candidates(uint8_t origin, const struct unwrap_memory *m, int wide,
-			   struct candidates *c)
+                           struct candidates *c)
 {
 	/* ROOT uses LZ4_compress_default below level 4 and LZ4_compress_HC at its level above. */
 	static const uint8_t order[] = {0, 4, 5, 6, 1, 2, 3, 7, 8, 9, 10, 11, 12};
-	struct unwrap_recipe r = {.lib = UNWRAP_LIB_LZ4, .origin = origin,
-				  .lib_version = unwrap_lib_version_now(UNWRAP_LIB_LZ4)};
+	struct unwrap_recipe r = {.lib = UNWRAP_LIB_LZ4,
+	                          .origin = origin,
+	                          .lib_version = unwrap_lib_version_now(UNWRAP_LIB_LZ4)};
 
 	if (m->have[UNWRAP_LIB_LZ4]) {
 		r = m->last[UNWRAP_LIB_LZ4];
@@ -400,9 +398,9 @@ static void lz4_candidates(uint8_t origin, const struct unwrap_memory *m, int wi
 }
 
 int unwrap_recipe_find(const uint8_t *stream, size_t len, uint8_t lib, uint8_t origin,
-		       uint64_t raw_len, uint64_t max_raw, struct unwrap_memory *memory,
-		       struct unwrap_stats *stats, uint8_t **unwrapped, size_t *unwrapped_len,
-		       struct unwrap_recipe *recipe)
+                       uint64_t raw_len, uint64_t max_raw, struct unwrap_memory *memory,
+                       struct unwrap_stats *stats, uint8_t **unwrapped, size_t *unwrapped_len,
+                       struct unwrap_recipe *recipe)
 {
 	struct candidates *c = NULL;
 	uint8_t *raw = NULL, *work = NULL;
@@ -420,9 +418,9 @@ int unwrap_recipe_find(const uint8_t *stream, size_t len, uint8_t lib, uint8_t o
 		if (!raw)
 			return -ENOMEM;
 		rc = lib == UNWRAP_LIB_ZLIB
-			     ? zlib_decode(stream, len, origin == UNWRAP_ORIGIN_GZIP ? -15 : 15, raw,
-					   raw_len)
-			     : lz4_decode(stream, len, raw, raw_len);
+		         ? zlib_decode(stream, len, origin == UNWRAP_ORIGIN_GZIP ? -15 : 15, raw,
+		                       raw_len)
+		         : lz4_decode(stream, len, raw, raw_len);
 		if (rc) {
 			rc = -ENOENT;
 			goto out;
@@ -433,7 +431,7 @@ int unwrap_recipe_find(const uint8_t *stream, size_t len, uint8_t lib, uint8_t o
 		if (lib != UNWRAP_LIB_ZLIB)
 			return -ENOENT;
 		rc = zlib_decode_grow(stream, len, origin == UNWRAP_ORIGIN_GZIP ? -15 : 15, max_raw,
-				      &raw, &n);
+		                      &raw, &n);
 		if (rc == -ENOMEM)
 			goto out;
 		if (rc) {
@@ -468,13 +466,13 @@ int unwrap_recipe_find(const uint8_t *stream, size_t len, uint8_t lib, uint8_t o
 		stats->recipe_tries++;
 		if (lib == UNWRAP_LIB_ZLIB) {
 			rc = zlib_run(&c->r[i], raw, raw_len, stream, NULL, len, work,
-				      &stats->recipe_bytes);
+			              &stats->recipe_bytes);
 		} else {
 			int n = lz4_run(&c->r[i], raw, raw_len, work, state);
 
 			stats->recipe_bytes += n > 0 ? (uint64_t)n : 0;
 			rc = n > 0 && (size_t)n == len && memcmp(work, stream, len) == 0 ? 0
-											 : -ENOENT;
+			                                                                 : -ENOENT;
 		}
 		if (rc == 0)
 			*recipe = c->r[i];
@@ -501,12 +499,12 @@ out:
 
 /* A fixed input that looks like what gets compressed: words from a small vocabulary, numbers
  * and binary runs, from a fixed LCG, so matches of many lengths and distances occur. */
-#define CANARY_LEN (48u << 10)
+#define CANARY_LEN (16u << 10)
 
 static void canary_input(uint8_t *buf)
 {
-	static const char *const words[] = {"event", "muon", "jet", "Zmumu", "TTree", "px",
-					    "py",    "pz",   "E",   "0.000", "branch", "\n"};
+	static const char *const words[] = {"event", "muon", "jet", "Zmumu", "TTree",  "px",
+	                                    "py",    "pz",   "E",   "0.000", "branch", "\n"};
 	uint32_t s = 0x12345678;
 	size_t i = 0;
 
@@ -547,11 +545,11 @@ int unwrap_canary(uint8_t lib, uint64_t *hash, uint32_t *version)
 		int n = 0;
 
 		for (int l = 1; l <= 9; l++)
-			rs[n++] = (struct unwrap_recipe){.level = (uint8_t)l, .window_bits = 15,
-							 .mem_level = 8};
+			rs[n++] = (struct unwrap_recipe){
+			    .level = (uint8_t)l, .window_bits = 15, .mem_level = 8};
 		for (int s = Z_FILTERED; s <= Z_FIXED; s++)
 			rs[n++] = (struct unwrap_recipe){
-				.level = 6, .window_bits = 15, .mem_level = 8, .strategy = (uint8_t)s};
+			    .level = 6, .window_bits = 15, .mem_level = 8, .strategy = (uint8_t)s};
 		rs[n++] = (struct unwrap_recipe){.level = 6, .window_bits = 15, .mem_level = 9};
 		rs[n++] = (struct unwrap_recipe){.level = 6, .window_bits = 15, .mem_level = 1};
 		rs[n++] = (struct unwrap_recipe){.level = 6, .window_bits = 10, .mem_level = 8};
@@ -566,7 +564,7 @@ int unwrap_canary(uint8_t lib, uint64_t *hash, uint32_t *version)
 			z_stream zs = {0};
 
 			if (deflateInit2(&zs, rs[i].level, Z_DEFLATED, rs[i].window_bits,
-					 rs[i].mem_level, rs[i].strategy) != Z_OK) {
+			                 rs[i].mem_level, rs[i].strategy) != Z_OK) {
 				rc = -ENOMEM;
 				goto out;
 			}
@@ -629,11 +627,10 @@ int unwrap_canary_compare(uint8_t lib, uint32_t version, uint64_t hash, char *ms
 		return 0;
 	if (msg && msg_len)
 		snprintf(msg, msg_len,
-			 "transformed files need %s %u.%u.%u; this program has %s %u.%u.%u, "
-			 "which compresses differently",
-			 unwrap_lib_name(lib), version >> 16, (version >> 8) & 0xff,
-			 version & 0xff, unwrap_lib_name(lib), now >> 16, (now >> 8) & 0xff,
-			 now & 0xff);
+		         "transformed files need %s %u.%u.%u; this program has %s %u.%u.%u, "
+		         "which compresses differently",
+		         unwrap_lib_name(lib), version >> 16, (version >> 8) & 0xff, version & 0xff,
+		         unwrap_lib_name(lib), now >> 16, (now >> 8) & 0xff, now & 0xff);
 	return -ENOTSUP;
 }
 
@@ -645,7 +642,7 @@ int unwrap_canary_check(const struct unwrap_plan *p, char *msg, size_t msg_len)
 		if (!p->lib_version[lib])
 			continue;
 		rc = unwrap_canary_compare((uint8_t)lib, p->lib_version[lib], p->canary[lib], msg,
-					   msg_len);
+		                           msg_len);
 		if (rc)
 			return rc;
 	}

@@ -19,9 +19,9 @@
 
 #include "unwrap_impl.h"
 
-#define KEY_MIN 26 /* fNbytes..fCycle (18) + two 4-byte seek pointers */
+#define KEY_MIN      26 /* fNbytes..fCycle (18) + two 4-byte seek pointers */
 #define BLOCK_HEADER 9
-#define L4_CHECKSUM 8
+#define L4_CHECKSUM  8
 
 static uint32_t be32(const uint8_t *p)
 {
@@ -41,7 +41,7 @@ static uint32_t le24(const uint8_t *p)
 /* Walks the blocks of one compressed payload [q, end) of fObjlen raw bytes; offers the streams
  * when `offer`. Returns 0, a positive enum unwrap_fallback, or -ENOMEM. */
 static int walk_blocks(struct unwrap_builder *b, uint64_t q, uint64_t end, uint64_t objlen,
-		       int offer)
+                       int offer)
 {
 	while (q < end) {
 		const uint8_t *h = b->data + q;
@@ -56,13 +56,13 @@ static int walk_blocks(struct unwrap_builder *b, uint64_t q, uint64_t end, uint6
 			return UNWRAP_DAMAGED_KEYS;
 		if (offer && h[0] == 'Z' && h[1] == 'L') {
 			rc = unwrap_builder_stream(b, q + BLOCK_HEADER, c, UNWRAP_LIB_ZLIB,
-						   UNWRAP_ORIGIN_ROOT_ZL, u);
+			                           UNWRAP_ORIGIN_ROOT_ZL, u);
 		} else if (offer && h[0] == 'L' && h[1] == '4') {
 			/* The checksum stays verbatim: it is of the LZ4 bytes, which come back. */
 			if (c > L4_CHECKSUM)
 				rc = unwrap_builder_stream(b, q + BLOCK_HEADER + L4_CHECKSUM,
-							   c - L4_CHECKSUM, UNWRAP_LIB_LZ4,
-							   UNWRAP_ORIGIN_ROOT_L4, u);
+				                           c - L4_CHECKSUM, UNWRAP_LIB_LZ4,
+				                           UNWRAP_ORIGIN_ROOT_L4, u);
 		} else if (offer) {
 			b->plan->stats.streams++;
 			b->plan->stats.streams_other++;
@@ -91,21 +91,26 @@ static int walk_keys(struct unwrap_builder *b, uint64_t begin, uint64_t end, int
 			return UNWRAP_DAMAGED_KEYS;
 		nbytes = (int32_t)be32(k);
 		if (nbytes < 0) { /* a free gap */
-			if (nbytes == INT32_MIN || (uint64_t)-(int64_t)nbytes > end - pos)
+			if (nbytes == INT32_MIN || (uint64_t) - (int64_t)nbytes > end - pos)
 				return UNWRAP_DAMAGED_KEYS;
-			pos += (uint64_t)-(int64_t)nbytes;
+			pos += (uint64_t) - (int64_t)nbytes;
 			continue;
 		}
 		if ((uint64_t)nbytes < KEY_MIN || (uint64_t)nbytes > end - pos)
 			return UNWRAP_DAMAGED_KEYS;
 		objlen = be32(k + 6);
 		keylen = be16(k + 14);
-		if (keylen < KEY_MIN || keylen > (uint32_t)nbytes || objlen > INT32_MAX)
+		/* Key versions over 1000 have 8-byte seek pointers. */
+		if (keylen < KEY_MIN + (be16(k + 4) > 1000 ? 8 : 0) || keylen > (uint32_t)nbytes ||
+		    objlen > INT32_MAX)
 			return UNWRAP_DAMAGED_KEYS;
 		if ((uint64_t)nbytes - keylen < objlen) {
 			rc = walk_blocks(b, pos + keylen, pos + (uint64_t)nbytes, objlen, offer);
 			if (rc)
 				return rc;
+		} else if ((uint64_t)nbytes - keylen != objlen) {
+			/* ROOT stores an uncompressed payload of exactly fObjlen bytes. */
+			return UNWRAP_DAMAGED_KEYS;
 		}
 		pos += (uint64_t)nbytes;
 	}
