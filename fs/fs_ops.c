@@ -1,30 +1,27 @@
-/* The libfuse low-level operations: each turns one kernel request into node and index changes
- * and one reply. Namespace changes take fs->ns_lock, then the nodes they change (in ino
- * order), then one index write transaction, so the kernel never sees a half-made change. */
+/* The libfuse low-level operations: each translates one kernel request into calls of the
+ * namespace (fs_ns.h), the node table (fs_node.h) or file data (fs_file.h), and the result into
+ * one reply. What is here is the kernel's side only: entries and their lookup counts, cache
+ * timeouts, open-file handles, directory snapshots for readdir offsets. */
 #define FUSE_USE_VERSION 312
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
-#include <linux/fs.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "fs.h"
 #include "fs_file.h"
 #include "fs_log.h"
 #include "fs_node.h"
+#include "fs_ns.h"
 #include "fs_ops.h"
-#include "fs_txn.h"
 
 /* Attribute and entry caching in the kernel: every change goes through this daemon, so the
  * kernel's copy is only stale when a change it made itself is replied to, which updates it. */
 #define FS_ATTR_TIMEOUT  1.0
 #define FS_ENTRY_TIMEOUT 1.0
-#define FS_XATTR_MAX     65536
 
 struct fs_handle {
 	struct fs_node *node;
@@ -96,59 +93,6 @@ static void reply_entry(fuse_req_t req, struct fs *fs, struct fs_node *n)
 		fs_node_forget(fs, n->ino, 1); /* the request was interrupted: nobody got it */
 }
 
-static int check_name(const char *name)
-{
-	size_t len = strlen(name);
-
-	if (len == 0)
-		return -ENOENT;
-	if (len > IDX_NAME_MAX)
-		return -ENAMETOOLONG;
-	return 0;
-}
-
-static uint8_t mode_dtype(uint32_t mode)
-{
-	return (uint8_t)((mode & S_IFMT) >> 12);
-}
-
-/* Node locks in ino order, skipping duplicates, so two requests never wait on each other. */
-static void lock_nodes(struct fs_node **nodes, size_t count)
-{
-	for (size_t i = 1; i < count; i++)
-		for (size_t j = i;
-		     j > 0 && (!nodes[j - 1] || (nodes[j] && nodes[j]->ino < nodes[j - 1]->ino));
-		     j--) {
-			struct fs_node *tmp = nodes[j];
-
-			nodes[j] = nodes[j - 1];
-			nodes[j - 1] = tmp;
-		}
-	for (size_t i = 0; i < count; i++)
-		if (nodes[i] && (i == 0 || nodes[i] != nodes[i - 1]))
-			pthread_rwlock_wrlock(&nodes[i]->lock);
-}
-
-static void unlock_nodes(struct fs_node **nodes, size_t count)
-{
-	for (size_t i = 0; i < count; i++)
-		if (nodes[i] && (i == 0 || nodes[i] != nodes[i - 1]))
-			pthread_rwlock_unlock(&nodes[i]->lock);
-}
-
-static int lookup_name(struct fs *fs, uint64_t parent, const char *name, uint64_t *ino,
-                       uint8_t *dtype)
-{
-	struct idx_txn *t = NULL;
-	int rc = idx_read_begin(fs->idx, &t);
-
-	if (rc)
-		return rc;
-	rc = idx_dirent_get(t, parent, name, strlen(name), ino, dtype);
-	idx_read_end(t);
-	return rc;
-}
-
 static void op_init(void *userdata, struct fuse_conn_info *conn)
 {
 	/* O_TRUNC comes as a setattr, so truncation takes one path. */
@@ -165,14 +109,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	struct fs *fs = req_fs(req);
 	struct fs_node *n;
-	uint64_t ino;
-	uint8_t dtype;
-	int rc = check_name(name);
+	int rc = fs_ns_lookup(fs, parent, name, &n);
 
-	if (!rc)
-		rc = lookup_name(fs, parent, name, &ino, &dtype);
-	if (!rc)
-		rc = fs_node_get(fs, ino, &n);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -219,246 +157,107 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
                        struct fuse_file_info *fi)
 {
 	struct fs *fs = req_fs(req);
-	struct idx_inode before;
-	struct fs_node *n;
+	struct fs_ns_setattr a = {
+	    .mode = attr->st_mode,
+	    .uid = attr->st_uid,
+	    .gid = attr->st_gid,
+	    .size = (uint64_t)attr->st_size,
+	    .atime_ns = timespec_ns(&attr->st_atim),
+	    .mtime_ns = timespec_ns(&attr->st_mtim),
+	    .ctime_ns = timespec_ns(&attr->st_ctim),
+	};
+	static const struct {
+		int fuse, ns;
+	} bits[] = {
+	    {FUSE_SET_ATTR_MODE, FS_NS_SET_MODE},
+	    {FUSE_SET_ATTR_UID, FS_NS_SET_UID},
+	    {FUSE_SET_ATTR_GID, FS_NS_SET_GID},
+	    {FUSE_SET_ATTR_SIZE, FS_NS_SET_SIZE},
+	    {FUSE_SET_ATTR_ATIME, FS_NS_SET_ATIME},
+	    {FUSE_SET_ATTR_MTIME, FS_NS_SET_MTIME},
+	    {FUSE_SET_ATTR_ATIME_NOW, FS_NS_SET_ATIME_NOW},
+	    {FUSE_SET_ATTR_MTIME_NOW, FS_NS_SET_MTIME_NOW},
+	    {FUSE_SET_ATTR_CTIME, FS_NS_SET_CTIME},
+	};
+	struct idx_inode now;
 	struct stat st;
-	int64_t now = fs_now_ns();
-	int rc = fs_node_get(fs, ino, &n);
+	int rc;
+
+	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+		if (to_set & bits[i].fuse)
+			a.set |= (unsigned int)bits[i].ns;
+	rc = fs_ns_setattr(fs, ino, &a, &now);
+	if (rc) {
+		fuse_reply_err(req, -rc);
+		return;
+	}
+	attr_to_stat(fs, &now, &st);
+	fuse_reply_attr(req, &st, FS_ATTR_TIMEOUT);
+}
+
+/* The credentials of the process that made the request. */
+static struct fs_ns_who req_who(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	struct fs_ns_who who = {.uid = ctx->uid, .gid = ctx->gid};
+
+	return who;
+}
+
+/* Replies with the new node's entry, or with the error. */
+static void reply_made(fuse_req_t req, int rc, struct fs_node *n)
+{
+	struct fs *fs = req_fs(req);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	pthread_rwlock_wrlock(&n->lock);
-	before = n->attr;
-	if (to_set & FUSE_SET_ATTR_SIZE) {
-		if (S_ISDIR(n->attr.mode)) {
-			rc = -EISDIR;
-			goto out;
-		}
-		if (!S_ISREG(n->attr.mode)) {
-			rc = -EINVAL;
-			goto out;
-		}
-		if ((uint64_t)attr->st_size != n->attr.size) {
-			n->attr.mtime_ns = n->attr.ctime_ns = now;
-			rc = fs_file_truncate_locked(fs, n, (uint64_t)attr->st_size);
-			if (rc)
-				goto out;
-			before = n->attr;
-		}
-	}
-	if (to_set & FUSE_SET_ATTR_MODE)
-		n->attr.mode = (n->attr.mode & S_IFMT) | (attr->st_mode & 07777);
-	if (to_set & FUSE_SET_ATTR_UID)
-		n->attr.uid = attr->st_uid;
-	if (to_set & FUSE_SET_ATTR_GID)
-		n->attr.gid = attr->st_gid;
-	if (to_set & FUSE_SET_ATTR_ATIME)
-		n->attr.atime_ns = timespec_ns(&attr->st_atim);
-	if (to_set & FUSE_SET_ATTR_ATIME_NOW)
-		n->attr.atime_ns = now;
-	if (to_set & FUSE_SET_ATTR_MTIME)
-		n->attr.mtime_ns = timespec_ns(&attr->st_mtim);
-	if (to_set & FUSE_SET_ATTR_MTIME_NOW)
-		n->attr.mtime_ns = now;
-	if (to_set & FUSE_SET_ATTR_CTIME)
-		n->attr.ctime_ns = timespec_ns(&attr->st_ctim);
-	else
-		n->attr.ctime_ns = now;
-	n->attr_dirty = 1;
-	rc = fs_file_flush_locked(fs, n);
-	if (rc) {
-		n->attr = before;
-		n->attr_dirty = 0;
-	}
-out:
-	if (!rc)
-		attr_to_stat(fs, &n->attr, &st);
-	pthread_rwlock_unlock(&n->lock);
+	reply_entry(req, fs, n); /* req is gone after its reply */
 	fs_node_put(fs, n);
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else
-		fuse_reply_attr(req, &st, FS_ATTR_TIMEOUT);
-}
-
-struct make_op {
-	const struct fuse_ctx *ctx;
-	struct fs_node *parent;
-	const char *name;
-	mode_t mode;
-	dev_t rdev;
-	int64_t now;
-	uint64_t ino; /* the new inode, once made */
-};
-
-static int make_txn(struct idx_txn *t, void *arg)
-{
-	struct make_op *op = arg;
-	struct fs_node *parent = op->parent;
-	struct idx_inode attr;
-	uint64_t existing;
-	uint8_t dtype;
-	int rc;
-
-	rc = idx_dirent_get(t, parent->ino, op->name, strlen(op->name), &existing, &dtype);
-	if (rc == 0)
-		rc = -EEXIST;
-	else if (rc == -ENOENT)
-		rc = idx_ino_alloc(t, &op->ino);
-	if (rc)
-		return rc;
-	memset(&attr, 0, sizeof(attr));
-	attr.ino = op->ino;
-	attr.mode = op->mode;
-	attr.uid = op->ctx->uid;
-	attr.gid = op->ctx->gid;
-	if (parent->attr.mode & S_ISGID) {
-		/* BSD group semantics under a setgid directory, as ext4 does. */
-		attr.gid = parent->attr.gid;
-		if (S_ISDIR(op->mode))
-			attr.mode |= S_ISGID;
-	}
-	attr.nlink = S_ISDIR(op->mode) ? 2 : 1;
-	attr.rdev = op->rdev;
-	attr.atime_ns = attr.mtime_ns = attr.ctime_ns = op->now;
-	attr.generation = 1;
-	rc = idx_inode_put(t, &attr);
-	if (!rc)
-		rc = idx_dirent_put(t, parent->ino, op->name, strlen(op->name), op->ino,
-		                    mode_dtype(op->mode));
-	if (rc)
-		return rc;
-	if (S_ISDIR(op->mode))
-		parent->attr.nlink++;
-	parent->attr.mtime_ns = parent->attr.ctime_ns = op->now;
-	return fs_node_store_attr(t, parent);
-}
-
-/* Makes a new inode named `name` in `parent`; on success *out holds a reference. */
-static int make_node(fuse_req_t req, uint64_t parent_ino, const char *name, mode_t mode, dev_t rdev,
-                     struct fs_node **out)
-{
-	struct fs *fs = req_fs(req);
-	struct make_op op = {
-	    .ctx = fuse_req_ctx(req),
-	    .name = name,
-	    .mode = mode,
-	    .rdev = rdev,
-	    .now = fs_now_ns(),
-	};
-	int rc;
-
-	rc = check_name(name);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&fs->ns_lock);
-	rc = fs_node_get(fs, parent_ino, &op.parent);
-	if (rc)
-		goto out_unlock;
-	pthread_rwlock_wrlock(&op.parent->lock);
-	if (!S_ISDIR(op.parent->attr.mode)) {
-		rc = -ENOTDIR;
-		goto out;
-	}
-	if (op.parent->attr.nlink == 0) {
-		rc = -ENOENT; /* the directory was removed */
-		goto out;
-	}
-	rc = fs_txn_run(fs, &op.parent, 1, make_txn, &op);
-	if (!rc)
-		rc = fs_node_get(fs, op.ino, out);
-out:
-	pthread_rwlock_unlock(&op.parent->lock);
-	fs_node_put(fs, op.parent);
-out_unlock:
-	pthread_mutex_unlock(&fs->ns_lock);
-	return rc;
 }
 
 static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
-	struct fs *fs;
-	struct fs_node *n;
-	int rc;
+	struct fs_ns_who who = req_who(req);
+	struct fs_node *n = NULL;
+	int rc = fs_ns_mknod(req_fs(req), &who, parent, name, mode, rdev, &n);
 
-	if (!S_ISREG(mode) && !S_ISFIFO(mode) && !S_ISSOCK(mode) && !S_ISCHR(mode) &&
-	    !S_ISBLK(mode)) {
-		fuse_reply_err(req, EINVAL);
-		return;
-	}
-	rc = make_node(req, parent, name, mode, rdev, &n);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fs = req_fs(req);
-	reply_entry(req, fs, n); /* req is gone after its reply */
-	fs_node_put(fs, n);
+	reply_made(req, rc, n);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	struct fs *fs;
-	struct fs_node *n;
-	int rc = make_node(req, parent, name, S_IFDIR | (mode & 07777), 0, &n);
+	struct fs_ns_who who = req_who(req);
+	struct fs_node *n = NULL;
+	int rc = fs_ns_mkdir(req_fs(req), &who, parent, name, mode, &n);
 
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	fs = req_fs(req);
-	reply_entry(req, fs, n); /* req is gone after its reply */
-	fs_node_put(fs, n);
+	reply_made(req, rc, n);
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	struct fs *fs = req_fs(req);
-	struct fs_node *n;
-	size_t len = strlen(link);
-	int rc;
+	struct fs_ns_who who = req_who(req);
+	struct fs_node *n = NULL;
+	int rc = fs_ns_symlink(req_fs(req), &who, parent, name, link, &n);
 
-	if (len == 0 || len >= 4096) {
-		fuse_reply_err(req, len ? ENAMETOOLONG : ENOENT);
-		return;
-	}
-	rc = make_node(req, parent, name, S_IFLNK | 0777, 0, &n);
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	/* The target is the symlink's data: stored and checksummed like any file's. */
-	rc = fs_file_write(fs, n, 0, (const uint8_t *)link, len);
-	if (!rc)
-		rc = fs_file_flush(fs, n);
-	if (rc) {
-		fs_node_put(fs, n);
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	reply_entry(req, fs, n);
-	fs_node_put(fs, n);
+	reply_made(req, rc, n);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct fs_node *n = NULL;
+	int rc = fs_ns_link(req_fs(req), ino, newparent, newname, &n);
+
+	reply_made(req, rc, n);
 }
 
 static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 {
-	struct fs *fs = req_fs(req);
 	char target[4097];
-	struct fs_node *n;
 	size_t got = 0;
-	int rc = fs_node_get(fs, ino, &n);
+	int rc = fs_ns_readlink(req_fs(req), ino, target, sizeof(target) - 1, &got);
 
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	if (!S_ISLNK(n->attr.mode))
-		rc = -EINVAL;
-	else
-		rc = fs_file_read(fs, n, 0, sizeof(target) - 1, (uint8_t *)target, &got);
-	fs_node_put(fs, n);
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -467,354 +266,20 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, target);
 }
 
-/* Drops one link of `n` in an open transaction; the inode becomes an orphan at zero links, and
- * is freed when the kernel and every open file are done with it. */
-static int drop_link(struct idx_txn *t, struct fs_node *n, int64_t now)
-{
-	if (S_ISDIR(n->attr.mode))
-		n->attr.nlink = 0;
-	else if (n->attr.nlink > 0)
-		n->attr.nlink--;
-	n->attr.ctime_ns = now;
-	if (n->attr.nlink == 0) {
-		int rc = idx_orphan_add(t, n->ino);
-
-		if (rc)
-			return rc;
-	}
-	return fs_node_store_attr(t, n);
-}
-
-struct remove_op {
-	struct fs_node *parent, *child;
-	const char *name;
-	int want_dir;
-	int64_t now;
-};
-
-static int remove_txn(struct idx_txn *t, void *arg)
-{
-	struct remove_op *op = arg;
-	int rc;
-
-	if (op->want_dir) {
-		rc = idx_dir_empty(t, op->child->ino);
-		if (rc)
-			return rc;
-	}
-	rc = idx_dirent_del(t, op->parent->ino, op->name, strlen(op->name));
-	if (!rc)
-		rc = drop_link(t, op->child, op->now);
-	if (rc)
-		return rc;
-	if (op->want_dir)
-		op->parent->attr.nlink--;
-	op->parent->attr.mtime_ns = op->parent->attr.ctime_ns = op->now;
-	return fs_node_store_attr(t, op->parent);
-}
-
-static int remove_entry(fuse_req_t req, uint64_t parent_ino, const char *name, int want_dir)
-{
-	struct fs *fs = req_fs(req);
-	struct fs_node *nodes[2] = {NULL, NULL};
-	struct remove_op op = {.name = name, .want_dir = want_dir, .now = fs_now_ns()};
-	uint64_t ino;
-	uint8_t dtype;
-	int rc;
-
-	rc = check_name(name);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&fs->ns_lock);
-	rc = lookup_name(fs, parent_ino, name, &ino, &dtype);
-	if (rc)
-		goto out_unlock;
-	rc = fs_node_get(fs, parent_ino, &op.parent);
-	if (!rc)
-		rc = fs_node_get(fs, ino, &op.child);
-	if (rc)
-		goto out_put;
-	nodes[0] = op.parent;
-	nodes[1] = op.child;
-	lock_nodes(nodes, 2);
-	if (want_dir && !S_ISDIR(op.child->attr.mode)) {
-		rc = -ENOTDIR;
-		goto out;
-	}
-	if (!want_dir && S_ISDIR(op.child->attr.mode)) {
-		rc = -EISDIR;
-		goto out;
-	}
-	rc = fs_txn_run(fs, nodes, 2, remove_txn, &op);
-out:
-	unlock_nodes(nodes, 2);
-out_put:
-	if (op.child)
-		fs_node_put(fs, op.child);
-	if (op.parent)
-		fs_node_put(fs, op.parent);
-out_unlock:
-	pthread_mutex_unlock(&fs->ns_lock);
-	return rc;
-}
-
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -remove_entry(req, parent, name, 0));
+	fuse_reply_err(req, -fs_ns_unlink(req_fs(req), parent, name));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, -remove_entry(req, parent, name, 1));
-}
-
-struct rename_op {
-	struct fs_node *parent, *newparent, *src, *dst; /* dst: NULL when newname is free */
-	const char *name, *newname;
-	uint64_t src_ino, dst_ino;
-	uint8_t src_type, dst_type;
-	unsigned int flags;
-	int64_t now;
-};
-
-static int rename_txn(struct idx_txn *t, void *arg)
-{
-	struct rename_op *op = arg;
-	struct fs_node *parent = op->parent, *newparent = op->newparent;
-	struct fs_node *src = op->src, *dst = op->dst;
-	int rc;
-
-	if (op->flags & RENAME_EXCHANGE) {
-		rc = idx_dirent_put(t, parent->ino, op->name, strlen(op->name), op->dst_ino,
-		                    op->dst_type);
-		if (!rc)
-			rc = idx_dirent_put(t, newparent->ino, op->newname, strlen(op->newname),
-			                    op->src_ino, op->src_type);
-		if (rc)
-			return rc;
-		if (parent != newparent && S_ISDIR(src->attr.mode) != S_ISDIR(dst->attr.mode)) {
-			/* A directory changed parent: the ".." links move with it. */
-			if (S_ISDIR(src->attr.mode)) {
-				parent->attr.nlink--;
-				newparent->attr.nlink++;
-			} else {
-				parent->attr.nlink++;
-				newparent->attr.nlink--;
-			}
-		}
-		dst->attr.ctime_ns = op->now;
-		rc = fs_node_store_attr(t, dst);
-		if (rc)
-			return rc;
-	} else {
-		if (dst) {
-			if (S_ISDIR(dst->attr.mode)) {
-				rc = idx_dir_empty(t, op->dst_ino);
-				if (rc)
-					return rc;
-				newparent->attr.nlink--;
-			}
-			rc = drop_link(t, dst, op->now);
-			if (rc)
-				return rc;
-		}
-		rc = idx_dirent_put(t, newparent->ino, op->newname, strlen(op->newname),
-		                    op->src_ino, op->src_type);
-		if (!rc)
-			rc = idx_dirent_del(t, parent->ino, op->name, strlen(op->name));
-		if (rc)
-			return rc;
-		if (S_ISDIR(src->attr.mode) && parent != newparent) {
-			parent->attr.nlink--;
-			newparent->attr.nlink++;
-		}
-	}
-	src->attr.ctime_ns = op->now;
-	parent->attr.mtime_ns = parent->attr.ctime_ns = op->now;
-	newparent->attr.mtime_ns = newparent->attr.ctime_ns = op->now;
-	rc = fs_node_store_attr(t, src);
-	if (!rc)
-		rc = fs_node_store_attr(t, parent);
-	if (!rc && newparent != parent)
-		rc = fs_node_store_attr(t, newparent);
-	return rc;
-}
-
-static int do_rename(fuse_req_t req, uint64_t parent_ino, const char *name, uint64_t newparent_ino,
-                     const char *newname, unsigned int flags)
-{
-	struct fs *fs = req_fs(req);
-	struct fs_node *nodes[4] = {NULL, NULL, NULL, NULL};
-	struct rename_op op = {
-	    .name = name,
-	    .newname = newname,
-	    .flags = flags,
-	    .now = fs_now_ns(),
-	};
-	int rc, have_dst;
-
-	if (flags & ~(RENAME_NOREPLACE | RENAME_EXCHANGE))
-		return -EINVAL;
-	if ((flags & RENAME_NOREPLACE) && (flags & RENAME_EXCHANGE))
-		return -EINVAL;
-	rc = check_name(name);
-	if (!rc)
-		rc = check_name(newname);
-	if (rc)
-		return rc;
-	pthread_mutex_lock(&fs->ns_lock);
-	rc = lookup_name(fs, parent_ino, name, &op.src_ino, &op.src_type);
-	if (rc)
-		goto out_unlock;
-	rc = lookup_name(fs, newparent_ino, newname, &op.dst_ino, &op.dst_type);
-	if (rc && rc != -ENOENT)
-		goto out_unlock;
-	have_dst = rc == 0;
-	rc = 0;
-	if ((flags & RENAME_EXCHANGE) && !have_dst) {
-		rc = -ENOENT;
-		goto out_unlock;
-	}
-	if ((flags & RENAME_NOREPLACE) && have_dst) {
-		rc = -EEXIST;
-		goto out_unlock;
-	}
-	if (have_dst && op.dst_ino == op.src_ino)
-		goto out_unlock; /* two names of one inode: POSIX says do nothing */
-	rc = fs_node_get(fs, parent_ino, &op.parent);
-	if (!rc)
-		rc = fs_node_get(fs, newparent_ino, &op.newparent);
-	if (!rc)
-		rc = fs_node_get(fs, op.src_ino, &op.src);
-	if (!rc && have_dst)
-		rc = fs_node_get(fs, op.dst_ino, &op.dst);
-	if (rc)
-		goto out_put;
-	nodes[0] = op.parent;
-	nodes[1] = op.newparent;
-	nodes[2] = op.src;
-	nodes[3] = op.dst;
-	lock_nodes(nodes, 4);
-	if (!S_ISDIR(op.newparent->attr.mode)) {
-		rc = -ENOTDIR;
-		goto out;
-	}
-	if (op.newparent->attr.nlink == 0) {
-		rc = -ENOENT;
-		goto out;
-	}
-	if (op.dst && !(flags & RENAME_EXCHANGE)) {
-		if (S_ISDIR(op.src->attr.mode) && !S_ISDIR(op.dst->attr.mode)) {
-			rc = -ENOTDIR;
-			goto out;
-		}
-		if (!S_ISDIR(op.src->attr.mode) && S_ISDIR(op.dst->attr.mode)) {
-			rc = -EISDIR;
-			goto out;
-		}
-	}
-	rc = fs_txn_run(fs, nodes, 4, rename_txn, &op);
-out:
-	unlock_nodes(nodes, 4);
-out_put:
-	if (op.dst)
-		fs_node_put(fs, op.dst);
-	if (op.src)
-		fs_node_put(fs, op.src);
-	if (op.newparent)
-		fs_node_put(fs, op.newparent);
-	if (op.parent)
-		fs_node_put(fs, op.parent);
-out_unlock:
-	pthread_mutex_unlock(&fs->ns_lock);
-	return rc;
+	fuse_reply_err(req, -fs_ns_rmdir(req_fs(req), parent, name));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
                       const char *newname, unsigned int flags)
 {
-	fuse_reply_err(req, -do_rename(req, parent, name, newparent, newname, flags));
-}
-
-struct link_op {
-	struct fs_node *n, *newparent;
-	const char *newname;
-	int64_t now;
-};
-
-static int link_txn(struct idx_txn *t, void *arg)
-{
-	struct link_op *op = arg;
-	struct fs_node *n = op->n, *newparent = op->newparent;
-	uint64_t existing;
-	uint8_t dtype;
-	int rc;
-
-	rc = idx_dirent_get(t, newparent->ino, op->newname, strlen(op->newname), &existing, &dtype);
-	if (rc == 0)
-		rc = -EEXIST;
-	else if (rc == -ENOENT)
-		rc = idx_dirent_put(t, newparent->ino, op->newname, strlen(op->newname), n->ino,
-		                    mode_dtype(n->attr.mode));
-	if (rc)
-		return rc;
-	n->attr.nlink++;
-	n->attr.ctime_ns = op->now;
-	newparent->attr.mtime_ns = newparent->attr.ctime_ns = op->now;
-	rc = fs_node_store_attr(t, n);
-	if (!rc)
-		rc = fs_node_store_attr(t, newparent);
-	return rc;
-}
-
-static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent_ino, const char *newname)
-{
-	struct fs *fs = req_fs(req);
-	struct fs_node *nodes[2] = {NULL, NULL};
-	struct link_op op = {.newname = newname, .now = fs_now_ns()};
-	int rc;
-
-	rc = check_name(newname);
-	if (rc)
-		goto reply;
-	pthread_mutex_lock(&fs->ns_lock);
-	rc = fs_node_get(fs, ino, &op.n);
-	if (!rc)
-		rc = fs_node_get(fs, newparent_ino, &op.newparent);
-	if (rc)
-		goto out_put;
-	nodes[0] = op.n;
-	nodes[1] = op.newparent;
-	lock_nodes(nodes, 2);
-	if (S_ISDIR(op.n->attr.mode)) {
-		rc = -EPERM;
-		goto out;
-	}
-	if (op.n->attr.nlink == 0 || op.newparent->attr.nlink == 0) {
-		rc = -ENOENT;
-		goto out;
-	}
-	if (op.n->attr.nlink >= UINT32_MAX - 1) {
-		rc = -EMLINK;
-		goto out;
-	}
-	rc = fs_txn_run(fs, nodes, 2, link_txn, &op);
-out:
-	unlock_nodes(nodes, 2);
-out_put:
-	pthread_mutex_unlock(&fs->ns_lock);
-	if (!rc) {
-		reply_entry(req, fs, op.n);
-		fs_node_put(fs, op.n);
-		fs_node_put(fs, op.newparent);
-		return;
-	}
-	if (op.n)
-		fs_node_put(fs, op.n);
-	if (op.newparent)
-		fs_node_put(fs, op.newparent);
-reply:
-	fuse_reply_err(req, -rc);
+	fuse_reply_err(req, -fs_ns_rename(req_fs(req), parent, name, newparent, newname, flags));
 }
 
 static int open_handle(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
@@ -838,8 +303,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 {
 	struct fs *fs = req_fs(req);
 	struct fuse_entry_param e;
+	struct fs_ns_who who = req_who(req);
 	struct fs_node *n;
-	int rc = make_node(req, parent, name, S_IFREG | (mode & 07777), 0, &n);
+	int rc = fs_ns_mknod(fs, &who, parent, name, S_IFREG | (mode & 07777), 0, &n);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
@@ -860,15 +326,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct fs *fs = req_fs(req);
 	struct fs_node *n;
-	int rc = fs_node_get(fs, ino, &n);
+	int rc = fs_ns_open(fs, ino, &n);
 
 	if (rc) {
 		fuse_reply_err(req, -rc);
-		return;
-	}
-	if (S_ISDIR(n->attr.mode)) {
-		fs_node_put(fs, n);
-		fuse_reply_err(req, EISDIR);
 		return;
 	}
 	rc = open_handle(fs, n, fi);
@@ -1012,31 +473,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct fs *fs = req_fs(req);
 	struct dir_snapshot *s = calloc(1, sizeof(*s));
-	struct idx_txn *t = NULL;
-	struct fs_node *n;
 	int rc;
 
 	if (!s) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	rc = fs_node_get(fs, ino, &n);
-	if (rc)
-		goto fail;
-	if (!S_ISDIR(n->attr.mode))
-		rc = -ENOTDIR;
-	fs_node_put(fs, n);
-	if (rc)
-		goto fail;
-	rc = snapshot_add(s, ".", 1, ino, DT_DIR);
-	if (!rc)
-		rc = snapshot_add(s, "..", 2, ino, DT_DIR);
-	if (!rc)
-		rc = idx_read_begin(fs->idx, &t);
-	if (rc)
-		goto fail;
-	rc = idx_dirent_each(t, ino, snapshot_add, s);
-	idx_read_end(t);
+	rc = fs_ns_dir_each(fs, ino, snapshot_add, s);
 	if (rc)
 		goto fail;
 	fi->fh = (uint64_t)(uintptr_t)s;
@@ -1143,187 +586,59 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &sv);
 }
 
-/* Which xattr namespaces may be set: system.* would promise ACLs this file system does not
- * enforce, and trusted.* is for privileged processes only, as on ext4. */
-static int xattr_allowed(fuse_req_t req, const char *name, int modify)
-{
-	if (strlen(name) > 255)
-		return -ERANGE;
-	if (!strncmp(name, "system.", 7))
-		return -EOPNOTSUPP;
-	if (!strncmp(name, "trusted.", 8) && fuse_req_ctx(req)->uid != 0)
-		return modify ? -EPERM : -ENODATA;
-	if (modify && !strncmp(name, "security.", 9) && fuse_req_ctx(req)->uid != 0)
-		return -EPERM;
-	if (strncmp(name, "user.", 5) && strncmp(name, "trusted.", 8) &&
-	    strncmp(name, "security.", 9))
-		return -EOPNOTSUPP;
-	return 0;
-}
-
-struct xattr_op {
-	struct fs_node *n;
-	const char *name;
-	const void *value; /* NULL: remove */
-	size_t size;
-	int flags;
-};
-
-static int xattr_txn(struct idx_txn *t, void *arg)
-{
-	struct xattr_op *op = arg;
-	uint64_t ino = op->n->ino;
-	size_t len = 0;
-	int rc, exists;
-
-	rc = idx_xattr_get(t, ino, op->name, NULL, &len); /* len 0: only ask whether it exists */
-	if (rc && rc != -ENODATA && rc != -ENOENT)
-		return rc;
-	exists = rc == 0;
-	if (!op->value)
-		rc = exists ? idx_xattr_del(t, ino, op->name) : -ENODATA;
-	else if ((op->flags & XATTR_CREATE) && exists)
-		rc = -EEXIST;
-	else if ((op->flags & XATTR_REPLACE) && !exists)
-		rc = -ENODATA;
-	else
-		rc = idx_xattr_put(t, ino, op->name, op->value, op->size);
-	if (rc)
-		return rc;
-	op->n->attr.ctime_ns = fs_now_ns();
-	return fs_node_store_attr(t, op->n);
-}
-
-/* Runs one xattr change in a transaction and bumps ctime with it. */
-static int xattr_change(struct fs *fs, fuse_ino_t ino, const char *name, const void *value,
-                        size_t size, int flags)
-{
-	struct xattr_op op = {.name = name, .value = value, .size = size, .flags = flags};
-	int rc;
-
-	rc = fs_node_get(fs, ino, &op.n);
-	if (rc)
-		return rc;
-	pthread_rwlock_wrlock(&op.n->lock);
-	rc = fs_txn_run(fs, &op.n, 1, xattr_txn, &op);
-	pthread_rwlock_unlock(&op.n->lock);
-	fs_node_put(fs, op.n);
-	return rc;
-}
-
 static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
                         size_t size, int flags)
 {
-	int rc = xattr_allowed(req, name, 1);
+	struct fs_ns_who who = req_who(req);
 
-	if (!rc && size > FS_XATTR_MAX)
-		rc = -E2BIG;
-	if (!rc)
-		rc = xattr_change(req_fs(req), ino, name, value ? value : "", size, flags);
-	fuse_reply_err(req, -rc);
+	fuse_reply_err(req, -fs_ns_xattr_set(req_fs(req), &who, ino, name, value, size, flags));
 }
 
 static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 {
-	int rc = xattr_allowed(req, name, 1);
+	struct fs_ns_who who = req_who(req);
 
-	if (!rc)
-		rc = xattr_change(req_fs(req), ino, name, NULL, 0, 0);
-	fuse_reply_err(req, -rc);
+	fuse_reply_err(req, -fs_ns_xattr_remove(req_fs(req), &who, ino, name));
 }
 
-static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+/* size 0 asks for the length only (getxattr and listxattr alike). */
+static void reply_xattr(fuse_req_t req, int rc, size_t size, const char *buf, size_t len)
 {
-	struct fs *fs = req_fs(req);
-	struct idx_txn *t = NULL;
-	char *buf = NULL;
-	size_t len = 0;
-	int rc = xattr_allowed(req, name, 0);
-
-	if (rc == -EOPNOTSUPP)
-		rc = -ENODATA; /* reading an unsupported namespace finds nothing */
-	if (rc)
-		goto reply;
-	rc = idx_read_begin(fs->idx, &t);
-	if (rc)
-		goto reply;
-	rc = idx_xattr_get(t, ino, name, NULL, &len);
-	if (!rc && size) {
-		if (len > size) {
-			rc = -ERANGE;
-		} else {
-			buf = malloc(len ? len : 1);
-			rc = buf ? idx_xattr_get(t, ino, name, buf, &len) : -ENOMEM;
-		}
-	}
-	idx_read_end(t);
-reply:
-	if (rc == -ENOENT)
-		rc = -ENODATA;
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else if (size == 0)
 		fuse_reply_xattr(req, len);
 	else
 		fuse_reply_buf(req, buf, len);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct fs_ns_who who = req_who(req);
+	char *buf = size ? malloc(size) : NULL;
+	size_t len = 0;
+	int rc =
+	    size && !buf ? -ENOMEM : fs_ns_xattr_get(req_fs(req), &who, ino, name, buf, size, &len);
+
+	reply_xattr(req, rc, size, buf, len);
 	free(buf);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 {
-	struct fs *fs = req_fs(req);
-	struct idx_txn *t = NULL;
-	char *buf = NULL;
+	char *buf = size ? malloc(size) : NULL;
 	size_t len = 0;
-	int rc = idx_read_begin(fs->idx, &t);
+	int rc = size && !buf ? -ENOMEM : fs_ns_xattr_list(req_fs(req), ino, buf, size, &len);
 
-	if (rc)
-		goto reply;
-	rc = idx_xattr_list(t, ino, NULL, 0, &len);
-	if (!rc && size) {
-		if (len > size) {
-			rc = -ERANGE;
-		} else {
-			buf = malloc(len ? len : 1);
-			rc = buf ? idx_xattr_list(t, ino, buf, len, &len) : -ENOMEM;
-		}
-	}
-	idx_read_end(t);
-reply:
-	if (rc)
-		fuse_reply_err(req, -rc);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else
-		fuse_reply_buf(req, buf, len);
+	reply_xattr(req, rc, size, buf, len);
 	free(buf);
 }
 
 static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 {
-	struct fs *fs = req_fs(req);
-	const struct fuse_ctx *ctx = fuse_req_ctx(req);
-	struct fs_node *n;
-	uint32_t mode, granted;
-	int rc = fs_node_get(fs, ino, &n);
+	struct fs_ns_who who = req_who(req);
 
-	if (rc) {
-		fuse_reply_err(req, -rc);
-		return;
-	}
-	pthread_rwlock_rdlock(&n->lock);
-	mode = n->attr.mode;
-	if (ctx->uid == 0)
-		granted = (mode & 0111) || S_ISDIR(mode) ? 7 : 6;
-	else if (ctx->uid == n->attr.uid)
-		granted = (mode >> 6) & 7;
-	else if (ctx->gid == n->attr.gid)
-		granted = (mode >> 3) & 7;
-	else
-		granted = mode & 7;
-	pthread_rwlock_unlock(&n->lock);
-	fs_node_put(fs, n);
-	fuse_reply_err(req, (mask & ~(int)granted) & 7 ? EACCES : 0);
+	fuse_reply_err(req, -fs_ns_access(req_fs(req), ino, &who, mask));
 }
 
 const struct fuse_lowlevel_ops fs_ops = {
