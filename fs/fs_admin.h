@@ -1,0 +1,78 @@
+/* fs_admin — what the archive commands of `boa` (stats, models, fsck, gc) do, on an archive
+ * directory, mounted or not (fs_admin.c). The programs print; this module walks and repairs.
+ *
+ * Owns: opening an archive for a command (readers work beside a mounted daemon, as LMDB
+ * readers; writers refuse a mounted archive), the stats tally, the model list, the fsck walk and
+ * its repair, a gc pass followed by an index sync.
+ * Does not own: option parsing, tables, JSON, exit statuses (fs/prog/cmd_archive.c).
+ * Threads: one thread per opened archive.
+ * Errors: 0, or a negative errno. fsck's problems are findings, not errors: they are counted
+ * and described one per line on the `report` stream. */
+#ifndef BOAFS_FS_ADMIN_H
+#define BOAFS_FS_ADMIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct fs;
+
+#define FS_ADMIN_CODECS 3 /* codec ids 0..2: raw, zstd, boa */
+
+/* Opens `archive` read-only (stats, models, fsck) or writable (gc, fsck --repair). */
+int fs_admin_open(const char *archive, int writable, struct fs **out);
+int fs_admin_close(struct fs *fs);
+/* The archive's absolute path. */
+const char *fs_admin_archive(const struct fs *fs);
+
+struct fs_admin_codec {
+	const char *name;
+	uint64_t blocks, logical, stored;
+	uint64_t pending; /* blocks the pool has not tried to recompress yet */
+	double cpu_encode_s, cpu_decode_s;
+	double encode_bytes, decode_bytes; /* bytes those seconds coded */
+};
+
+struct fs_admin_stats {
+	uint64_t files, dirs, file_bytes;
+	struct fs_admin_codec codec[FS_ADMIN_CODECS];
+	uint64_t recompress_before, recompress_after; /* stored bytes of recompressed blocks */
+};
+
+int fs_admin_stats(struct fs *fs, struct fs_admin_stats *st);
+
+struct fs_admin_model {
+	uint32_t id;
+	size_t bytes; /* 0 when missing */
+	int loads;    /* 0: `error` says why it does not load */
+	char error[160];
+	int dim, layers;
+	size_t params;
+	uint64_t blocks; /* BOA blocks coded with it */
+	int current;     /* new blocks use it */
+	int missing;     /* blocks name it, but the archive does not hold it */
+};
+
+/* Calls fn for every stored model, then for every model that blocks name but that is missing. */
+int fs_admin_models(struct fs *fs, int (*fn)(void *arg, const struct fs_admin_model *m), void *arg);
+
+struct fs_admin_fsck {
+	uint64_t problems, extents_checked, bytes_verified;
+	int index_damaged; /* a walk met a damaged LMDB page: what is under it was not checked */
+	int walked;        /* the walk finished (or stopped at a damaged index page) */
+	int repaired;      /* --repair ran and committed */
+};
+
+/* Verifies index <-> segments <-> checksums, describing each problem on `report`; with
+ * `repair` (and an archive opened writable), drops what cannot be proven and fixes the counts.
+ * A damaged index is never repaired: `repaired` stays 0. */
+int fs_admin_fsck(struct fs *fs, int repair, FILE *report, struct fs_admin_fsck *res);
+
+struct fs_admin_gc {
+	uint64_t segments_removed, segments_failed, bytes_moved, bytes_freed;
+};
+
+/* Compacts every segment whose dead share is at least `dead_fraction`, then syncs the index. */
+int fs_admin_gc(struct fs *fs, double dead_fraction, struct fs_admin_gc *res);
+
+#endif
