@@ -26,15 +26,58 @@ void boa_usage(FILE *f)
 	        BOA_LEVEL_DEFAULT);
 }
 
-int main(int argc, char **argv)
+/* Codec commands share the -m models they load; each run frees them. */
+static int run_codec(int argc, char **argv, int (*fn)(int, char **, struct opts *, int), int dec)
 {
 	struct opts o = {
 	    .level = BOA_LEVEL_DEFAULT,
 	    .threads = 1,
 	    .chunk = BOAF_CHUNK_DEFAULT,
 	};
+	int rc = fn(argc, argv, &o, dec);
+
+	models_free(&o.models);
+	return rc;
+}
+
+static int run_compress(int argc, char **argv)
+{
+	return run_codec(argc, argv, cmd_codec, 0);
+}
+
+static int run_decompress(int argc, char **argv)
+{
+	return run_codec(argc, argv, cmd_codec, 1);
+}
+
+static int bench_adapter(int argc, char **argv, struct opts *o, int unused)
+{
+	return cmd_bench(argc, argv, o);
+}
+
+static int run_bench(int argc, char **argv)
+{
+	return run_codec(argc, argv, bench_adapter, 0);
+}
+
+/* The sub-commands: argv[0] is the sub-command's name when it runs. */
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+    {"compress", run_compress},
+    {"decompress", run_decompress},
+    {"bench", run_bench},
+    {"train", cmd_train},
+    {"stats", cmd_stats},
+    {"fsck", cmd_fsck},
+    {"gc", cmd_gc},
+    {"models", cmd_models},
+};
+
+int main(int argc, char **argv)
+{
 	const char *cmd;
-	int rc;
 
 	if (argc < 2) {
 		boa_usage(stderr);
@@ -45,25 +88,14 @@ int main(int argc, char **argv)
 		boa_usage(stdout);
 		return 0;
 	}
-	if (!strcmp(cmd, "--version")) {
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
 		printf("boa %s (chunk format 1, container format %d)\n", BOA_CLI_VERSION,
 		       BOAF_VERSION);
 		return 0;
 	}
-	if (!strcmp(cmd, "compress") || !strcmp(cmd, "decompress")) {
-		rc = cmd_codec(argc - 1, argv + 1, &o, cmd[0] == 'd');
-	} else if (!strcmp(cmd, "bench")) {
-		rc = cmd_bench(argc - 1, argv + 1, &o);
-	} else if (!strcmp(cmd, "train")) {
-		return cmd_train(argc - 1, argv + 1);
-	} else if (!strcmp(cmd, "stats") || !strcmp(cmd, "fsck") || !strcmp(cmd, "gc") ||
-	           !strcmp(cmd, "models")) {
-		/* Archive commands live with the file system (fs/fs_admin.c). */
-		return cmd_archive(argc - 1, argv + 1);
-	} else {
-		fail("unknown command '%s' (see boa --help)", cmd);
-		return 2;
-	}
-	models_free(&o.models);
-	return rc;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(cmd, commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fail("unknown command '%s' (see boa --help)", cmd);
+	return 2;
 }

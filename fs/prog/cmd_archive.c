@@ -34,7 +34,7 @@ static const char *stats_usage =
     "usage: boa stats ARCHIVE [--json] [--disk-usd-tb-month X] [--cpu-usd-core-hour X]\n"
     "                 [--months N] [--core-watts W] [--kgco2-per-kwh X]\n";
 
-static int cmd_stats(int argc, char **argv)
+int cmd_stats(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
@@ -224,22 +224,38 @@ static int print_model(void *arg, const struct fs_admin_model *m)
 	return 0;
 }
 
-static int cmd_models(int argc, char **argv)
+int cmd_models(int argc, char **argv)
 {
 	struct fs *fs = NULL;
 	int rc;
 
-	if (argc != 2 || argv[1][0] == '-') {
-		fputs("usage: boa models ARCHIVE\n", argc == 2 ? stdout : stderr);
-		return argc == 2 && !strcmp(argv[1], "--help") ? 0 : 2;
+	static const struct option lopts[] = {
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	static const char usage[] = "usage: boa models ARCHIVE\n";
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		if (opt == 'h') {
+			fputs(usage, stdout);
+			return 0;
+		}
+		fputs(usage, stderr);
+		return 2;
 	}
-	if (fs_admin_open(argv[1], 0, &fs))
+	if (optind + 1 != argc) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	if (fs_admin_open(argv[optind], 0, &fs))
 		return 1;
 	printf("%-8s %10s %5s %6s %9s %10s\n", "id", "bytes", "dim", "layers", "params", "blocks");
 	rc = fs_admin_models(fs, print_model, NULL);
 	fs_admin_close(fs);
 	if (rc) {
-		fprintf(stderr, "boa models: %s: %s\n", argv[1], strerror(-rc));
+		fprintf(stderr, "boa models: %s: %s\n", argv[optind], strerror(-rc));
 		return 1;
 	}
 	return 0;
@@ -252,30 +268,40 @@ static int cmd_models(int argc, char **argv)
 #define FSCK_EXIT_UNCORRECTED 4
 #define FSCK_EXIT_OPERATIONAL 8
 
-static int cmd_fsck(int argc, char **argv)
+int cmd_fsck(int argc, char **argv)
 {
 	struct fs_admin_fsck res;
 	struct fs *fs = NULL;
 	const char *archive = NULL;
 	int rc, repair = 0;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--repair")) {
+	static const struct option lopts[] = {
+	    {"repair", no_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	static const char usage[] = "usage: boa fsck [--repair] ARCHIVE\n";
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 'r':
 			repair = 1;
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs("usage: boa fsck [--repair] ARCHIVE\n", stdout);
+			break;
+		case 'h':
+			fputs(usage, stdout);
 			return 0;
-		} else if (argv[i][0] == '-' || archive) {
-			fputs("usage: boa fsck [--repair] ARCHIVE\n", stderr);
+		default:
+			fputs(usage, stderr);
 			return 2;
-		} else {
-			archive = argv[i];
 		}
 	}
-	if (!archive) {
-		fputs("usage: boa fsck [--repair] ARCHIVE\n", stderr);
+	if (optind + 1 != argc) {
+		fputs(usage, stderr);
 		return 2;
 	}
+	archive = argv[optind];
 	if (fs_admin_open(archive, repair, &fs))
 		return FSCK_EXIT_OPERATIONAL;
 	rc = fs_admin_fsck(fs, repair, stdout, &res);
@@ -304,7 +330,7 @@ static int cmd_fsck(int argc, char **argv)
 
 /* ---- gc ---- */
 
-static int cmd_gc(int argc, char **argv)
+int cmd_gc(int argc, char **argv)
 {
 	struct fs_admin_gc r;
 	struct fs *fs = NULL;
@@ -313,29 +339,38 @@ static int cmd_gc(int argc, char **argv)
 	char a[32], b[32];
 	int rc;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--threshold") && i + 1 < argc) {
-			char *end;
+	static const struct option lopts[] = {
+	    {"threshold", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	static const char usage[] = "usage: boa gc [--threshold FRACTION] ARCHIVE\n";
+	char *end;
+	int opt;
 
-			threshold = strtod(argv[++i], &end);
-			if (*end || threshold < 0 || threshold > 1) {
-				fprintf(stderr, "boa gc: --threshold %s: expected 0..1\n", argv[i]);
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 't':
+			threshold = strtod(optarg, &end);
+			if (!*optarg || *end || threshold < 0 || threshold > 1) {
+				fprintf(stderr, "boa gc: --threshold %s: expected 0..1\n", optarg);
 				return 2;
 			}
-		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs("usage: boa gc [--threshold FRACTION] ARCHIVE\n", stdout);
+			break;
+		case 'h':
+			fputs(usage, stdout);
 			return 0;
-		} else if (argv[i][0] == '-' || archive) {
-			fputs("usage: boa gc [--threshold FRACTION] ARCHIVE\n", stderr);
+		default:
+			fputs(usage, stderr);
 			return 2;
-		} else {
-			archive = argv[i];
 		}
 	}
-	if (!archive) {
-		fputs("usage: boa gc [--threshold FRACTION] ARCHIVE\n", stderr);
+	if (optind + 1 != argc) {
+		fputs(usage, stderr);
 		return 2;
 	}
+	archive = argv[optind];
 	if (fs_admin_open(archive, 1, &fs))
 		return 1;
 	rc = fs_admin_gc(fs, threshold, &r);
@@ -350,18 +385,4 @@ static int cmd_gc(int argc, char **argv)
 	       archive, (unsigned long long)r.segments_removed,
 	       (unsigned long long)r.segments_failed, a, b);
 	return r.segments_failed ? 1 : 0;
-}
-
-int cmd_archive(int argc, char **argv)
-{
-	if (!strcmp(argv[0], "stats"))
-		return cmd_stats(argc, argv);
-	if (!strcmp(argv[0], "models"))
-		return cmd_models(argc, argv);
-	if (!strcmp(argv[0], "fsck"))
-		return cmd_fsck(argc, argv);
-	if (!strcmp(argv[0], "gc"))
-		return cmd_gc(argc, argv);
-	fprintf(stderr, "boa: unknown archive command '%s'\n", argv[0]);
-	return 2;
 }

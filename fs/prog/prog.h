@@ -64,7 +64,10 @@ void boa_usage(FILE *f);
 int cmd_codec(int argc, char **argv, struct opts *o, int decompress);
 int cmd_bench(int argc, char **argv, struct opts *o);
 int cmd_train(int argc, char **argv);
-/* stats, models, fsck and gc, by argv[0]. */
-int cmd_archive(int argc, char **argv);
+/* The archive commands (cmd_archive.c). */
+int cmd_stats(int argc, char **argv);
+int cmd_fsck(int argc, char **argv);
+int cmd_gc(int argc, char **argv);
+int cmd_models(int argc, char **argv);
 
 #endif
