@@ -30,7 +30,6 @@ double now_s(void)
 }
 static const char *const builtin_names[2] = {"default", "fast"};
 
-#if BOA_HAVE_MODEL
 static struct boa_model *models_user(struct models *ms)
 {
 	char err[256] = "";
@@ -59,25 +58,17 @@ static struct boa_model *models_builtin(struct models *ms, int i)
 	}
 	return ms->builtin[i];
 }
-#endif
 
 /* Loads the -m model now: an unusable file the user named is an error even when no chunk
  * turns out to need it. */
 int models_require_user(struct models *ms)
 {
-#if BOA_HAVE_MODEL
 	return models_user(ms) ? 0 : -EINVAL;
-#else
-	(void)ms;
-	fail("this build has no Mamba model; -m cannot be used");
-	return -ENOTSUP;
-#endif
 }
 
 /* The model to code `level` with. */
 int models_for_level(struct models *ms, int level, struct boa_model **out)
 {
-#if BOA_HAVE_MODEL
 	int i = level <= 3 ? 1 : 0;
 
 	*out = ms->path ? models_user(ms) : models_builtin(ms, i);
@@ -87,17 +78,11 @@ int models_for_level(struct models *ms, int level, struct boa_model **out)
 		fail("the built-in model '%s' is not available; levels 2-9 need it (or -m)",
 		     builtin_names[i]);
 	return -ENOENT;
-#else
-	(void)ms, (void)level, (void)out;
-	fail("this build has no Mamba model; levels 2-9 need it (level 1 works)");
-	return -ENOTSUP;
-#endif
 }
 
 /* The model whose id is `id`: -m's, or a built-in one. */
 int models_by_id(struct models *ms, uint32_t id, struct boa_model **out)
 {
-#if BOA_HAVE_MODEL
 	if (ms->path && models_user(ms) && model_id(ms->user) == id) {
 		*out = ms->user;
 		return 0;
@@ -109,30 +94,19 @@ int models_by_id(struct models *ms, uint32_t id, struct boa_model **out)
 		}
 	}
 	return -ENOENT;
-#else
-	(void)ms, (void)id, (void)out;
-	return -ENOTSUP;
-#endif
 }
 
 void models_free(struct models *ms)
 {
-#if BOA_HAVE_MODEL
 	boa_model_free(ms->user);
 	boa_model_free(ms->builtin[0]);
 	boa_model_free(ms->builtin[1]);
-#endif
 	memset(ms, 0, sizeof(*ms));
 }
 
 uint32_t model_id(const struct boa_model *m)
 {
-#if BOA_HAVE_MODEL
 	return m ? boa_model_id(m) : 0;
-#else
-	(void)m;
-	return 0;
-#endif
 }
 
 void progress_init(struct progress *p, uint64_t total)

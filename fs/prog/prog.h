@@ -10,9 +10,6 @@
 #include "boa.h"
 #include "boa_model.h"
 
-#ifndef BOA_HAVE_MODEL
-#define BOA_HAVE_MODEL 1
-#endif
 
 #define BOA_CLI_VERSION "0.1.0"
 
