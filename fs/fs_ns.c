@@ -29,6 +29,18 @@ static int check_name(const char *name)
 	return 0;
 }
 
+/* The one place that says what a request on the wrong kind of inode gets: a directory where a
+ * non-directory is wanted is EISDIR, the reverse ENOTDIR (as unlink, rmdir, rename, open and
+ * opendir answer on Linux). */
+static int check_kind(const struct fs_node *n, int want_dir)
+{
+	if (want_dir && !S_ISDIR(n->attr.mode))
+		return -ENOTDIR;
+	if (!want_dir && S_ISDIR(n->attr.mode))
+		return -EISDIR;
+	return 0;
+}
+
 static uint8_t mode_dtype(uint32_t mode)
 {
 	return (uint8_t)((mode & S_IFMT) >> 12);
@@ -96,14 +108,11 @@ int fs_ns_setattr(struct fs *fs, uint64_t ino, const struct fs_ns_setattr *a, st
 	pthread_rwlock_wrlock(&n->lock);
 	before = n->attr;
 	if (a->set & FS_NS_SET_SIZE) {
-		if (S_ISDIR(n->attr.mode)) {
-			rc = -EISDIR;
-			goto out;
-		}
-		if (!S_ISREG(n->attr.mode)) {
+		rc = check_kind(n, 0);
+		if (!rc && !S_ISREG(n->attr.mode))
 			rc = -EINVAL;
+		if (rc)
 			goto out;
-		}
 		if (a->size != n->attr.size) {
 			n->attr.mtime_ns = n->attr.ctime_ns = now;
 			rc = fs_file_truncate_locked(fs, n, a->size);
@@ -218,10 +227,9 @@ static int make_node(struct fs *fs, const struct fs_ns_who *who, uint64_t parent
 	if (rc)
 		goto out_unlock;
 	pthread_rwlock_wrlock(&op.parent->lock);
-	if (!S_ISDIR(op.parent->attr.mode)) {
-		rc = -ENOTDIR;
+	rc = check_kind(op.parent, 1);
+	if (rc)
 		goto out;
-	}
 	if (op.parent->attr.nlink == 0) {
 		rc = -ENOENT; /* the directory was removed */
 		goto out;
@@ -361,16 +369,9 @@ static int remove_entry(struct fs *fs, uint64_t parent_ino, const char *name, in
 	nodes[0] = op.parent;
 	nodes[1] = op.child;
 	lock_nodes(nodes, 2);
-	if (want_dir && !S_ISDIR(op.child->attr.mode)) {
-		rc = -ENOTDIR;
-		goto out;
-	}
-	if (!want_dir && S_ISDIR(op.child->attr.mode)) {
-		rc = -EISDIR;
-		goto out;
-	}
-	rc = fs_txn_run(fs, nodes, 2, remove_txn, &op);
-out:
+	rc = check_kind(op.child, want_dir);
+	if (!rc)
+		rc = fs_txn_run(fs, nodes, 2, remove_txn, &op);
 	unlock_nodes(nodes, 2);
 out_put:
 	if (op.child)
@@ -518,25 +519,18 @@ int fs_ns_rename(struct fs *fs, uint64_t parent_ino, const char *name, uint64_t 
 	nodes[2] = op.src;
 	nodes[3] = op.dst;
 	lock_nodes(nodes, 4);
-	if (!S_ISDIR(op.newparent->attr.mode)) {
-		rc = -ENOTDIR;
+	rc = check_kind(op.newparent, 1);
+	if (rc)
 		goto out;
-	}
 	if (op.newparent->attr.nlink == 0) {
 		rc = -ENOENT;
 		goto out;
 	}
-	if (op.dst && !(flags & RENAME_EXCHANGE)) {
-		if (S_ISDIR(op.src->attr.mode) && !S_ISDIR(op.dst->attr.mode)) {
-			rc = -ENOTDIR;
-			goto out;
-		}
-		if (!S_ISDIR(op.src->attr.mode) && S_ISDIR(op.dst->attr.mode)) {
-			rc = -EISDIR;
-			goto out;
-		}
-	}
-	rc = fs_txn_run(fs, nodes, 4, rename_txn, &op);
+	/* A name is replaced only by one of the same kind. */
+	if (op.dst && !(flags & RENAME_EXCHANGE))
+		rc = check_kind(op.dst, S_ISDIR(op.src->attr.mode));
+	if (!rc)
+		rc = fs_txn_run(fs, nodes, 4, rename_txn, &op);
 out:
 	unlock_nodes(nodes, 4);
 out_put:
@@ -638,9 +632,10 @@ int fs_ns_open(struct fs *fs, uint64_t ino, struct fs_node **out)
 
 	if (rc)
 		return rc;
-	if (S_ISDIR(n->attr.mode)) {
+	rc = check_kind(n, 0);
+	if (rc) {
 		fs_node_put(fs, n);
-		return -EISDIR;
+		return rc;
 	}
 	*out = n;
 	return 0;
@@ -655,8 +650,7 @@ int fs_ns_dir_each(struct fs *fs, uint64_t ino, idx_dirent_cb cb, void *arg)
 	rc = fs_node_get(fs, ino, &n);
 	if (rc)
 		return rc;
-	if (!S_ISDIR(n->attr.mode))
-		rc = -ENOTDIR;
+	rc = check_kind(n, 1);
 	fs_node_put(fs, n);
 	if (rc)
 		return rc;
