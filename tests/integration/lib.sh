@@ -345,9 +345,14 @@ pool_pending() {
 # therefore lift its priority; what they check does not depend on scheduling. Needs root (or
 # RLIMIT_NICE); without it, the wait is as slow as the machine is busy.
 unnice_pool() {
-	local pid tid
+	local pid
 	pid=${_it_pid[$(realpath -m -- "$1")]:-}
-	[ -n "$pid" ] || return 0
+	[ -n "$pid" ] && unnice_threads "$pid"
+	return 0
+}
+# unnice_threads PID: the same for any daemon's pid.
+unnice_threads() {
+	local pid=$1 tid
 	for tid in $(ps -L -o tid=,ni= -p "$pid" 2>/dev/null | awk '$2 > 0 { print $1 }'); do
 		renice -n 0 -p "$tid" >/dev/null 2>&1 || true
 	done
