@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # mount(8) integration. mount(8) runs its helpers with a sanitized environment (no PATH of ours),
 # and mount.fuse3 then finds the daemon on the default PATH, so with a build that is not
-# installed the test checks: mount.fuse3 ARCHIVE MNT -t fuse.boafs -o ... (what
+# installed the test checks: the mount.fuse.boafs helper (build copy) with mount(8)'s arguments;
+# mount.fuse3 ARCHIVE MNT -t fuse.boafs -o ... (what
 # `mount -t fuse.boafs` runs) with the build dir on PATH; mount(8) itself with the program
 # named in the source (`mount -t fuse 'BOAFS#ARCHIVE' MNT`), options, and an fstab line in that
 # form; and, when a `boafs` is installed on the default PATH, the man page's own forms
@@ -53,6 +54,24 @@ PATH="$(dirname "$BOAFS_BIN"):$PATH" "$helper" "$a" "$m" -t fuse.boafs -o ro,cac
 mounted_ok "mount.fuse3 -o ro,cache_size=8M" ro
 unmount_ok "mount.fuse3 ro"
 
+# The mount.fuse.boafs helper that ninja install puts in /sbin, run as mount -t fuse.boafs runs
+# it: a bare environment, and mount(8)'s arguments. The copy in the build directory names the
+# built daemon instead of the installed one.
+mhelper=$BOAFS_BUILD/mount/mount.fuse.boafs.build
+[ -f "$mhelper" ] || fail "mount helper not generated: $mhelper"
+env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh "$mhelper" "$a" "$m" -o rw,noauto,_netdev -t fuse.boafs ||
+	fail "mount.fuse.boafs ARCHIVE MNT -o rw,noauto,_netdev -t fuse.boafs"
+mounted_ok "mount.fuse.boafs"
+unmount_ok "mount.fuse.boafs"
+env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh "$mhelper" "$a" "$m" -n -t fuse.boafs -o ro,cache_size=8M ||
+	fail "mount.fuse.boafs -n -t fuse.boafs -o ro,cache_size=8M"
+mounted_ok "mount.fuse.boafs -o ro,cache_size=8M" ro
+unmount_ok "mount.fuse.boafs ro"
+out=$(env -i PATH=/usr/bin:/bin sh "$mhelper" "$a" 2>&1) && fail "mount.fuse.boafs with one argument succeeded"
+case $out in *usage:*) ;; *) fail "mount.fuse.boafs with one argument: $out" ;; esac
+grep -q "^exec .*/usr/local/bin/boafs#\|^exec .*/bin/boafs#" "$BOAFS_BUILD/mount/mount.fuse.boafs" ||
+	fail "the installed helper does not name the installed daemon by its full path"
+
 # mount(8), the program named in the source.
 mount -t fuse "$BOAFS_BIN#$a" "$m" || fail "mount -t fuse BOAFS#ARCHIVE MNT"
 mounted_ok "mount -t fuse"
@@ -65,8 +84,10 @@ mount -T "$t/fstab" "$m" || fail "mount from an fstab line"
 mounted_ok "fstab"
 unmount_ok "fstab"
 
-# The man page's forms, when boafs is installed where mount.fuse3 looks.
-if PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v boafs >/dev/null; then
+# The man page's forms, when boafs is installed (its helper in /sbin, or boafs where mount.fuse3
+# looks).
+if [ -x /sbin/mount.fuse.boafs ] ||
+	PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin command -v boafs >/dev/null; then
 	mount -t fuse.boafs "$a" "$m" || fail "mount -t fuse.boafs ARCHIVE MNT (installed boafs)"
 	mounted_ok "mount -t fuse.boafs"
 	unmount_ok "mount -t fuse.boafs"
