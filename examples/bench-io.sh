@@ -33,7 +33,7 @@ if [ -z "${BOAFS_BUILD:-}" ]; then
 fi
 : "${BOAFS_BUILD:?no build directory with fs/boafs found; set BOAFS_BUILD}"
 export BOAFS_BUILD BOAFS_SRC=$src
-export HEP_DATA=${HEP_DATA:-$src/../shared/data/hep}
+export HEP_DATA=${HEP_DATA:-$src/tests/data/hep}
 size=${BENCH_SIZE:-1G}
 runtime=${BENCH_RUNTIME:-20}
 export TMPDIR=${BENCH_DIR:-/var/tmp}

@@ -11,7 +11,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-data=${HEP_DATA:-../shared/data/hep}
+data=${HEP_DATA:-tests/data/hep}
 files=(pylhe-testfile-hpcgen.hdf5 pylhe-testfile-powheg-box-v2-Z.lhe pylhe-testfile-pr29.lhe
        uproot-Zmumu-uncompressed.root uproot-sample-5.23.02-uncompressed.root
        uproot-sample-6.20.04-uncompressed.root)

@@ -2,7 +2,7 @@
 # Trains the models that ship built into boafs (codec/models/default.boam and fast.boam), with
 # exactly the commands used for the committed files. Run from anywhere; writes into codec/models/.
 #
-# Data: the real HEP samples in ../shared/data/hep (relative to the repository root), without
+# Data: the real HEP samples in tests/data/hep (relative to the repository root), without
 # uproot-HZZ.root (zlib-compressed inside: nothing to learn) and the README. --val-split 0.1
 # holds out the last 10% of every file; the validation bits/byte below are measured with the
 # inference path (quantised frequencies, 8 KiB streams from a fresh state, as the coder uses).
@@ -17,7 +17,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-data=../shared/data/hep
+data=tests/data/hep
 files=("$data/pylhe-testfile-hpcgen.hdf5" "$data/pylhe-testfile-powheg-box-v2-Z.lhe"
        "$data/pylhe-testfile-pr29.lhe" "$data/uproot-Zmumu-uncompressed.root"
        "$data/uproot-sample-5.23.02-uncompressed.root"

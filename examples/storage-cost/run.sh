@@ -10,7 +10,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
 out=${1:-$here/out}
-data=${HEP_DATA:-$src/../shared/data/hep}
+data=${HEP_DATA:-$src/tests/data/hep}
 [ -d "$data" ] || data=$src/tests/data/hep
 level=${BOA_LEVEL:-}
 mkdir -p "$out"

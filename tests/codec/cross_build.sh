@@ -5,7 +5,7 @@
 #   tests/codec/cross_build.sh            (BOAFS_SRC, HEP_DATA default to this checkout)
 set -euo pipefail
 src=${BOAFS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-data=${HEP_DATA:-$src/../shared/data/hep}
+data=${HEP_DATA:-$src/tests/data/hep}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

@@ -4,7 +4,7 @@
 # usage: tests/codec/fuzz.sh [RUNS]   (default 20000; exit status non-zero on any finding)
 set -euo pipefail
 src=$(cd "$(dirname "$0")/../.." && pwd)
-data=${HEP_DATA:-$src/../shared/data/hep}
+data=${HEP_DATA:-$src/tests/data/hep}
 runs=${1:-20000}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -14,7 +14,7 @@ set -euo pipefail
 
 : "${BOAFS_BUILD:?BOAFS_BUILD must name the meson build directory}"
 : "${BOAFS_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
-: "${HEP_DATA:=$BOAFS_SRC/../shared/data/hep}"
+: "${HEP_DATA:=$BOAFS_SRC/tests/data/hep}"
 BOAFS_BIN=${BOAFS_BIN:-$BOAFS_BUILD/fs/boafs}
 PREAD_CHECK=${PREAD_CHECK:-$BOAFS_BUILD/tests/integration/pread_check}
 MOUNT_TIMEOUT=${BOAFS_MOUNT_TIMEOUT:-30}

@@ -596,7 +596,7 @@ static char *hep(const char *name)
 	static char path[4][1024];
 	static int k;
 	char *p = path[k++ % 4];
-	snprintf(p, 1024, "%s/%s", dir ? dir : "../shared/data/hep", name);
+	snprintf(p, 1024, "%s/%s", dir ? dir : "tests/data/hep", name);
 	return p;
 }
 
