@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,17 +67,64 @@ static uint64_t get64(const uint8_t *p)
 
 /* ---- files ---- */
 
+/* The temporary output file being written, for the SIGINT/SIGTERM handler to remove (as zstd
+ * and xz do). A signal handler sees nothing but globals: this is the one piece of global
+ * mutable state of the program. Set and cleared with the signals blocked. */
+static char *volatile out_cleanup_path;
+
+static void on_interrupt(int sig)
+{
+	char *path = out_cleanup_path;
+
+	if (path)
+		unlink(path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void interrupt_handlers_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static void signals_block(int block, sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (block)
+		pthread_sigmask(SIG_BLOCK, &set, old);
+	else
+		pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
 struct out_file {
-	FILE *f;
+	FILE *f;           /* NULL: output discarded (boa decompress -t) */
 	char *final, *tmp; /* NULL for stdout */
+	uint64_t bytes;    /* written so far */
 };
 
+/* Opens `path` for writing through a temporary file renamed into place by out_close; "-" is
+ * stdout, NULL discards the output. */
 static int out_open(struct out_file *o, const char *path, int force)
 {
 	struct stat st;
+	sigset_t old;
 	int fd;
 
 	memset(o, 0, sizeof(*o));
+	if (!path)
+		return 0;
 	if (!strcmp(path, "-")) {
 		o->f = stdout;
 		return 0;
@@ -90,11 +138,15 @@ static int out_open(struct out_file *o, const char *path, int force)
 	if (!o->final || !o->tmp)
 		return -ENOMEM;
 	sprintf(o->tmp, "%s.boa-XXXXXX", path);
+	signals_block(1, &old);
 	fd = mkstemp(o->tmp);
+	if (fd >= 0)
+		out_cleanup_path = o->tmp;
+	signals_block(0, &old);
 	if (fd < 0) {
 		int rc = -errno;
 
-		fail("cannot create %s: %s", o->tmp, strerror(errno));
+		fail("cannot create %s: %s", path, strerror(errno));
 		free(o->tmp);
 		o->tmp = NULL;
 		free(o->final);
@@ -109,15 +161,22 @@ static int out_open(struct out_file *o, const char *path, int force)
 	}
 	o->f = fdopen(fd, "wb");
 	if (!o->f) {
+		int rc = -errno;
+
 		close(fd);
-		return -errno;
+		signals_block(1, &old);
+		unlink(o->tmp);
+		out_cleanup_path = NULL;
+		signals_block(0, &old);
+		return rc;
 	}
 	return 0;
 }
 
 static int out_write(struct out_file *o, const void *p, size_t n)
 {
-	if (n && fwrite(p, 1, n, o->f) != n) {
+	o->bytes += n;
+	if (o->f && n && fwrite(p, 1, n, o->f) != n) {
 		fail("write %s: %s", o->final ? o->final : "stdout", strerror(errno));
 		return -EIO;
 	}
@@ -130,22 +189,30 @@ static int out_close(struct out_file *o, int ok)
 	int rc = 0;
 
 	if (o->f && o->f != stdout) {
+		sigset_t old;
+
 		if (fflush(o->f) || fsync(fileno(o->f)))
 			rc = -EIO;
 		if (fclose(o->f))
 			rc = -EIO;
+		if (rc)
+			fail("write %s: %s", o->final, strerror(errno));
+		signals_block(1, &old);
 		if (ok && !rc && rename(o->tmp, o->final)) {
 			fail("rename to %s: %s", o->final, strerror(errno));
 			rc = -EIO;
 		}
 		if (!ok || rc)
 			unlink(o->tmp);
+		out_cleanup_path = NULL;
+		signals_block(0, &old);
 	} else if (o->f && fflush(o->f)) {
 		rc = -EIO;
 	}
 	free(o->final);
 	free(o->tmp);
-	memset(o, 0, sizeof(*o));
+	o->f = NULL;
+	o->final = o->tmp = NULL;
 	return rc;
 }
 
@@ -293,6 +360,13 @@ struct chunk_pass {
 	uint8_t end_marker[BOAF_CHUNK_HEADER]; /* decompress: as read */
 	int end;                               /* the input holds no more chunks */
 	uint64_t total, nchunks;               /* raw bytes and chunks written so far */
+	uint64_t in_bytes;                     /* of the input, consumed so far */
+};
+
+/* What one file's pass did, for the summary line. */
+struct file_result {
+	uint64_t in_bytes, out_bytes;
+	double seconds;
 };
 
 /* Reads up to o->threads chunks at a time, codes them in parallel and writes them in input
@@ -324,6 +398,7 @@ static int chunks_run(struct chunk_pass *p, struct job *jobs)
 				break;
 			}
 			rc = p->ops->write(p, j);
+			p->in_bytes += j->in_len;
 			p->total += j->raw_len;
 			p->nchunks++;
 			progress_add(&prog, j->in_len);
@@ -393,8 +468,10 @@ static const struct chunk_ops compress_ops = {
     compress_read, job_compress, compress_failed, compress_write, compress_finish,
 };
 
-static int compress_file(struct opts *o, const char *in_path, const char *out_path)
+static int compress_file(struct opts *o, const char *in_path, const char *out_path,
+                         struct file_result *res)
 {
+	double t0 = now_s();
 	struct chunk_pass p = {.ops = &compress_ops, .o = o, .in_path = in_path, .chunk = o->chunk};
 	struct out_file out = {0};
 	struct job *jobs = NULL;
@@ -427,6 +504,8 @@ static int compress_file(struct opts *o, const char *in_path, const char *out_pa
 	rc = out_write(&out, hdr, sizeof(hdr));
 	if (!rc)
 		rc = chunks_run(&p, jobs);
+	res->in_bytes = p.in_bytes;
+	res->out_bytes = out.bytes;
 out:
 	if (out.f)
 		rc = out_close(&out, rc == 0) ? (rc ? rc : -EIO) : rc;
@@ -434,6 +513,7 @@ out:
 		fclose(p.in);
 	if (jobs)
 		jobs_free(jobs, o->threads);
+	res->seconds = now_s() - t0;
 	return rc ? 1 : 0;
 }
 
@@ -519,8 +599,10 @@ static const struct chunk_ops decompress_ops = {
     decompress_read, job_decompress, decompress_failed, decompress_write, decompress_finish,
 };
 
-static int decompress_file(struct opts *o, const char *in_path, const char *out_path)
+static int decompress_file(struct opts *o, const char *in_path, const char *out_path,
+                           struct file_result *res)
 {
+	double t0 = now_s();
 	struct chunk_pass p = {.ops = &decompress_ops, .o = o, .in_path = in_path};
 	struct out_file out = {0};
 	struct job *jobs = NULL;
@@ -558,6 +640,8 @@ static int decompress_file(struct opts *o, const char *in_path, const char *out_
 		goto out;
 	p.out = &out;
 	rc = chunks_run(&p, jobs);
+	res->in_bytes = p.in_bytes + BOAF_HEADER + BOAF_CHUNK_HEADER;
+	res->out_bytes = out.bytes;
 out:
 	if (out.f)
 		rc = out_close(&out, rc == 0) ? (rc ? rc : -EIO) : rc;
@@ -565,6 +649,7 @@ out:
 		fclose(p.in);
 	if (jobs)
 		jobs_free(jobs, o->threads);
+	res->seconds = now_s() - t0;
 	return rc ? 1 : 0;
 }
 
@@ -585,29 +670,200 @@ static int parse_size(const char *s, uint32_t *out)
 	return 0;
 }
 
+static const char codec_usage[] =
+    "usage: boa compress [-1..-9] [-d] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] FILE...\n"
+    "       boa decompress [-t] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] FILE...\n"
+    "       boa compress|decompress [options] IN OUT\n"
+    "  -1..-9          level (default %d); 1 needs no model, 2-9 mix in the Mamba model\n"
+    "  -d, --decompress  decompress (boa compress -d is boa decompress)\n"
+    "  -z, --compress  compress\n"
+    "  -t, --test      decompress and verify every chunk, write nothing\n"
+    "  -k, --keep      keep the input files (the default)\n"
+    "      --rm        remove each input file once its output is complete\n"
+    "  -c, --stdout    write to standard output\n"
+    "  -o, --output OUT  write to OUT (one input only)\n"
+    "  -f, --force     overwrite outputs; write compressed data to a terminal\n"
+    "  -q, --quiet     no summary lines or progress; errors only\n"
+    "  -v, --verbose   also say the settings used for each file\n"
+    "  -V, --version   version\n"
+    "  -T, --threads N   code N chunks at once (0: one per CPU; default 1); the output\n"
+    "                  is the same bytes whatever N\n"
+    "  -B, --chunk-size SIZE  raw bytes per chunk, e.g. 1M (default 4M)\n"
+    "  -m, --model FILE  the Mamba model for levels 2-9 (default: built-in)\n"
+    "      --verify    decode every chunk after coding it, before writing it\n"
+    "FILE becomes FILE.boa and FILE.boa becomes FILE; FILE '-' is standard input, coded\n"
+    "to standard output. Two operands IN OUT name the output\n"
+    "(either may be '-'). Interrupted, boa removes its partial output.\n";
+
+/* The output name of `in` when none is given: FILE -> FILE.boa, FILE.boa -> FILE; NULL (and a
+ * message) when `in` has not the suffix that decompress needs or already has the one compress
+ * adds. */
+static char *default_output(const char *in, int decompress)
+{
+	size_t n = strlen(in);
+	char *out;
+
+	if (decompress) {
+		if (n <= 4 || strcmp(in + n - 4, ".boa")) {
+			fail("%s: unknown suffix (expected .boa) -- ignored", in);
+			return NULL;
+		}
+		out = strndup(in, n - 4);
+	} else {
+		if (n > 4 && !strcmp(in + n - 4, ".boa")) {
+			fail("%s: already has the .boa suffix -- ignored", in);
+			return NULL;
+		}
+		if (asprintf(&out, "%s.boa", in) < 0)
+			out = NULL;
+	}
+	if (!out)
+		fail("out of memory");
+	return out;
+}
+
+static void size_text(char *buf, size_t cap, uint64_t bytes)
+{
+	if (bytes < 10000)
+		snprintf(buf, cap, "%llu B", (unsigned long long)bytes);
+	else if (bytes < 10000000)
+		snprintf(buf, cap, "%.1f KB", bytes / 1e3);
+	else
+		snprintf(buf, cap, "%.1f MB", bytes / 1e6);
+}
+
+/* One line on stderr after each file, as zstd's: sizes, ratio, speed (over raw bytes). */
+static void summary(const char *in, const char *out, int decompress, int test,
+                    const struct file_result *r)
+{
+	char a[32], b[32];
+	uint64_t raw = decompress ? r->out_bytes : r->in_bytes;
+	uint64_t packed = decompress ? r->in_bytes : r->out_bytes;
+	double mbs = r->seconds > 0 ? raw / 1e6 / r->seconds : 0;
+
+	size_text(a, sizeof(a), raw);
+	size_text(b, sizeof(b), packed);
+	if (test)
+		fprintf(stderr, "%s: OK, %s holds %s (%.3fx), %.2f MB/s\n", in, b, a,
+		        packed ? (double)raw / packed : 0, mbs);
+	else if (decompress)
+		fprintf(stderr, "%s: %s => %s (%.3fx), %.2f MB/s, %s\n", in, b, a,
+		        packed ? (double)raw / packed : 0, mbs, out);
+	else
+		fprintf(stderr, "%s: %s => %s (%.3fx, %.2f%%), %.2f MB/s, %s\n", in, a, b,
+		        packed ? (double)raw / packed : 0, raw ? 100.0 * packed / raw : 0, mbs,
+		        out);
+}
+
+struct run {
+	int decompress, test, to_stdout, remove_input;
+	const char *output; /* -o, or the OUT of the IN OUT form */
+};
+
+/* Codes one input; returns 0 or 1. */
+static int code_one(struct opts *o, const struct run *r, const char *in)
+{
+	struct file_result res = {0};
+	const char *out;
+	char *named = NULL;
+	int rc;
+
+	if (r->test)
+		out = NULL;
+	else if (r->output)
+		out = r->output;
+	else if (r->to_stdout || !strcmp(in, "-"))
+		out = "-";
+	else if (!(out = named = default_output(in, r->decompress)))
+		return 1;
+	if (out && !strcmp(out, "-") && !r->decompress && !o->force && isatty(STDOUT_FILENO)) {
+		fail("%s: not writing compressed data to a terminal (use -f, or -o FILE)", in);
+		free(named);
+		return 1;
+	}
+	if (o->verbosity >= 2) {
+		if (r->decompress)
+			fprintf(stderr, "%s: %s, %d thread%s\n", in,
+			        r->test ? "testing" : "decompressing", o->threads,
+			        o->threads == 1 ? "" : "s");
+		else
+			fprintf(stderr, "%s: level %d, %u-byte chunks, %d thread%s%s\n", in,
+			        o->level, o->chunk, o->threads, o->threads == 1 ? "" : "s",
+			        o->verify ? ", verified" : "");
+	}
+	rc = r->decompress ? decompress_file(o, in, out, &res) : compress_file(o, in, out, &res);
+	if (!rc && o->verbosity >= 1)
+		summary(strcmp(in, "-") ? in : "stdin", out && strcmp(out, "-") ? out : "stdout",
+		        r->decompress, r->test, &res);
+	if (!rc && r->remove_input && !r->test && strcmp(in, "-") && out && strcmp(out, "-") &&
+	    unlink(in)) {
+		fail("cannot remove %s: %s", in, strerror(errno));
+		rc = 1;
+	}
+	free(named);
+	return rc;
+}
+
 int cmd_codec(int argc, char **argv, struct opts *o, int decompress)
 {
+	enum { O_VERIFY = 256, O_RM };
 	static const struct option lopts[] = {
-	    {"verify", no_argument, NULL, 'V'},
-	    {"force", no_argument, NULL, 'f'},
-	    {"model", required_argument, NULL, 'm'},
-	    {"threads", required_argument, NULL, 'T'},
-	    {"chunk-size", required_argument, NULL, 'B'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"decompress", no_argument, NULL, 'd'},    {"uncompress", no_argument, NULL, 'd'},
+	    {"compress", no_argument, NULL, 'z'},      {"test", no_argument, NULL, 't'},
+	    {"keep", no_argument, NULL, 'k'},          {"rm", no_argument, NULL, O_RM},
+	    {"stdout", no_argument, NULL, 'c'},        {"output", required_argument, NULL, 'o'},
+	    {"force", no_argument, NULL, 'f'},         {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},       {"version", no_argument, NULL, 'V'},
+	    {"verify", no_argument, NULL, O_VERIFY},   {"model", required_argument, NULL, 'm'},
+	    {"threads", required_argument, NULL, 'T'}, {"chunk-size", required_argument, NULL, 'B'},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
-	int opt;
+	struct run r = {.decompress = decompress};
+	int opt, level_given = 0, status = 0, nin;
 
+	o->verbosity = 1;
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "123456789m:T:B:fh", lopts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":123456789dztkcfqvVm:T:B:o:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case '1' ... '9':
-			if (decompress) {
-				fail("decompress takes no level");
-				return 2;
-			}
 			o->level = opt - '0';
+			level_given = 1;
 			break;
+		case 'd':
+			r.decompress = 1;
+			break;
+		case 'z':
+			r.decompress = 0;
+			break;
+		case 't':
+			r.decompress = r.test = 1;
+			break;
+		case 'k':
+			r.remove_input = 0;
+			break;
+		case O_RM:
+			r.remove_input = 1;
+			break;
+		case 'c':
+			r.to_stdout = 1;
+			break;
+		case 'o':
+			r.output = optarg;
+			break;
+		case 'f':
+			o->force = 1;
+			break;
+		case 'q':
+			o->verbosity = 0;
+			break;
+		case 'v':
+			o->verbosity = 2;
+			break;
+		case 'V':
+			printf("boa %s (chunk format 1, container format %d)\n", BOA_CLI_VERSION,
+			       BOAF_VERSION);
+			return 0;
 		case 'm':
 			o->models.path = optarg;
 			if (models_require_user(&o->models))
@@ -617,9 +873,14 @@ int cmd_codec(int argc, char **argv, struct opts *o, int decompress)
 			char *end;
 			long t = strtol(optarg, &end, 10);
 
-			if (*end || t < 1 || t > 64) {
-				fail("-T: threads must be 1..64");
+			if (!*optarg || *end || t < 0 || t > 64) {
+				fail("-T: threads must be 0 (one per CPU) or 1..64");
 				return 2;
+			}
+			if (t == 0) {
+				long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+				t = ncpu < 1 ? 1 : ncpu > 64 ? 64 : ncpu;
 			}
 			o->threads = (int)t;
 			break;
@@ -630,23 +891,47 @@ int cmd_codec(int argc, char **argv, struct opts *o, int decompress)
 				return 2;
 			}
 			break;
-		case 'V':
+		case O_VERIFY:
 			o->verify = 1;
 			break;
-		case 'f':
-			o->force = 1;
-			break;
 		case 'h':
-			boa_usage(stdout);
+			printf(codec_usage, BOA_LEVEL_DEFAULT);
 			return 0;
+		case ':':
+			fail("%s: option %s needs a value (see boa %s --help)", argv[0],
+			     argv[optind - 1], argv[0]);
+			return 2;
 		default:
+			fail("%s: unknown option %s (see boa %s --help)", argv[0], argv[optind - 1],
+			     argv[0]);
 			return 2;
 		}
 	}
-	if (argc - optind != 2) {
-		fail("%s needs IN and OUT (see boa --help)", argv[0]);
+	if (r.decompress && level_given) {
+		fail("decompress takes no level");
 		return 2;
 	}
-	return decompress ? decompress_file(o, argv[optind], argv[optind + 1])
-	                  : compress_file(o, argv[optind], argv[optind + 1]);
+	nin = argc - optind;
+	/* The IN OUT form of earlier versions: exactly two operands, no -o, -c or -t. */
+	if (nin == 2 && !r.output && !r.to_stdout && !r.test) {
+		r.output = argv[optind + 1];
+		nin = 1;
+	}
+	if (r.output && nin > 1) {
+		fail("-o names one output, but %d inputs were given", nin);
+		return 2;
+	}
+	if (r.output && r.to_stdout) {
+		fail("-o and -c both name the output");
+		return 2;
+	}
+	interrupt_handlers_install();
+	if (nin == 0) {
+		fail("%s needs FILE... or '-' for standard input (see boa %s --help)", argv[0],
+		     argv[0]);
+		return 2;
+	}
+	for (int i = 0; i < nin; i++)
+		status |= code_one(o, &r, argv[optind + i]);
+	return status;
 }

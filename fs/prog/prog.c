@@ -117,10 +117,21 @@ void progress_init(struct progress *p, uint64_t total)
 	p->start = p->last = now_s();
 }
 
+/* "1:02:03", "2:03" or "0:03": the time left at the current rate. */
+void eta_text(char *buf, size_t cap, double seconds)
+{
+	long s = seconds < 0 ? 0 : seconds > 359999 ? 359999 : (long)(seconds + 0.5);
+
+	if (s >= 3600)
+		snprintf(buf, cap, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+	else
+		snprintf(buf, cap, "%ld:%02ld", s / 60, s % 60);
+}
+
 void progress_add(struct progress *p, uint64_t n)
 {
-	double t;
-	char bar[31];
+	double t, rate;
+	char bar[31], eta[16];
 	int fill;
 
 	p->done += n;
@@ -130,18 +141,21 @@ void progress_add(struct progress *p, uint64_t n)
 	if (t - p->last < 0.1 && p->done != p->total)
 		return;
 	p->last = t;
+	rate = (double)p->done / (t - p->start + 1e-9);
 	if (p->total) {
 		fill = (int)(30.0 * (double)p->done / (double)p->total);
 		fill = fill > 30 ? 30 : fill;
 		memset(bar, '#', (size_t)fill);
 		memset(bar + fill, '.', (size_t)(30 - fill));
 		bar[30] = 0;
-		fprintf(stderr, "\r[%s] %3d%% %.2f MB/s ", bar,
-		        (int)(100.0 * (double)p->done / (double)p->total),
-		        (double)p->done / 1e6 / (t - p->start + 1e-9));
+		if (p->done && p->done < p->total)
+			eta_text(eta, sizeof(eta), (double)(p->total - p->done) / rate);
+		else
+			snprintf(eta, sizeof(eta), "%s", p->done ? "0:00" : "--:--");
+		fprintf(stderr, "\r[%s] %3d%% %.2f MB/s ETA %s ", bar,
+		        (int)(100.0 * (double)p->done / (double)p->total), rate / 1e6, eta);
 	} else {
-		fprintf(stderr, "\r%.1f MB %.2f MB/s ", (double)p->done / 1e6,
-		        (double)p->done / 1e6 / (t - p->start + 1e-9));
+		fprintf(stderr, "\r%.1f MB %.2f MB/s ", (double)p->done / 1e6, rate / 1e6);
 	}
 }
 

@@ -10,7 +10,6 @@
 #include "boa.h"
 #include "boa_model.h"
 
-
 #define BOA_CLI_VERSION "0.1.0"
 
 /* Raw bytes per chunk of a .boa file unless -B says otherwise (cmd_codec.c). */
@@ -45,6 +44,8 @@ struct progress {
 void progress_init(struct progress *p, uint64_t total);
 void progress_add(struct progress *p, uint64_t n);
 void progress_end(struct progress *p);
+/* "1:02:03", "2:03" or "0:03". */
+void eta_text(char *buf, size_t cap, double seconds);
 
 struct opts {
 	int level;
@@ -53,6 +54,7 @@ struct opts {
 	int force;
 	uint32_t chunk;
 	struct models models;
+	int verbosity; /* 0 with -q, 1 by default, 2 with -v */
 };
 
 /* The usage text of `boa` (boa.c). */

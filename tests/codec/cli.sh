@@ -69,7 +69,7 @@ if "$boa" decompress "$tmp/f.boa" "$tmp/f.out" 2> "$tmp/err"; then bad "payload 
 fi
 
 # usage errors: one line, non-zero
-for args in "" "frobnicate" "compress" "compress -0 a b" "decompress -5 a b" "compress -T 0 a b"; do
+for args in "" "frobnicate" "compress" "compress -0 a b" "decompress -5 a b" "compress -T -1 a b" "compress -T 65 a b"; do
 	# shellcheck disable=SC2086
 	if "$boa" $args > /dev/null 2> "$tmp/err"; then bad "'boa $args' succeeded"; else ok; fi
 done
