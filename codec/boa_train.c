@@ -905,7 +905,9 @@ struct trainer {
 	struct slot *slots;
 	struct twork *work; /* one per thread */
 	double *m1, *m2, *gsum;
-	double scale; /* 1 / bytes in this step's windows */
+	double scale;    /* 1 / bytes in this step's windows */
+	int epochs_run;  /* epochs started (the last one may be cut short by max_seconds) */
+	int out_of_time; /* max_seconds ran out */
 };
 
 static int write_model(const struct boa_train_net *n, const char *path, uint8_t **img_out,
@@ -1249,7 +1251,12 @@ static int train_run(struct trainer *tr, double *train_bpb, double *val_bpb, siz
 
 				tr->o.progress(tr->o.progress_arg, &pr);
 			}
+			if (tr->o.max_seconds > 0 && now_s() - t0 >= tr->o.max_seconds) {
+				tr->out_of_time = 1;
+				break;
+			}
 		}
+		tr->epochs_run = ep + 1;
 		*train_bpb = ep_bytes ? ep_loss / (double)ep_bytes / log(2.0) : 0;
 		rc = net_eval_val(tr, val_bpb);
 		if (rc)
@@ -1270,6 +1277,8 @@ static int train_run(struct trainer *tr, double *train_bpb, double *val_bpb, siz
 
 			tr->o.progress(tr->o.progress_arg, &pr);
 		}
+		if (tr->out_of_time)
+			break;
 	}
 	net_prepare(n);
 	*steps_out = step;
@@ -1492,6 +1501,8 @@ int boa_train(const struct boa_train_opts *opts, const char *const *files, int n
 	res->train_bytes = tr.train_bytes;
 	res->val_bytes = tr.val_bytes;
 	res->steps = steps;
+	res->epochs_run = tr.epochs_run;
+	res->out_of_time = tr.out_of_time;
 	res->seconds = now_s() - t0;
 	res->train_bpb = train_bpb;
 	res->val_bpb = val_bpb;

@@ -31,6 +31,10 @@ struct boa_train_opts {
 	int dim, layers, seq_len, epochs, threads, batch, stream_len;
 	double lr, val_split, wd;
 	uint64_t seed;
+	/* > 0: stop once training has run this long (checked after every step), then validate
+	 * and write the model as at an epoch's end. The learning-rate schedule still spans
+	 * `epochs`, and the result depends on the machine's speed: not deterministic. */
+	double max_seconds;
 	/* Called from the training thread every few steps and at each epoch's end. */
 	void (*progress)(void *arg, const struct boa_train_progress *p);
 	void *progress_arg;
@@ -39,6 +43,8 @@ struct boa_train_opts {
 struct boa_train_result {
 	uint32_t model_id;
 	size_t params, train_bytes, val_bytes, steps;
+	int epochs_run;  /* epochs started; the last may be partial when out_of_time */
+	int out_of_time; /* max_seconds ran out before the last epoch ended */
 	double seconds, train_bpb, val_bpb;
 };
 

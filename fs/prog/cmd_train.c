@@ -26,7 +26,10 @@ static void train_usage(FILE *f)
 	           "  --val-split X        last fraction of each file held out (default 0.1)\n"
 	           "  --batch N            streams per optimiser step (default 16)\n"
 	           "  --stream-len N       bytes per stream, as the coder's chunks (default 8192)\n"
-	           "  -v, --verbose        a line per epoch even when not on a terminal\n");
+	           "  --max-time SECONDS   stop after this long (also 90s, 20m, 2h), validate and\n"
+	           "                       write the model trained so far\n"
+	           "  -v, --verbose        a line per epoch even when not on a terminal\n"
+	           "Progress and an ETA on a terminal. See boa(1) for how long training takes.\n");
 }
 
 static int parse_int(const char *s, int lo, int hi, int *out)
@@ -51,28 +54,65 @@ static int parse_double(const char *s, double lo, double hi, double *out)
 	return 0;
 }
 
+/* Seconds, or a number with s, m or h. */
+static int parse_duration(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end), unit = 1;
+
+	if (end == s)
+		return -EINVAL;
+	if (*end == 's')
+		end++;
+	else if (*end == 'm')
+		unit = 60, end++;
+	else if (*end == 'h')
+		unit = 3600, end++;
+	if (*end || !(v > 0) || v * unit > 1e9)
+		return -EINVAL;
+	*out = v * unit;
+	return 0;
+}
+
 struct train_display {
 	int tty, verbose;
+	double max_seconds;
 };
+
+/* The time left: at the rate so far, bounded by --max-time. */
+static double train_eta(const struct train_display *d, const struct boa_train_progress *p)
+{
+	double done = ((p->epoch - 1) + p->epoch_fraction) / (p->epochs ? p->epochs : 1);
+	double left = done > 0 ? p->seconds / done * (1 - done) : -1;
+
+	if (d->max_seconds > 0 && (left < 0 || p->seconds + left > d->max_seconds))
+		left = d->max_seconds - p->seconds;
+	return d->max_seconds > 0 && left < 0 ? 0 : left;
+}
 
 static void train_progress(void *arg, const struct boa_train_progress *p)
 {
 	const struct train_display *d = arg;
+	double left = train_eta(d, p);
+	char eta[16] = "--:--";
 
+	if (left >= 0)
+		eta_text(eta, sizeof(eta), left);
 	if (!p->epoch_done) {
 		if (d->tty) {
-			fprintf(stderr,
-			        "\repoch %d/%d  %5.1f%%  train %.3f bpb  lr %.2e  %.0f s   ",
-			        p->epoch, p->epochs, 100.0 * p->epoch_fraction, p->train_bpb, p->lr,
-			        p->seconds);
+			fprintf(
+			    stderr,
+			    "\repoch %d/%d  %5.1f%%  train %.3f bpb  lr %.2e  %.0f s  ETA %s   ",
+			    p->epoch, p->epochs, 100.0 * p->epoch_fraction, p->train_bpb, p->lr,
+			    p->seconds, eta);
 			fflush(stderr);
 		}
 		return;
 	}
 	if (d->tty || d->verbose) {
-		fprintf(stderr, "%sepoch %d/%d  train %.4f bpb  val %.4f bpb  %.0f s\n",
-		        d->tty ? "\r" : "", p->epoch, p->epochs, p->train_bpb, p->val_bpb,
-		        p->seconds);
+		fprintf(stderr, "%sepoch %d/%d  train %.4f bpb  val %.4f bpb  %.0f s  ETA %s\n",
+		        d->tty ? "\r\033[K" : "", p->epoch, p->epochs, p->train_bpb, p->val_bpb,
+		        p->seconds, eta);
 		fflush(stderr);
 	}
 }
@@ -90,7 +130,8 @@ int cmd_train(int argc, char **argv)
 		O_SEED,
 		O_LR,
 		O_WD,
-		O_VAL
+		O_VAL,
+		O_MAXTIME
 	};
 	static const struct option lopts[] = {
 	    {"help", no_argument, NULL, 'h'},
@@ -107,6 +148,7 @@ int cmd_train(int argc, char **argv)
 	    {"lr", required_argument, NULL, O_LR},
 	    {"weight-decay", required_argument, NULL, O_WD},
 	    {"val-split", required_argument, NULL, O_VAL},
+	    {"max-time", required_argument, NULL, O_MAXTIME},
 	    {NULL, 0, NULL, 0},
 	};
 	struct boa_train_opts o;
@@ -165,6 +207,9 @@ int cmd_train(int argc, char **argv)
 		case O_VAL:
 			bad = parse_double(optarg, 0, 0.9, &o.val_split);
 			break;
+		case O_MAXTIME:
+			bad = parse_duration(optarg, &o.max_seconds);
+			break;
 		default:
 			fail("train: unknown or incomplete option %s", argv[optind - 1]);
 			train_usage(stderr);
@@ -181,6 +226,7 @@ int cmd_train(int argc, char **argv)
 		return 2;
 	}
 	disp.tty = isatty(STDERR_FILENO);
+	disp.max_seconds = o.max_seconds;
 	o.progress = train_progress;
 	o.progress_arg = &disp;
 	rc = boa_train(&o, (const char *const *)argv + optind, argc - optind, &res, err,
@@ -189,9 +235,12 @@ int cmd_train(int argc, char **argv)
 		fail("train: %s", err[0] ? err : strerror(-rc));
 		return 1;
 	}
+	if (res.out_of_time)
+		fprintf(stderr, "boa: train: --max-time %.0f s ran out in epoch %d of %d\n",
+		        o.max_seconds, res.epochs_run, o.epochs);
 	printf("boa train: %s: dim %d, %d layers, %zu params, %zu train / %zu val bytes, "
 	       "%d epochs (%zu steps, %.0f s): train %.4f bpb, val %.4f bpb, model id %08x\n",
-	       o.out, o.dim, o.layers, res.params, res.train_bytes, res.val_bytes, o.epochs,
+	       o.out, o.dim, o.layers, res.params, res.train_bytes, res.val_bytes, res.epochs_run,
 	       res.steps, res.seconds, res.train_bpb, res.val_bpb, res.model_id);
 	return 0;
 }
