@@ -18,7 +18,8 @@
 #define BOA_CHECK_STEP 4096 /* bytes between checks that coding still beats storing */
 
 struct boa_ctx {
-	struct bp *bp; /* predictor of the last level used, kept for the next call */
+	struct bp *bp;     /* predictor of the last level used, kept for the next call */
+	const int *cancel; /* set by another thread: stop (boa_ctx_set_cancel) */
 };
 
 struct chunk_header {
@@ -57,6 +58,19 @@ void boa_ctx_free(struct boa_ctx *c)
 		return;
 	bp_free(c->bp);
 	free(c);
+}
+
+void boa_ctx_set_cancel(struct boa_ctx *c, const int *flag)
+{
+	c->cancel = flag;
+}
+
+/* A relaxed load every BOA_CANCEL_STEP bytes costs nothing next to coding them, and bounds how
+ * long a cancelled call runs on: a few hundred bytes, milliseconds even at the slowest level. */
+static int cancelled(const struct boa_ctx *c, size_t i)
+{
+	return (i & (BOA_CANCEL_STEP - 1)) == 0 && c->cancel &&
+	       __atomic_load_n(c->cancel, __ATOMIC_RELAXED);
 }
 
 static uint32_t model_id_of(const struct boa_model *m)
@@ -207,6 +221,9 @@ int boa_ctx_encode(struct boa_ctx *c, const struct boa_model *m, int level, cons
 	for (size_t i = 0; i < len; i++) {
 		int byte = src[i];
 
+		if (cancelled(c, i))
+			return -ECANCELED;
+
 		for (int j = 7; j >= 0; j--) {
 			int bit = (byte >> j) & 1;
 
@@ -258,6 +275,9 @@ int boa_ctx_decode(struct boa_ctx *c, const struct boa_model *m, const void *in,
 	mix_dec_init(&d, src + ch.len, in_len - ch.len);
 	for (size_t i = 0; i < raw_len; i++) {
 		int byte = 1;
+
+		if (cancelled(c, i))
+			return -ECANCELED;
 
 		for (int j = 0; j < 8; j++) {
 			int bit = mix_dec_bit(&d, bp_predict(p));

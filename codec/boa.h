@@ -14,11 +14,12 @@
  * the context models. BOA_LEVEL_DEFAULT is the best ratio at >= 250 KB/s per core.
  * Threads: a boa_ctx is per thread (it holds the predictor, reused across calls so that a call
  * allocates nothing once the level and model stay the same); models may be shared.
+ * Cancel: boa_ctx_set_cancel lets another thread stop a long encode or decode (unmount).
  * Errors: 0, or a negative errno: -EINVAL (bad level or arguments), -ENOSPC (`cap` too small;
  * boa_bound is always enough), -ENOTSUP (the level needs the Mamba but no model was given or
  * this build has none), -ENOENT (decode: the chunk names a model other than the one given), -EIO
  * (decode: a corrupt or truncated chunk, or a length or checksum mismatch; never wrong data),
- * -ENOMEM. */
+ * -ECANCELED (the context's cancel flag was set; `out` holds nothing usable), -ENOMEM. */
 #ifndef BOAFS_BOA_H
 #define BOAFS_BOA_H
 
@@ -44,6 +45,11 @@ int boa_ctx_encode(struct boa_ctx *c, const struct boa_model *m, int level, cons
                    size_t len, void *out, size_t cap, size_t *out_len);
 int boa_ctx_decode(struct boa_ctx *c, const struct boa_model *m, const void *in, size_t in_len,
                    void *out, size_t raw_len);
+/* From now on, boa_ctx_encode and boa_ctx_decode on `c` read *flag (atomically, every
+ * BOA_CANCEL_STEP bytes) and return -ECANCELED once it is non-zero; NULL turns that off. The
+ * flag belongs to the caller and must outlive its use by `c`. */
+#define BOA_CANCEL_STEP 256
+void boa_ctx_set_cancel(struct boa_ctx *c, const int *flag);
 
 /* One-shot forms: a context for the call (allocation per call; use boa_ctx_* in loops). `m` may
  * be NULL at level 1. */

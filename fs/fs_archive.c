@@ -360,7 +360,8 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	fs->codec_key_made = 1;
 	pthread_mutex_init(&fs->boa_lock, NULL);
 	pthread_cond_init(&fs->boa_cond, NULL);
-	/* Enough for every core to decode and every recompression worker to encode at once. */
+	/* Decoders only (recompression workers own their contexts): every core in the foreground
+	 * and the read-ahead workers at once. */
 	fs->boa_max = fs->ncpu + (opt->threads ? opt->threads : 1);
 	fs->boa_free = calloc(fs->boa_max, sizeof(*fs->boa_free));
 	if (!fs->boa_free) {

@@ -50,8 +50,9 @@ static int all_zero(const uint8_t *p, size_t len)
 	return memcmp(p, zeros, len) == 0;
 }
 
-/* BOA coder contexts hold megabytes of model tables: a bounded set is shared by all threads
- * (FUSE workers, read-ahead, recompression) rather than one per thread. */
+/* BOA coder contexts hold megabytes of model tables: a bounded set is shared by the threads that
+ * decode (FUSE workers, read-ahead) rather than one per thread. Recompression workers own
+ * theirs, so a read never waits for an encode. */
 struct boa_ctx *fs_boa_acquire(struct fs *fs)
 {
 	struct boa_ctx *c = NULL;

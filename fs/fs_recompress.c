@@ -4,7 +4,12 @@
  * the extent is still the one that was read. A block BOA does not shrink is marked
  * EXTENT_BOA_TRIED and left alone. Workers run at nice 19, so foreground requests come first.
  * Progress lives in the index (codecs and flags of extents), so after a remount the pool goes on
- * where it stopped. */
+ * where it stopped.
+ *
+ * No stalls: each worker owns its BOA context (not one of the shared set that reads decode
+ * with), so a read never waits for a worker's encode; and that context's cancel flag is the
+ * pool's `stopping`, so unmount and SIGTERM stop an encode within a few hundred bytes. A
+ * cancelled block stays as it was: nothing is appended or committed for it. */
 #include <errno.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -41,6 +46,7 @@ struct fs_recompress {
 	pthread_cond_t wake;
 	int stopping;
 	int scanning;
+	size_t cancelled; /* encodes and verifies that stopping cut short */
 	struct rc_item queue[RC_BATCH];
 	size_t qhead, qcount;
 	uint64_t cursor_ino, cursor_block; /* where the next scan starts */
@@ -217,6 +223,7 @@ static int mark_tried(struct fs *fs, const struct rc_item *item)
 
 struct rc_buffers {
 	uint8_t *payload, *raw, *encoded, *check;
+	struct boa_ctx *boa; /* this worker's own; cancelled by fs_recompress_stop */
 };
 
 /* BOA costs far more CPU to decode than zstd: it has to save at least 1/32 of what is stored,
@@ -235,7 +242,6 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 	const struct extent *e = &item->e;
 	struct seg_record_info info = {0};
 	struct extent fresh;
-	struct boa_ctx *boa;
 	size_t encoded_len = 0;
 	int64_t cpu;
 	int err;
@@ -248,30 +254,23 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 	if (err)
 		return err; /* logged; reads and fsck report the block */
 	cpu = fs_thread_cpu_ns();
-	boa = fs_boa_acquire(fs);
-	if (!boa)
-		return -ENOMEM;
-	err = boa_ctx_encode(boa, rc->model, rc->level, b->raw, e->raw_len, b->encoded,
+	err = boa_ctx_encode(b->boa, rc->model, rc->level, b->raw, e->raw_len, b->encoded,
 	                     boa_bound(fs->opt.block_size), &encoded_len);
 	fs_account(fs, CODEC_BOA, FS_CPU_ENCODE, fs_thread_cpu_ns() - cpu, e->raw_len);
-	if (err) {
-		fs_boa_release(fs, boa);
-		return err;
-	}
-	if (__atomic_load_n(&rc->stopping, __ATOMIC_RELAXED)) {
-		/* Unmounting: do not make the daemon wait for a verify and a commit. */
-		fs_boa_release(fs, boa);
-		return 0;
-	}
-	if (!worth_it(e, encoded_len)) {
-		fs_boa_release(fs, boa);
+	if (err)
+		return err; /* -ECANCELED: unmounting; the block stays as it is */
+	if (__atomic_load_n(&rc->stopping, __ATOMIC_RELAXED))
+		return 0; /* unmounting: no verify, no commit */
+	if (!worth_it(e, encoded_len))
 		return mark_tried(fs, item);
-	}
 	/* Prove the encoding before it replaces anything: decode it and compare. */
 	cpu = fs_thread_cpu_ns();
-	err = boa_ctx_decode(boa, rc->model, b->encoded, encoded_len, b->check, e->raw_len);
-	fs_boa_release(fs, boa);
+	err = boa_ctx_decode(b->boa, rc->model, b->encoded, encoded_len, b->check, e->raw_len);
 	fs_account(fs, CODEC_BOA, FS_CPU_DECODE, fs_thread_cpu_ns() - cpu, e->raw_len);
+	if (err == -ECANCELED)
+		return err;
+	if (__atomic_load_n(&rc->stopping, __ATOMIC_RELAXED))
+		return 0;
 	if (err || memcmp(b->check, b->raw, e->raw_len)) {
 		fs_log("inode %llu block %llu: BOA level %d did not decode back to the block; kept "
 		       "as %s",
@@ -347,6 +346,9 @@ static void *recompress_main(void *arg)
 	b.raw = malloc(bs);
 	b.encoded = malloc(boa_bound(bs));
 	b.check = malloc(bs);
+	b.boa = NULL;
+	if (boa_ctx_new(&b.boa) == 0)
+		boa_ctx_set_cancel(b.boa, &rc->stopping);
 	pthread_mutex_lock(&rc->lock);
 	while (!rc->stopping) {
 		if (rc->qcount) {
@@ -356,14 +358,16 @@ static void *recompress_main(void *arg)
 			rc->qhead = (rc->qhead + 1) % RC_BATCH;
 			rc->qcount--;
 			pthread_mutex_unlock(&rc->lock);
-			err = b.payload && b.raw && b.encoded && b.check
+			err = b.payload && b.raw && b.encoded && b.check && b.boa
 			          ? recompress_one(rc, &b, &item)
 			          : -ENOMEM;
-			if (err && err != -EIO)
+			if (err && err != -EIO && err != -ECANCELED)
 				fs_log("inode %llu block %llu: recompression failed: %s",
 				       (unsigned long long)item.ino, (unsigned long long)item.block,
 				       strerror(-err));
 			pthread_mutex_lock(&rc->lock);
+			if (err == -ECANCELED)
+				rc->cancelled++;
 			continue;
 		}
 		if (!rc->scanning && fs_now_ns() >= rc->next_scan_ns) {
@@ -415,6 +419,7 @@ static void *recompress_main(void *arg)
 	free(b.raw);
 	free(b.encoded);
 	free(b.check);
+	boa_ctx_free(b.boa);
 	return NULL;
 }
 
@@ -483,6 +488,10 @@ void fs_recompress_stop(struct fs *fs)
 	pthread_mutex_unlock(&rc->lock);
 	for (size_t i = 0; i < rc->nthreads; i++)
 		pthread_join(rc->threads[i], NULL);
+	if (rc->cancelled)
+		fs_log(
+		    "recompression stopped: %zu encodes cut short, their blocks left as they were",
+		    rc->cancelled);
 	pthread_mutex_destroy(&rc->lock);
 	pthread_cond_destroy(&rc->wake);
 	free(rc);

@@ -417,7 +417,9 @@ int main(int argc, char *argv[])
 		rc = fuse_session_loop_mt(se, loop);
 		fuse_loop_cfg_destroy(loop);
 	}
-	rc = rc ? 1 : 0;
+	/* The loop returns the number of the signal that ended it: SIGTERM, SIGINT and SIGHUP
+	 * are the ordinary ways to stop a daemon, so they exit 0 once everything is stored. */
+	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 out_unmount:
 	fuse_session_unmount(se);
 out_signals:

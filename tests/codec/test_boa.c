@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <time.h>
 
 #include <dirent.h>
 #include <cmocka.h>
@@ -343,6 +345,59 @@ static void test_encoding_is_deterministic_across_contexts(void **state)
 	free(b);
 }
 
+struct canceller {
+	int flag;
+};
+
+static void *cancel_soon(void *arg)
+{
+	struct canceller *c = arg;
+	struct timespec ms = {0, 1000000};
+
+	nanosleep(&ms, NULL);
+	__atomic_store_n(&c->flag, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+/* A set cancel flag stops encode and decode with -ECANCELED, before or during the call, and the
+ * context then codes the next chunk exactly as a fresh one does. */
+static void test_cancel_flag_stops_coding_and_leaves_context_usable(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 200000 };
+	uint8_t *data = malloc(N), *a = malloc(boa_bound(N)), *b = malloc(boa_bound(N));
+	uint8_t *dec = malloc(N);
+	struct canceller c = {1};
+	pthread_t th;
+	uint64_t s = 9;
+	size_t la, lb;
+	int rc;
+
+	for (int i = 0; i < N; i++)
+		data[i] = (uint8_t)(i % 8 < 3 ? (uint64_t)(0x30 + i % 5) : rng_next(&s) % 32);
+	assert_int_equal(boa_encode(NULL, 1, data, N, b, boa_bound(N), &lb), 0);
+	boa_ctx_set_cancel(f->ctx, &c.flag);
+	assert_int_equal(boa_ctx_encode(f->ctx, NULL, 1, data, N, a, boa_bound(N), &la),
+	                 -ECANCELED);
+	assert_int_equal(boa_ctx_decode(f->ctx, NULL, b, lb, dec, N), -ECANCELED);
+	/* Cancelled while running (or, on a fast machine, finished first: both are correct). */
+	c.flag = 0;
+	assert_int_equal(pthread_create(&th, NULL, cancel_soon, &c), 0);
+	rc = boa_ctx_encode(f->ctx, NULL, 1, data, N, a, boa_bound(N), &la);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(rc == 0 || rc == -ECANCELED);
+	boa_ctx_set_cancel(f->ctx, NULL);
+	assert_int_equal(boa_ctx_encode(f->ctx, NULL, 1, data, N, a, boa_bound(N), &la), 0);
+	assert_int_equal(la, lb);
+	assert_memory_equal(a, b, la);
+	assert_int_equal(boa_ctx_decode(f->ctx, NULL, a, la, dec, N), 0);
+	assert_memory_equal(dec, data, N);
+	free(data);
+	free(a);
+	free(b);
+	free(dec);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +411,7 @@ int main(void)
 	    cmocka_unit_test(test_hep_block_round_trips_at_every_level),
 	    cmocka_unit_test(test_damaged_chunks_are_eio),
 	    cmocka_unit_test(test_encoding_is_deterministic_across_contexts),
+	    cmocka_unit_test(test_cancel_flag_stops_coding_and_leaves_context_usable),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
