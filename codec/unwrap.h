@@ -148,7 +148,8 @@ int unwrap_plan_unwrap(const struct unwrap_plan *p, const uint8_t *data, size_t 
 int unwrap_regenerate(const struct unwrap_piece *piece, const uint8_t *unwrapped, uint8_t *out);
 
 /* Serialized plan: versioned, little-endian, XXH64-checked (layout in unwrap_plan.c).
- * unwrap_plan_encoded_size gives the exact size that unwrap_plan_encode writes. */
+ * unwrap_plan_encoded_size gives the exact size that unwrap_plan_encode writes (SIZE_MAX when
+ * memory runs out). Pieces cost 2-3 bytes (VERBATIM) or about 15 bytes (a stream) each. */
 size_t unwrap_plan_encoded_size(const struct unwrap_plan *p);
 int unwrap_plan_encode(const struct unwrap_plan *p, uint8_t *buf, size_t cap, size_t *len);
 /* Parses a serialized plan; -EBADMSG for a corrupt one (bad checksum, sizes that do not add up,

@@ -1,14 +1,17 @@
 /* unwrap_plan — building, looking up and serializing plans (see unwrap.h).
  *
- * Serialized plan, all integers little-endian:
+ * Serialized plan. Fixed-size integers are little-endian; "var" is an unsigned LEB128 varint
+ * (7 bits a byte, low first, at most 10 bytes):
  *   magic "BUWP" (4) | version u16 (= 1) | format u8 | fallback u8 | file_len u64 |
  *   unwrapped_len u64 | n_pieces u32 |
  *   for lib = 1 .. UNWRAP_LIB_COUNT-1: lib_version u32, canary u64 |
- *   n_pieces times: kind u8 | len u64 | and, unless kind is VERBATIM:
- *       unwrapped_len u64 | xxh64 u64 | recipe: lib u8, origin u8, level u8, window_bits i8,
+ *   n_recipes u16 | n_recipes times a recipe: lib u8, origin u8, level u8, window_bits i8,
  *       mem_level u8, strategy u8, lib_version u32 |
+ *   n_pieces times: kind u8 | len var | and, unless kind is VERBATIM: recipe index var (into the
+ *       table above) | unwrapped_len var | xxh64 u64 |
  *   XXH64 (seed 0) of every byte before it, u64.
- * Offsets are not stored: they are the running sums of the lengths. */
+ * Offsets are not stored: they are the running sums of the lengths. A file of many small ROOT
+ * baskets has thousands of pieces and a handful of recipes, hence the table and the varints. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,11 +21,12 @@
 
 #include "unwrap_impl.h"
 
-#define PLAN_MAGIC     "BUWP"
-#define PLAN_VERSION   1
-#define PLAN_HEAD      (4 + 2 + 1 + 1 + 8 + 8 + 4 + (UNWRAP_LIB_COUNT - 1) * 12)
-#define PIECE_VERBATIM 9
-#define PIECE_STREAM   (9 + 8 + 8 + 10)
+#define PLAN_MAGIC   "BUWP"
+#define PLAN_VERSION 1
+#define PLAN_HEAD    (4 + 2 + 1 + 1 + 8 + 8 + 4 + (UNWRAP_LIB_COUNT - 1) * 12 + 2)
+#define RECIPE_SIZE  10
+#define PIECE_MIN    2 /* kind and a one-byte length */
+#define RECIPES_MAX  UINT16_MAX
 
 static void put16(uint8_t *p, uint16_t v)
 {
@@ -105,22 +109,157 @@ int unwrap_plan_unwrap(const struct unwrap_plan *p, const uint8_t *data, size_t 
 	return 0;
 }
 
+static size_t var_size(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+static uint8_t *put_var(uint8_t *q, uint64_t v)
+{
+	while (v >= 0x80) {
+		*q++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*q++ = (uint8_t)v;
+	return q;
+}
+
+/* Reads a varint from [*q, end); -1 when it runs past end or over 64 bits. */
+static int get_var(const uint8_t **q, const uint8_t *end, uint64_t *v)
+{
+	uint64_t r = 0;
+
+	for (int shift = 0; shift < 64; shift += 7) {
+		uint8_t b;
+
+		if (*q >= end)
+			return -1;
+		b = *(*q)++;
+		if (shift == 63 && b > 1)
+			return -1;
+		r |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = r;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void put_recipe(uint8_t *q, const struct unwrap_recipe *r)
+{
+	q[0] = r->lib;
+	q[1] = r->origin;
+	q[2] = r->level;
+	q[3] = (uint8_t)r->window_bits;
+	q[4] = r->mem_level;
+	q[5] = r->strategy;
+	put32(q + 6, r->lib_version);
+}
+
+static void get_recipe(const uint8_t *q, struct unwrap_recipe *r)
+{
+	r->lib = q[0];
+	r->origin = q[1];
+	r->level = q[2];
+	r->window_bits = (int8_t)q[3];
+	r->mem_level = q[4];
+	r->strategy = q[5];
+	r->lib_version = get32(q + 6);
+}
+
+/* The distinct recipes of a plan, in order of first use, and each piece's index into them. */
+struct recipe_table {
+	struct unwrap_recipe *r;
+	uint32_t n;
+	uint32_t *index; /* per piece */
+};
+
+static int recipe_table_build(const struct unwrap_plan *p, struct recipe_table *t)
+{
+	t->n = 0;
+	t->r = NULL;
+	t->index = calloc(p->n_pieces ? p->n_pieces : 1, sizeof(*t->index));
+	if (!t->index)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < p->n_pieces; i++) {
+		const struct unwrap_recipe *r = &p->pieces[i].recipe;
+		uint32_t k;
+
+		if (p->pieces[i].kind == UNWRAP_VERBATIM)
+			continue;
+		/* Few distinct recipes per file (one or two): a linear search is enough. */
+		for (k = 0; k < t->n; k++)
+			if (memcmp(&t->r[k], r, sizeof(*r)) == 0)
+				break;
+		if (k == t->n) {
+			struct unwrap_recipe *nr;
+
+			if (t->n == RECIPES_MAX)
+				return -E2BIG;
+			nr = realloc(t->r, (t->n + 1) * sizeof(*nr));
+			if (!nr)
+				return -ENOMEM;
+			t->r = nr;
+			t->r[t->n++] = *r;
+		}
+		t->index[i] = k;
+	}
+	return 0;
+}
+
+static void recipe_table_free(struct recipe_table *t)
+{
+	free(t->r);
+	free(t->index);
+}
+
+/* Bytes of the serialized plan, given its recipe table. */
+static size_t encoded_size(const struct unwrap_plan *p, const struct recipe_table *t)
+{
+	size_t n = PLAN_HEAD + (size_t)t->n * RECIPE_SIZE + 8;
+
+	for (uint32_t i = 0; i < p->n_pieces; i++) {
+		const struct unwrap_piece *pc = &p->pieces[i];
+
+		n += 1 + var_size(pc->len);
+		if (pc->kind != UNWRAP_VERBATIM)
+			n += var_size(t->index[i]) + var_size(pc->unwrapped_len) + 8;
+	}
+	return n;
+}
+
 size_t unwrap_plan_encoded_size(const struct unwrap_plan *p)
 {
-	size_t n = PLAN_HEAD + 8;
+	struct recipe_table t;
+	size_t n = 0;
 
-	for (uint32_t i = 0; i < p->n_pieces; i++)
-		n += p->pieces[i].kind == UNWRAP_VERBATIM ? PIECE_VERBATIM : PIECE_STREAM;
-	return n;
+	/* On a failure, a size no buffer has, so that unwrap_plan_encode fails too. */
+	if (recipe_table_build(p, &t) == 0)
+		n = encoded_size(p, &t);
+	recipe_table_free(&t);
+	return n ? n : SIZE_MAX;
 }
 
 int unwrap_plan_encode(const struct unwrap_plan *p, uint8_t *buf, size_t cap, size_t *len)
 {
-	size_t need = unwrap_plan_encoded_size(p);
+	struct recipe_table t;
 	uint8_t *q = buf;
+	int rc;
 
-	if (cap < need)
-		return -EINVAL;
+	rc = recipe_table_build(p, &t);
+	if (rc)
+		goto out;
+	if (cap < encoded_size(p, &t)) {
+		rc = -EINVAL;
+		goto out;
+	}
 	memcpy(q, PLAN_MAGIC, 4);
 	put16(q + 4, PLAN_VERSION);
 	q[6] = p->format;
@@ -134,37 +273,39 @@ int unwrap_plan_encode(const struct unwrap_plan *p, uint8_t *buf, size_t cap, si
 		put64(q + 4, p->canary[lib]);
 		q += 12;
 	}
+	put16(q, (uint16_t)t.n);
+	q += 2;
+	for (uint32_t k = 0; k < t.n; k++) {
+		put_recipe(q, &t.r[k]);
+		q += RECIPE_SIZE;
+	}
 	for (uint32_t i = 0; i < p->n_pieces; i++) {
 		const struct unwrap_piece *pc = &p->pieces[i];
 
-		q[0] = pc->kind;
-		put64(q + 1, pc->len);
-		q += PIECE_VERBATIM;
+		*q++ = pc->kind;
+		q = put_var(q, pc->len);
 		if (pc->kind == UNWRAP_VERBATIM)
 			continue;
-		put64(q, pc->unwrapped_len);
-		put64(q + 8, pc->xxh64);
-		q[16] = pc->recipe.lib;
-		q[17] = pc->recipe.origin;
-		q[18] = pc->recipe.level;
-		q[19] = (uint8_t)pc->recipe.window_bits;
-		q[20] = pc->recipe.mem_level;
-		q[21] = pc->recipe.strategy;
-		put32(q + 22, pc->recipe.lib_version);
-		q += PIECE_STREAM - PIECE_VERBATIM;
+		q = put_var(q, t.index[i]);
+		q = put_var(q, pc->unwrapped_len);
+		put64(q, pc->xxh64);
+		q += 8;
 	}
 	put64(q, XXH64(buf, (size_t)(q - buf), 0));
 	q += 8;
 	*len = (size_t)(q - buf);
-	return 0;
+out:
+	recipe_table_free(&t);
+	return rc;
 }
 
 int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
 {
 	struct unwrap_plan *p = NULL;
+	struct unwrap_recipe *recipes = NULL;
 	const uint8_t *q, *end;
 	uint64_t off = 0, uoff = 0;
-	uint32_t n;
+	uint32_t n, nr;
 	int rc = -EBADMSG;
 
 	*out = NULL;
@@ -175,14 +316,17 @@ int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
 	if (get16(buf + 4) != PLAN_VERSION || get64(buf + len - 8) != XXH64(buf, len - 8, 0))
 		return -EBADMSG;
 	n = get32(buf + 24);
-	/* Every piece takes at least PIECE_VERBATIM bytes: bound n before allocating. */
-	if (n > (len - PLAN_HEAD - 8) / PIECE_VERBATIM)
+	nr = get16(buf + PLAN_HEAD - 2);
+	/* Bound the counts by the bytes there are before allocating. */
+	if (nr > (len - PLAN_HEAD - 8) / RECIPE_SIZE ||
+	    n > (len - PLAN_HEAD - 8 - (size_t)nr * RECIPE_SIZE) / PIECE_MIN)
 		return -EBADMSG;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	p->pieces = calloc(n ? n : 1, sizeof(*p->pieces));
-	if (!p->pieces) {
+	recipes = calloc(nr ? nr : 1, sizeof(*recipes));
+	if (!p->pieces || !recipes) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -198,31 +342,34 @@ int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
 		p->canary[lib] = get64(q + 4);
 		q += 12;
 	}
+	q += 2;
+	for (uint32_t k = 0; k < nr; k++) {
+		get_recipe(q, &recipes[k]);
+		if (recipes[k].lib != UNWRAP_LIB_ZLIB && recipes[k].lib != UNWRAP_LIB_LZ4)
+			goto out;
+		q += RECIPE_SIZE;
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct unwrap_piece *pc = &p->pieces[i];
 
-		if (end - q < PIECE_VERBATIM)
+		if (q >= end)
 			goto out;
-		pc->kind = q[0];
-		pc->len = get64(q + 1);
-		q += PIECE_VERBATIM;
+		pc->kind = *q++;
+		if (get_var(&q, end, &pc->len))
+			goto out;
 		pc->off = off;
 		pc->unwrapped_off = uoff;
 		if (pc->kind == UNWRAP_VERBATIM) {
 			pc->unwrapped_len = pc->len;
 		} else {
-			if (pc->kind > UNWRAP_LZ4 || end - q < PIECE_STREAM - PIECE_VERBATIM)
+			uint64_t k;
+
+			if (pc->kind > UNWRAP_LZ4 || get_var(&q, end, &k) || k >= nr ||
+			    get_var(&q, end, &pc->unwrapped_len) || end - q < 8)
 				goto out;
-			pc->unwrapped_len = get64(q);
-			pc->xxh64 = get64(q + 8);
-			pc->recipe.lib = q[16];
-			pc->recipe.origin = q[17];
-			pc->recipe.level = q[18];
-			pc->recipe.window_bits = (int8_t)q[19];
-			pc->recipe.mem_level = q[20];
-			pc->recipe.strategy = q[21];
-			pc->recipe.lib_version = get32(q + 22);
-			q += PIECE_STREAM - PIECE_VERBATIM;
+			pc->recipe = recipes[k];
+			pc->xxh64 = get64(q);
+			q += 8;
 			if (pc->recipe.lib !=
 			    (pc->kind == UNWRAP_ZLIB ? UNWRAP_LIB_ZLIB : UNWRAP_LIB_LZ4))
 				goto out;
@@ -240,6 +387,7 @@ int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
 	p = NULL;
 	rc = 0;
 out:
+	free(recipes);
 	unwrap_plan_free(p);
 	return rc;
 }
