@@ -17,17 +17,15 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "codec.h"
 #include "idx.h"
 #include "seg.h"
 
 struct fs_cache;
-struct codec_ctx;
 struct fs_models;
 struct fs_recompress;
-struct boa_model;
-struct boa_ctx;
 
-#define FS_CODECS 3 /* codec ids 0..2: raw, zstd, boa */
+#define FS_CODECS CODEC_COUNT /* accounting keeps a row per codec id */
 enum fs_cpu_op { FS_CPU_ENCODE, FS_CPU_DECODE, FS_CPU_OPS };
 
 enum fs_recompress_mode { FS_RECOMPRESS_OFF, FS_RECOMPRESS_NOW, FS_RECOMPRESS_COLD };
@@ -75,8 +73,7 @@ struct fs {
 	struct idx *idx;
 	struct seg_store *seg;
 	struct fs_cache *cache;
-	pthread_key_t codec_key; /* per-thread struct codec_ctx */
-	int codec_key_made;
+	struct codec *codec; /* the codec registry: coders and their contexts */
 	pthread_mutex_t ns_lock;
 	/* Readers of records hold it shared from the extent lookup to the read; gc holds it
 	 * exclusive to delete a segment file, so no reader is left with a vanished segment. */
@@ -91,11 +88,6 @@ struct fs {
 	int (*node_flush)(struct fs *fs, struct fs_node *n);
 	struct fs_prefetch *prefetch;
 	size_t ncpu; /* encoders per flush */
-	/* Shared BOA coder contexts (fs_boa_acquire): at most boa_max exist. */
-	pthread_mutex_t boa_lock;
-	pthread_cond_t boa_cond;
-	struct boa_ctx **boa_free;
-	size_t boa_free_count, boa_made, boa_max;
 	struct fs_models *models;
 	struct fs_recompress *recompress;
 	uint64_t cpu_ns[FS_CODECS][FS_CPU_OPS]; /* atomics; see fs_account.c */

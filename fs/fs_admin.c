@@ -63,7 +63,7 @@ static int tally_extent(void *arg, uint64_t ino, uint64_t block, const struct ex
 	c->blocks++;
 	c->logical += e->raw_len;
 	c->stored += e->record_len;
-	if (e->codec != CODEC_BOA && !(e->flags & EXTENT_BOA_TRIED))
+	if (codec_is_fast(e->codec) && !(e->flags & EXTENT_BOA_TRIED))
 		c->pending++;
 	return 0;
 }
@@ -156,7 +156,7 @@ static int count_model_use(void *arg, uint64_t ino, uint64_t block, const struct
 {
 	struct model_use *u;
 
-	if (e->codec != CODEC_BOA || !e->model_id)
+	if (!codec_uses_model(e->codec) || !e->model_id)
 		return 0;
 	u = model_use_find(arg, e->model_id, 1);
 	if (!u)

@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "boa.h"
 #include "boa_model.h"
 #include "codec.h"
 #include "fs.h"
@@ -25,11 +24,6 @@
 #include "fs_node.h"
 #include "fs_prefetch.h"
 #include "fs_recompress.h"
-
-static void codec_ctx_destroy(void *c)
-{
-	codec_ctx_free(c);
-}
 
 static int load_accounting(struct fs *fs)
 {
@@ -354,20 +348,11 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	rc = lock_archive(fs);
 	if (rc)
 		goto fail;
-	rc = -pthread_key_create(&fs->codec_key, codec_ctx_destroy);
+	/* Shared BOA contexts are for decoders only (recompression workers own theirs): every core
+	 * in the foreground and the read-ahead workers at once. */
+	rc = codec_new(opt->zstd_level, fs->ncpu + (opt->threads ? opt->threads : 1), &fs->codec);
 	if (rc)
 		goto fail;
-	fs->codec_key_made = 1;
-	pthread_mutex_init(&fs->boa_lock, NULL);
-	pthread_cond_init(&fs->boa_cond, NULL);
-	/* Decoders only (recompression workers own their contexts): every core in the foreground
-	 * and the read-ahead workers at once. */
-	fs->boa_max = fs->ncpu + (opt->threads ? opt->threads : 1);
-	fs->boa_free = calloc(fs->boa_max, sizeof(*fs->boa_free));
-	if (!fs->boa_free) {
-		rc = -ENOMEM;
-		goto fail;
-	}
 	rc = fs_models_new(&fs->models);
 	if (rc)
 		goto fail;
@@ -458,21 +443,8 @@ int fs_close(struct fs *fs)
 	}
 	seg_close(fs->seg);
 	fs_cache_free(fs->cache);
-	if (fs->boa_free) {
-		for (size_t i = 0; i < fs->boa_free_count; i++)
-			boa_ctx_free(fs->boa_free[i]);
-		free(fs->boa_free);
-		pthread_mutex_destroy(&fs->boa_lock);
-		pthread_cond_destroy(&fs->boa_cond);
-	}
 	fs_models_free(fs->models);
-	if (fs->codec_key_made) {
-		struct codec_ctx *c = pthread_getspecific(fs->codec_key);
-
-		codec_ctx_free(c);
-		pthread_setspecific(fs->codec_key, NULL);
-		pthread_key_delete(fs->codec_key);
-	}
+	codec_free(fs->codec);
 	if (fs->lock_fd >= 0)
 		close(fs->lock_fd);
 	free(fs->nodes);

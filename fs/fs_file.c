@@ -10,7 +10,6 @@
 
 #include <xxhash.h>
 
-#include "boa.h"
 #include "codec.h"
 #include "fs.h"
 #include "fs_account.h"
@@ -28,15 +27,6 @@
 /* Upper bound on the threads one flush encodes with. */
 #define FS_ENCODERS_MAX 8
 
-struct codec_ctx *fs_codec(struct fs *fs)
-{
-	struct codec_ctx *c = pthread_getspecific(fs->codec_key);
-
-	if (!c && codec_ctx_new(fs->opt.zstd_level, &c) == 0)
-		pthread_setspecific(fs->codec_key, c);
-	return c;
-}
-
 static int all_zero(const uint8_t *p, size_t len)
 {
 	static const uint8_t zeros[256];
@@ -50,66 +40,23 @@ static int all_zero(const uint8_t *p, size_t len)
 	return memcmp(p, zeros, len) == 0;
 }
 
-/* BOA coder contexts hold megabytes of model tables: a bounded set is shared by the threads that
- * decode (FUSE workers, read-ahead) rather than one per thread. Recompression workers own
- * theirs, so a read never waits for an encode. */
-struct boa_ctx *fs_boa_acquire(struct fs *fs)
-{
-	struct boa_ctx *c = NULL;
-
-	pthread_mutex_lock(&fs->boa_lock);
-	while (!fs->boa_free_count && fs->boa_made >= fs->boa_max)
-		pthread_cond_wait(&fs->boa_cond, &fs->boa_lock);
-	if (fs->boa_free_count) {
-		c = fs->boa_free[--fs->boa_free_count];
-	} else if (boa_ctx_new(&c) == 0) {
-		fs->boa_made++;
-	}
-	pthread_mutex_unlock(&fs->boa_lock);
-	return c;
-}
-
-void fs_boa_release(struct fs *fs, struct boa_ctx *c)
-{
-	if (!c)
-		return;
-	pthread_mutex_lock(&fs->boa_lock);
-	fs->boa_free[fs->boa_free_count++] = c;
-	pthread_cond_signal(&fs->boa_cond);
-	pthread_mutex_unlock(&fs->boa_lock);
-}
-
 int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct extent *e,
                       const uint8_t *payload, uint8_t *raw)
 {
-	const struct boa_model *model = NULL;
-	struct codec_ctx *codec;
-	struct boa_ctx *boa;
+	struct codec_args args = {.model = NULL};
 	int64_t cpu = fs_thread_cpu_ns();
 	int rc;
 
-	if (e->codec == CODEC_BOA) {
-		if (e->model_id) {
-			rc = fs_model_get(fs, e->model_id, &model);
-			if (rc) {
-				fs_log("inode %llu block %llu: model %08x needed to decode it is "
-				       "unavailable",
-				       (unsigned long long)ino, (unsigned long long)block,
-				       e->model_id);
-				return -EIO;
-			}
+	if (e->model_id && codec_uses_model(e->codec)) {
+		rc = fs_model_get(fs, e->model_id, &args.model);
+		if (rc) {
+			fs_log(
+			    "inode %llu block %llu: model %08x needed to decode it is unavailable",
+			    (unsigned long long)ino, (unsigned long long)block, e->model_id);
+			return -EIO;
 		}
-		boa = fs_boa_acquire(fs);
-		if (!boa)
-			return -ENOMEM;
-		rc = boa_ctx_decode(boa, model, payload, e->stored_len, raw, e->raw_len);
-		fs_boa_release(fs, boa);
-	} else {
-		codec = fs_codec(fs);
-		if (!codec)
-			return -ENOMEM;
-		rc = codec_decode(codec, e->codec, payload, e->stored_len, raw, e->raw_len);
 	}
+	rc = codec_decode(fs->codec, e->codec, &args, payload, e->stored_len, raw, e->raw_len);
 	if (rc == -ENOMEM)
 		return rc;
 	if (rc) {
@@ -368,11 +315,10 @@ static void *encode_blocks(void *arg)
 	struct fs *fs = job->fs;
 	struct fs_node *n = job->n;
 	uint32_t bs = fs->opt.block_size;
-	struct codec_ctx *codec = fs_codec(fs);
 	uint8_t *payload = malloc(codec_bound(bs));
 
 	job->rc = 0;
-	if (!codec || !payload) {
+	if (!payload) {
 		job->rc = -ENOMEM;
 		goto out;
 	}
@@ -394,8 +340,8 @@ static void *encode_blocks(void *arg)
 		}
 		job->actions[i] = FLUSH_PUT;
 		cpu = fs_thread_cpu_ns();
-		job->rc =
-		    codec_encode_fast(codec, d->data, raw_len, payload, &stored_len, &info.codec);
+		job->rc = codec_encode_fast(fs->codec, d->data, raw_len, payload, &stored_len,
+		                            &info.codec);
 		if (job->rc)
 			goto out;
 		fs_account(fs, CODEC_ZSTD, FS_CPU_ENCODE, fs_thread_cpu_ns() - cpu, raw_len);

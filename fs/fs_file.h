@@ -2,7 +2,7 @@
  * dirty blocks, and the flush that turns dirty blocks into records and one index transaction.
  *
  * Owns: a node's dirty blocks and the file size they imply, encoding a flush (fast codec, raw when
- * it does not shrink), decoding a record and checking its checksum, the shared BOA coder contexts.
+ * it does not shrink), decoding a record (codec.h) and checking its checksum.
  * Does not own: the node table (fs_node.h), the cache's eviction (fs_cache.h), record storage
  * (index/seg.h), the codecs themselves (codec/).
  * Threads: any thread. Unless a name ends in _locked, callers hold no node lock and these take it;
@@ -18,9 +18,6 @@
 
 #include "fs.h"
 #include "idx.h"
-
-struct boa_ctx;
-struct codec_ctx;
 
 /* Callers hold no node lock; these take it. */
 int fs_file_read(struct fs *fs, struct fs_node *n, uint64_t off, size_t len, uint8_t *buf,
@@ -46,11 +43,5 @@ int fs_block_load(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf);
  * it against the extent's checksum; logs and returns -EIO on any mismatch. */
 int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct extent *e,
                       const uint8_t *payload, uint8_t *raw);
-/* A BOA coder context from the shared set (waits while all are in use); give it back. */
-struct boa_ctx *fs_boa_acquire(struct fs *fs);
-void fs_boa_release(struct fs *fs, struct boa_ctx *c);
-
-/* The calling thread's codec context (made on first use, freed at thread exit). */
-struct codec_ctx *fs_codec(struct fs *fs);
 
 #endif

@@ -77,7 +77,7 @@ static int scan_step(void *arg, uint64_t ino, uint64_t block, const struct exten
 	}
 	s->next_ino = ino;
 	s->next_block = block + 1;
-	if ((e->codec == CODEC_ZSTD || e->codec == CODEC_RAW) && !(e->flags & EXTENT_BOA_TRIED) &&
+	if (codec_is_fast(e->codec) && !(e->flags & EXTENT_BOA_TRIED) &&
 	    s->now - e->written_at_ns >= s->rc->cold_ns)
 		s->found[s->count++] = (struct rc_item){ino, block, *e};
 	return 0;
@@ -242,6 +242,7 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 	const struct extent *e = &item->e;
 	struct seg_record_info info = {0};
 	struct extent fresh;
+	struct codec_args args = {.model = rc->model, .level = rc->level, .boa = b->boa};
 	size_t encoded_len = 0;
 	int64_t cpu;
 	int err;
@@ -254,8 +255,8 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 	if (err)
 		return err; /* logged; reads and fsck report the block */
 	cpu = fs_thread_cpu_ns();
-	err = boa_ctx_encode(b->boa, rc->model, rc->level, b->raw, e->raw_len, b->encoded,
-	                     boa_bound(fs->opt.block_size), &encoded_len);
+	err = codec_encode(fs->codec, CODEC_BOA, &args, b->raw, e->raw_len, b->encoded,
+	                   boa_bound(fs->opt.block_size), &encoded_len);
 	fs_account(fs, CODEC_BOA, FS_CPU_ENCODE, fs_thread_cpu_ns() - cpu, e->raw_len);
 	if (err)
 		return err; /* -ECANCELED: unmounting; the block stays as it is */
@@ -265,7 +266,8 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 		return mark_tried(fs, item);
 	/* Prove the encoding before it replaces anything: decode it and compare. */
 	cpu = fs_thread_cpu_ns();
-	err = boa_ctx_decode(b->boa, rc->model, b->encoded, encoded_len, b->check, e->raw_len);
+	err = codec_decode(fs->codec, CODEC_BOA, &args, b->encoded, encoded_len, b->check,
+	                   e->raw_len);
 	fs_account(fs, CODEC_BOA, FS_CPU_DECODE, fs_thread_cpu_ns() - cpu, e->raw_len);
 	if (err == -ECANCELED)
 		return err;

@@ -1,5 +1,5 @@
-/* fuzz_codec — libFuzzer target for the block decoders: codec_decode (raw, zstd, unknown codec
- * ids; codec/codec.h) and the BOA coder's boa_ctx_decode (codec/boa.h), which together turn a
+/* fuzz_codec — libFuzzer target for the block decoders: codec_decode (codec/codec.h) for raw,
+ * zstd, unknown codec ids and BOA (the BOA coder's boa_ctx_decode, codec/boa.h), which turns a
  * stored payload back into a block.
  *
  * Input: a selector byte, 3 bytes of raw length, then the payload. Selector % 5: 0 raw, 1 zstd,
@@ -18,7 +18,7 @@
 #include "boa_model.h"
 #include "codec.h"
 
-static struct codec_ctx *codec;
+static struct codec *codec;
 static struct boa_ctx *boa;
 static struct boa_model *fast_model;
 
@@ -26,7 +26,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	if (codec_ctx_new(3, &codec) || boa_ctx_new(&boa)) {
+	if (codec_new(3, 1, &codec) || boa_ctx_new(&boa)) {
 		fprintf(stderr, "fuzz_codec: cannot make decoder contexts\n");
 		abort();
 	}
@@ -50,18 +50,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	raw[raw_len] = 0xa5; /* a guard byte: nothing may be written past raw_len */
 	switch (sel % 5) {
 	case 0:
-		codec_decode(codec, CODEC_RAW, payload, payload_len, raw, raw_len);
+		codec_decode(codec, CODEC_RAW, NULL, payload, payload_len, raw, raw_len);
 		break;
 	case 1:
-		codec_decode(codec, CODEC_ZSTD, payload, payload_len, raw, raw_len);
+		codec_decode(codec, CODEC_ZSTD, NULL, payload, payload_len, raw, raw_len);
 		break;
 	case 2:
-		codec_decode(codec, (uint8_t)(3 + data[1] % 250), payload, payload_len, raw,
-		             raw_len);
-		codec_decode(codec, CODEC_BOA, payload, payload_len, raw, raw_len);
+		codec_decode(codec, (uint8_t)(CODEC_COUNT + data[1] % (256 - CODEC_COUNT)), NULL,
+		             payload, payload_len, raw, raw_len);
 		break;
 	default: {
 		const struct boa_model *m = sel % 5 == 4 ? fast_model : NULL;
+		struct codec_args args = {.model = m, .boa = boa};
 		size_t cap = m ? 32 : 256;
 		uint64_t chunk_len;
 		uint32_t model_id;
@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (raw_len > cap)
 			raw_len = cap;
 		raw[raw_len] = 0xa5;
-		boa_ctx_decode(boa, m, payload, payload_len, raw, raw_len);
+		codec_decode(codec, CODEC_BOA, &args, payload, payload_len, raw, raw_len);
 	}
 	}
 	if (raw[raw_len] != 0xa5)
