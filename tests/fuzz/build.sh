@@ -2,7 +2,7 @@
 # Builds the libFuzzer targets of tests/fuzz with clang, straight from the sources (no meson):
 #   fuzz_seg    segment records: seg_each_record, seg_record_read with any extent (index/seg.c)
 #   fuzz_idx    index values written raw into LMDB, read by every idx_* reader (index/idx.c)
-#   fuzz_codec  block payloads: codec_decode (raw, zstd) and boa_ctx_decode (codec/)
+#   fuzz_codec  block payloads: codec_decode for raw, zstd, BOA and unknown ids (codec/)
 #   fuzz_model  .boam model files: boa_model_load and a few predictions (codec/boa_model.c)
 # with -fsanitize=fuzzer,address,undefined (UBSan aborts: -fno-sanitize-recover).
 #
@@ -80,5 +80,5 @@ link() {
 }
 link fuzz_seg "$(obj "$SRC/index/seg.c")" -- -lxxhash -lpthread
 link fuzz_idx "$(obj "$SRC/index/idx.c")" -- -llmdb -lxxhash -lpthread
-link fuzz_codec "${codec_objs[@]}" -- -lzstd -lxxhash -lpthread -lm
-link fuzz_model "${codec_objs[@]}" -- -lzstd -lxxhash -lpthread -lm
+link fuzz_codec "${codec_objs[@]}" -- -lzstd -lxxhash -lz -llz4 -lpthread -lm
+link fuzz_model "${codec_objs[@]}" -- -lzstd -lxxhash -lz -llz4 -lpthread -lm
