@@ -59,6 +59,7 @@
 #include <xxhash.h>
 
 #include "boa_model_impl.h"
+#include "byteorder.h"
 
 #ifdef __FAST_MATH__
 #error "the BOA model must not be built with -ffast-math: predictions would differ between builds"
@@ -80,30 +81,6 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-static void wr64(uint8_t *p, uint64_t v)
-{
-	wr32(p, (uint32_t)v);
-	wr32(p + 4, (uint32_t)(v >> 32));
 }
 
 static int round8(int n)
@@ -164,18 +141,18 @@ int boa_model_encode(const struct boa_hparams *hp, const float *weights, uint8_t
 	if (!b)
 		return -ENOMEM;
 	memcpy(b, BOAM_MAGIC, 4);
-	wr32(b + 4, BOAM_VERSION);
-	wr32(b + 8, hp->dim);
-	wr32(b + 12, hp->layers);
-	wr32(b + 16, hp->vocab);
-	wr32(b + 20, hp->d_state);
-	wr32(b + 24, hp->d_conv);
-	wr32(b + 28, hp->expand);
-	wr32(b + 32, hp->dt_rank);
-	wr32(b + 36, 0);
+	le32_put(b + 4, BOAM_VERSION);
+	le32_put(b + 8, hp->dim);
+	le32_put(b + 12, hp->layers);
+	le32_put(b + 16, hp->vocab);
+	le32_put(b + 20, hp->d_state);
+	le32_put(b + 24, hp->d_conv);
+	le32_put(b + 28, hp->expand);
+	le32_put(b + 32, hp->dt_rank);
+	le32_put(b + 36, 0);
 	for (size_t i = 0; i < P; i++)
-		wr32(b + BOAM_HEADER_BYTES + 4 * i, bm_bits(weights[i]));
-	wr64(b + len - 8, XXH64(b, len - 8, 0));
+		le32_put(b + BOAM_HEADER_BYTES + 4 * i, bm_bits(weights[i]));
+	le64_put(b + len - 8, XXH64(b, len - 8, 0));
 	*out = b;
 	*out_len = len;
 	return 0;
@@ -188,14 +165,14 @@ static const uint8_t *load_transposed(float *dst, const uint8_t *src, int rows, 
 	for (int r = 0; r < rows; r++)
 		for (int c = 0; c < cols; c++)
 			dst[(size_t)c * rows_pad + r] =
-			    bm_float(rd32(src + 4 * ((size_t)r * cols + c)));
+			    bm_float(le32_get(src + 4 * ((size_t)r * cols + c)));
 	return src + 4 * (size_t)rows * cols;
 }
 
 static const uint8_t *load_plain(float *dst, const uint8_t *src, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		dst[i] = bm_float(rd32(src + 4 * i));
+		dst[i] = bm_float(le32_get(src + 4 * i));
 	return src + 4 * n;
 }
 
@@ -260,9 +237,9 @@ int boa_model_load(const void *bytes, size_t len, struct boa_model **out, char *
 		seterr(err, errlen, "model truncated: %zu bytes, no version", len);
 		return -EINVAL;
 	}
-	if (rd32(b + 4) != BOAM_VERSION) {
+	if (le32_get(b + 4) != BOAM_VERSION) {
 		seterr(err, errlen, "unsupported model version %u (this build reads %u)",
-		       rd32(b + 4), BOAM_VERSION);
+		       le32_get(b + 4), BOAM_VERSION);
 		return -EINVAL;
 	}
 	if (len < BOAM_HEADER_BYTES + BOAM_TRAILER_BYTES) {
@@ -270,18 +247,18 @@ int boa_model_load(const void *bytes, size_t len, struct boa_model **out, char *
 		       len);
 		return -EINVAL;
 	}
-	hp.dim = rd32(b + 8);
-	hp.layers = rd32(b + 12);
-	hp.vocab = rd32(b + 16);
-	hp.d_state = rd32(b + 20);
-	hp.d_conv = rd32(b + 24);
-	hp.expand = rd32(b + 28);
-	hp.dt_rank = rd32(b + 32);
+	hp.dim = le32_get(b + 8);
+	hp.layers = le32_get(b + 12);
+	hp.vocab = le32_get(b + 16);
+	hp.d_state = le32_get(b + 20);
+	hp.d_conv = le32_get(b + 24);
+	hp.expand = le32_get(b + 28);
+	hp.dt_rank = le32_get(b + 32);
 	rc = boa_hparams_check(&hp, err, errlen);
 	if (rc)
 		return rc;
-	if (rd32(b + 36) != 0) {
-		seterr(err, errlen, "model header reserved field is %u, not 0", rd32(b + 36));
+	if (le32_get(b + 36) != 0) {
+		seterr(err, errlen, "model header reserved field is %u, not 0", le32_get(b + 36));
 		return -EINVAL;
 	}
 	size_t P = boa_hparams_params(&hp);
@@ -296,14 +273,14 @@ int boa_model_load(const void *bytes, size_t len, struct boa_model **out, char *
 		seterr(err, errlen, "model has %zu trailing bytes after its checksum", len - want);
 		return -EINVAL;
 	}
-	uint64_t sum = XXH64(b, len - 8, 0), stored = rd64(b + len - 8);
+	uint64_t sum = XXH64(b, len - 8, 0), stored = le64_get(b + len - 8);
 	if (sum != stored) {
 		seterr(err, errlen, "model checksum mismatch: stored %016llx, computed %016llx",
 		       (unsigned long long)stored, (unsigned long long)sum);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < P; i++) {
-		float w = bm_float(rd32(b + BOAM_HEADER_BYTES + 4 * i));
+		float w = bm_float(le32_get(b + BOAM_HEADER_BYTES + 4 * i));
 		if (!(w - w == 0.0f)) {
 			seterr(err, errlen, "model weight %zu is not finite", i);
 			return -EINVAL;

@@ -7,6 +7,7 @@
  *   24 ino u64           32  block u64          40 raw_xxh64 u64
  * then stored_len payload bytes. The payload itself is not checksummed here: its integrity is
  * proven after decoding, by raw_xxh64 of the raw bytes (fs/). */
+#include "byteorder.h"
 #include "seg.h"
 
 #include <dirent.h>
@@ -48,42 +49,6 @@ struct seg_store {
 	struct seg_fd *readers;
 	size_t reader_count, reader_cap;
 };
-
-static void le16_put(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static uint16_t le16_get(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static void le32_put(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t le32_get(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void le64_put(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t le64_get(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
 
 static uint32_t header_checksum(const uint8_t *h)
 {
