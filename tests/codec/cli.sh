@@ -3,7 +3,7 @@
 # truncated and bit-flipped containers without writing output, and clear usage errors.
 # usage: cli.sh BOA_BINARY   (HEP_DATA names the sample files)
 set -euo pipefail
-boa=$1
+boa=$(realpath "$1")
 data=${HEP_DATA:?HEP_DATA not set}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -67,6 +67,113 @@ printf '\377' | dd of="$tmp/f.boa" bs=1 seek=$((16 + 24 + 30)) conv=notrunc 2>/d
 if "$boa" decompress "$tmp/f.boa" "$tmp/f.out" 2> "$tmp/err"; then bad "payload flip accepted"; else
 	grep -q "chunk 0" "$tmp/err" && ok || bad "error does not name chunk 0: $(cat "$tmp/err")"
 fi
+
+# zstd-like operation: default names, -k/--rm, -c, -o, -d, -t, -f, -q/-v, -V
+mkdir "$tmp/z"
+cp "$lhe" "$tmp/z/ev.lhe"
+(cd "$tmp/z" && "$boa" compress -1 ev.lhe 2> sum) && [ -f "$tmp/z/ev.lhe.boa" ] &&
+	[ -f "$tmp/z/ev.lhe" ] && ok || bad "compress FILE writes FILE.boa and keeps FILE"
+# the summary line: input, sizes, ratio, speed, output
+grep -Eq '^ev\.lhe: .* => .* \([0-9.]+x, [0-9.]+%\), [0-9.]+ MB/s, ev\.lhe\.boa$' "$tmp/z/sum" &&
+	ok || bad "compress summary line: $(cat "$tmp/z/sum")"
+if (cd "$tmp/z" && "$boa" compress -1 ev.lhe 2> /dev/null); then bad "compress overwrote FILE.boa without -f"; else ok; fi
+(cd "$tmp/z" && "$boa" compress -1 -f -q ev.lhe 2> err) && [ ! -s "$tmp/z/err" ] && ok ||
+	bad "-f overwrites, -q prints nothing: $(cat "$tmp/z/err")"
+mv "$tmp/z/ev.lhe" "$tmp/z/orig.lhe"
+(cd "$tmp/z" && "$boa" decompress ev.lhe.boa 2> sum) && cmp -s "$tmp/z/ev.lhe" "$lhe" &&
+	[ -f "$tmp/z/ev.lhe.boa" ] && ok || bad "decompress FILE.boa writes FILE and keeps FILE.boa"
+grep -q '^ev\.lhe\.boa: .* => .*, ev\.lhe$' "$tmp/z/sum" && ok || bad "decompress summary: $(cat "$tmp/z/sum")"
+rm "$tmp/z/ev.lhe"
+(cd "$tmp/z" && "$boa" compress -d -q ev.lhe.boa) && cmp -s "$tmp/z/ev.lhe" "$lhe" && ok ||
+	bad "compress -d decompresses"
+rm "$tmp/z/ev.lhe"
+"$boa" decompress -c "$tmp/z/ev.lhe.boa" 2> /dev/null | cmp -s - "$lhe" && [ ! -e "$tmp/z/ev.lhe" ] &&
+	ok || bad "decompress -c writes stdout only"
+"$boa" decompress -q -o "$tmp/z/named" "$tmp/z/ev.lhe.boa" && cmp -s "$tmp/z/named" "$lhe" && ok ||
+	bad "decompress -o OUT"
+"$boa" decompress -t "$tmp/z/ev.lhe.boa" 2> "$tmp/z/sum" && grep -q ': OK' "$tmp/z/sum" &&
+	[ ! -e "$tmp/z/ev.lhe" ] && ok || bad "decompress -t verifies and writes nothing"
+cp "$tmp/z/ev.lhe.boa" "$tmp/z/flip.boa"
+printf '\377' | dd of="$tmp/z/flip.boa" bs=1 seek=100 conv=notrunc 2> /dev/null
+if "$boa" decompress -t "$tmp/z/flip.boa" 2> /dev/null; then bad "-t passed a damaged file"; else ok; fi
+"$boa" compress -q -1 --rm "$tmp/z/named" && [ ! -e "$tmp/z/named" ] && [ -f "$tmp/z/named.boa" ] &&
+	ok || bad "--rm removes the input once its output is complete"
+"$boa" compress -q -1 -k "$tmp/z/orig.lhe" && [ -f "$tmp/z/orig.lhe" ] && ok || bad "-k keeps the input"
+if "$boa" decompress "$tmp/z/orig.lhe" 2> "$tmp/err"; then bad "decompress of a name without .boa"; else
+	grep -q 'unknown suffix' "$tmp/err" && ok || bad "no 'unknown suffix' message: $(cat "$tmp/err")"
+fi
+if "$boa" compress "$tmp/z/orig.lhe.boa" 2> "$tmp/err"; then bad "compress of a .boa name"; else
+	grep -q 'already has' "$tmp/err" && ok || bad "no 'already has' message: $(cat "$tmp/err")"
+fi
+# several files, each to its own name; one failure does not stop the others, and sets the status
+cp "$lhe" "$tmp/z/m1"
+cp "$lhe" "$tmp/z/m2"
+if "$boa" compress -q -1 "$tmp/z/m1" "$tmp/z/missing" "$tmp/z/m2" 2> /dev/null; then
+	bad "a missing input among several gave status 0"
+else
+	[ -f "$tmp/z/m1.boa" ] && [ -f "$tmp/z/m2.boa" ] && ok || bad "several files, each to FILE.boa"
+fi
+"$boa" compress -v -q -1 -f "$tmp/z/m1" 2> "$tmp/err"
+[ ! -s "$tmp/err" ] && ok || bad "-q after -v is quiet"
+"$boa" compress -v -1 -f "$tmp/z/m1" 2> "$tmp/err" && grep -q 'level 1' "$tmp/err" && ok ||
+	bad "-v names the settings: $(cat "$tmp/err")"
+for v in -V --version; do
+	"$boa" compress "$v" | grep -q '^boa [0-9]' && ok || bad "boa compress $v"
+done
+"$boa" -V | grep -q '^boa [0-9]' && ok || bad "boa -V"
+"$boa" compress --help | grep -q -- '--rm' && ok || bad "compress --help lists --rm"
+
+# -T N codes N chunks at once and writes the same bytes as -T 1; -T0 is one thread per CPU
+"$boa" compress -q -1 -B 64K -T 1 -o "$tmp/t1.boa" "$root"
+"$boa" compress -q -1 -B 64K -T 3 -o "$tmp/t3.boa" "$root"
+"$boa" compress -q -1 -B 64K -T0 -o "$tmp/t0.boa" "$root"
+cmp -s "$tmp/t1.boa" "$tmp/t3.boa" && cmp -s "$tmp/t1.boa" "$tmp/t0.boa" && ok ||
+	bad "-T 3 / -T0 output differs from -T 1"
+"$boa" decompress -q -T0 -c "$tmp/t3.boa" | cmp -s - "$root" && ok || bad "decompress -T0"
+
+# An interrupted compress or decompress removes its OUT.boa-XXXXXX temp file and leaves no
+# output. The input is large enough (32 MB at 64 KiB chunks) that no machine finishes before the
+# signal; the test waits for the temp file to appear (a condition), not for a time.
+for f in "$lhe" "$root" "$data/pylhe-testfile-hpcgen.hdf5"; do cat "$f"; done > "$tmp/seed"
+while [ "$(stat -c %s "$tmp/big" 2> /dev/null || echo 0)" -lt 33554432 ]; do cat "$tmp/seed" >> "$tmp/big"; done
+interrupted() { # SIGNAL OUT CMD...: starts CMD, signals it once OUT's temp file exists
+	local sig=$1 out=$2 pid st=0
+	shift 2
+	"$@" 2> "$tmp/int.err" &
+	pid=$!
+	until compgen -G "$out.boa-*" > /dev/null; do
+		kill -0 "$pid" 2> /dev/null || break
+		sleep 0.05
+	done
+	kill -s "$sig" "$pid" 2> /dev/null || true
+	wait "$pid" || st=$?
+	[ "$st" -ne 0 ] || { bad "$sig: $* finished before the signal (exit 0)"; return; }
+	if compgen -G "$out.boa-*" > /dev/null || [ -e "$out" ]; then
+		bad "$sig: $* left $(ls "$(dirname "$out")")"
+	else
+		ok
+	fi
+}
+interrupted INT "$tmp/big.boa" "$boa" compress -1 -B 64K "$tmp/big"
+interrupted TERM "$tmp/big.boa" "$boa" compress -1 -B 64K -T 2 "$tmp/big"
+# decompress: 1.5 MB in 64 KiB chunks (seconds of work on any machine), signalled as soon as its
+# output's temp file exists, which is before the first chunk is decoded
+"$boa" compress -q -1 -B 64K -T0 -o "$tmp/midc.boa" "$tmp/seed"
+interrupted INT "$tmp/midd" "$boa" decompress -o "$tmp/midd" "$tmp/midc.boa"
+
+# boa train: --max-time stops the run and still writes a model; bad durations are usage errors
+head -c 20000 "$lhe" > "$tmp/train.dat"
+"$boa" train "$tmp/train.dat" -o "$tmp/t.boam" --dim 8 --layers 1 --epochs 100000 \
+	--threads 1 --max-time 1 > "$tmp/train.out" 2> "$tmp/train.err" && [ -s "$tmp/t.boam" ] &&
+	grep -q 'ran out' "$tmp/train.err" && ok || bad "train --max-time: $(cat "$tmp/train.err")"
+"$boa" compress -q -4 -m "$tmp/t.boam" -o "$tmp/tm.boa" "$lhe" &&
+	"$boa" decompress -q -m "$tmp/t.boam" -c "$tmp/tm.boa" | cmp -s - "$lhe" && ok ||
+	bad "a model cut short by --max-time codes and decodes"
+for d in 0 -1 abc 5x; do
+	rc=0
+	"$boa" train "$tmp/train.dat" -o "$tmp/u.boam" --max-time "$d" > /dev/null 2>&1 || rc=$?
+	[ "$rc" -eq 2 ] && ok || bad "--max-time $d is not a usage error (exit $rc)"
+done
 
 # usage errors: one line, non-zero
 for args in "" "frobnicate" "compress" "compress -0 a b" "decompress -5 a b" "compress -T -1 a b" "compress -T 65 a b"; do
