@@ -16,6 +16,7 @@
 
 #include <xxhash.h>
 
+#include "byteorder.h"
 #include "prog.h"
 
 /* The .boa container. All integers little-endian.
@@ -42,28 +43,6 @@
 #define BOAF_HEADER       16
 #define BOAF_CHUNK_HEADER 24
 #define BOAF_CHUNK_MAX    ((uint32_t)256 << 20)
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 /* ---- files ---- */
 
@@ -443,12 +422,12 @@ static int compress_write(struct chunk_pass *p, const struct job *j)
 	uint8_t level = j->stored[0] & 15;
 	int rc;
 
-	put32(ch, (uint32_t)j->raw_len);
-	put32(ch + 4, (uint32_t)j->stored_len);
+	le32_put(ch, (uint32_t)j->raw_len);
+	le32_put(ch + 4, (uint32_t)j->stored_len);
 	ch[8] = level;
 	ch[9] = ch[10] = ch[11] = 0;
-	put32(ch + 12, level && boa_level_uses_model(level) == 1 ? model_id(p->model) : 0);
-	put64(ch + 16, j->hash);
+	le32_put(ch + 12, level && boa_level_uses_model(level) == 1 ? model_id(p->model) : 0);
+	le64_put(ch + 16, j->hash);
 	rc = out_write(p->out, ch, sizeof(ch));
 	if (!rc)
 		rc = out_write(p->out, j->stored, j->stored_len);
@@ -459,8 +438,8 @@ static int compress_finish(struct chunk_pass *p)
 {
 	uint8_t ch[BOAF_CHUNK_HEADER] = {0};
 
-	put32(ch + 12, (uint32_t)p->nchunks);
-	put64(ch + 16, p->total);
+	le32_put(ch + 12, (uint32_t)p->nchunks);
+	le64_put(ch + 16, p->total);
 	return out_write(p->out, ch, sizeof(ch));
 }
 
@@ -499,8 +478,8 @@ static int compress_file(struct opts *o, const char *in_path, const char *out_pa
 	memcpy(hdr, BOAF_MAGIC, 4);
 	hdr[4] = BOAF_VERSION;
 	hdr[5] = hdr[6] = hdr[7] = 0;
-	put32(hdr + 8, o->chunk);
-	put32(hdr + 12, XXH32(hdr, 12, 0));
+	le32_put(hdr + 8, o->chunk);
+	le32_put(hdr + 12, XXH32(hdr, 12, 0));
 	rc = out_write(&out, hdr, sizeof(hdr));
 	if (!rc)
 		rc = chunks_run(&p, jobs);
@@ -533,11 +512,11 @@ static int decompress_read(struct chunk_pass *p, struct job *j, uint64_t idx)
 		fail("%s: truncated before chunk %llu", p->in_path, (unsigned long long)idx);
 		return -EIO;
 	}
-	j->raw_len = get32(ch);
-	j->stored_len = get32(ch + 4);
+	j->raw_len = le32_get(ch);
+	j->stored_len = le32_get(ch + 4);
 	level = ch[8];
-	j->model_id = get32(ch + 12);
-	j->hash = get64(ch + 16);
+	j->model_id = le32_get(ch + 12);
+	j->hash = le64_get(ch + 16);
 	if (j->raw_len == 0 && j->stored_len == 0) { /* end marker, checked at the end */
 		memcpy(p->end_marker, ch, sizeof(ch));
 		p->end = 1;
@@ -584,7 +563,8 @@ static int decompress_write(struct chunk_pass *p, const struct job *j)
 /* The end marker holds the chunk count and total length, and nothing may follow it. */
 static int decompress_finish(struct chunk_pass *p)
 {
-	if (get32(p->end_marker + 12) != p->nchunks || get64(p->end_marker + 16) != p->total) {
+	if (le32_get(p->end_marker + 12) != p->nchunks ||
+	    le64_get(p->end_marker + 16) != p->total) {
 		fail("%s: corrupt end marker (chunks or length do not match)", p->in_path);
 		return -EIO;
 	}
@@ -617,13 +597,13 @@ static int decompress_file(struct opts *o, const char *in_path, const char *out_
 		rc = -EINVAL;
 		goto out;
 	}
-	if (get32(hdr + 12) != XXH32(hdr, 12, 0) || hdr[4] != BOAF_VERSION) {
+	if (le32_get(hdr + 12) != XXH32(hdr, 12, 0) || hdr[4] != BOAF_VERSION) {
 		fail("%s: %s", in_path,
 		     hdr[4] != BOAF_VERSION ? "unknown version" : "corrupt file header");
 		rc = -EINVAL;
 		goto out;
 	}
-	p.chunk = get32(hdr + 8);
+	p.chunk = le32_get(hdr + 8);
 	if (p.chunk == 0 || p.chunk > BOAF_CHUNK_MAX) {
 		fail("%s: corrupt file header (chunk size %u)", in_path, p.chunk);
 		rc = -EINVAL;
