@@ -30,6 +30,12 @@ enum fs_cpu_op { FS_CPU_ENCODE, FS_CPU_DECODE, FS_CPU_OPS };
 
 enum fs_recompress_mode { FS_RECOMPRESS_OFF, FS_RECOMPRESS_NOW, FS_RECOMPRESS_COLD };
 
+/* The defaults of struct fs_options, written here only: boafs and the archive commands of boa
+ * start from them. A new archive keeps its block size for good. */
+#define FS_BLOCK_SIZE_DEFAULT ((uint32_t)128 << 10)
+#define FS_ZSTD_LEVEL_DEFAULT 3
+#define FS_CACHE_SIZE_DEFAULT ((uint64_t)256 << 20)
+
 struct fs_options {
 	uint32_t block_size;
 	int zstd_level;

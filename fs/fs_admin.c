@@ -22,8 +22,8 @@ int fs_admin_open(const char *archive, int writable, struct fs **out)
 {
 	struct fs_options opt = {0};
 
-	opt.block_size = 128 << 10;
-	opt.zstd_level = 3;
+	opt.block_size = FS_BLOCK_SIZE_DEFAULT;
+	opt.zstd_level = FS_ZSTD_LEVEL_DEFAULT;
 	opt.cache_size = 0;
 	opt.recompress = FS_RECOMPRESS_OFF;
 	opt.read_only = !writable;

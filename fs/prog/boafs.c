@@ -73,9 +73,9 @@ static void usage(const char *prog)
 	       "MOUNTPOINT. Files are stored as compressed blocks; `du` shows stored bytes.\n\n"
 	       "boafs options:\n"
 	       "    -o block_size=BYTES    logical block size of a new archive, power of two,\n"
-	       "                           4K..1M (default 128K; fixed once created)\n"
-	       "    -o zstd_level=N        zstd level for new blocks, 1..19 (default 3)\n"
-	       "    -o cache_size=BYTES    decoded-block cache (default 256M; K/M/G suffixes)\n"
+	       "                           4K..1M (default %uK; fixed once created)\n"
+	       "    -o zstd_level=N        zstd level for new blocks, 1..19 (default %d)\n"
+	       "    -o cache_size=BYTES    decoded-block cache (default %lluM; K/M/G suffixes)\n"
 	       "    -o recompress=POLICY   background recompression with BOA: off, now, or\n"
 	       "                           cold:SECONDS (blocks not written for that long;\n"
 	       "                           default cold:600)\n"
@@ -87,7 +87,8 @@ static void usage(const char *prog)
 	       "    -o ro                  mount read-only\n"
 	       "    -h, --help             this help, then libfuse's options\n"
 	       "    -V, --version          version\n\n",
-	       prog, FS_BOA_LEVEL_DEFAULT);
+	       prog, (unsigned)(FS_BLOCK_SIZE_DEFAULT >> 10), FS_ZSTD_LEVEL_DEFAULT,
+	       (unsigned long long)(FS_CACHE_SIZE_DEFAULT >> 20), FS_BOA_LEVEL_DEFAULT);
 }
 
 /* A byte count with an optional K, M or G (KiB, MiB, GiB) suffix; no sign, no overflow. */
@@ -278,7 +279,7 @@ static void report_ready(int fd)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct cli cli = {.zstd_level = 3, .boa_level = FS_BOA_LEVEL_DEFAULT};
+	struct cli cli = {.zstd_level = FS_ZSTD_LEVEL_DEFAULT, .boa_level = FS_BOA_LEVEL_DEFAULT};
 	unsigned fuse_threads = 16;
 	struct fuse_cmdline_opts opts = {0};
 	char mnt_path[PATH_MAX];
@@ -312,8 +313,8 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 
-	fo.block_size = 128 << 10;
-	fo.cache_size = 256ull << 20;
+	fo.block_size = FS_BLOCK_SIZE_DEFAULT;
+	fo.cache_size = FS_CACHE_SIZE_DEFAULT;
 	fo.zstd_level = cli.zstd_level;
 	fo.read_only = cli.read_only;
 	if (cli.block_size) {

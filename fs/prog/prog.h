@@ -10,7 +10,7 @@
 #include "boa.h"
 #include "boa_model.h"
 
-#define BOA_CLI_VERSION "0.1.0"
+#define BOA_CLI_VERSION BOAFS_VERSION /* meson's project version (-D, meson.build) */
 
 /* Raw bytes per chunk of a .boa file unless -B says otherwise (cmd_codec.c). */
 #define BOAF_CHUNK_DEFAULT ((uint32_t)4 << 20)
