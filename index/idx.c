@@ -1695,11 +1695,3 @@ int idx_model_each(struct idx_txn *t, idx_model_cb cb, void *arg)
 
 	return db_walk(t, DB_MODELS, model_step, &w);
 }
-
-int idx_model_del(struct idx_txn *t, uint32_t model_id)
-{
-	uint8_t k[4];
-
-	be32_put(k, model_id);
-	return db_del(t, DB_MODELS, k, sizeof(k));
-}

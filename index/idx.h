@@ -162,6 +162,5 @@ int idx_model_put(struct idx_txn *t, uint32_t model_id, const void *bytes, size_
 int idx_model_get(struct idx_txn *t, uint32_t model_id, const void **bytes, size_t *len);
 typedef int (*idx_model_cb)(void *arg, uint32_t model_id, const void *bytes, size_t len);
 int idx_model_each(struct idx_txn *t, idx_model_cb cb, void *arg);
-int idx_model_del(struct idx_txn *t, uint32_t model_id);
 
 #endif
