@@ -52,7 +52,7 @@ static int store_accounting(struct fs *fs)
 	return idx_write_commit(t);
 }
 
-/* 1 if `dir` has no entries, 0 if it has, negative errno if it cannot be read. */
+/* Makes the entries of `dir` durable (fsync of the directory itself); 0 or a negative errno. */
 static int fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
@@ -87,6 +87,7 @@ static int make_durable(const char *archive, struct fs *fs)
 	return rc;
 }
 
+/* 1 if `dir` has no entries, 0 if it has, negative errno if it cannot be read. */
 static int dir_is_empty(const char *dir)
 {
 	DIR *d = opendir(dir);

@@ -178,7 +178,9 @@ static int node_delete_inode(struct fs *fs, uint64_t ino)
 	return fs_txn_run(fs, NULL, 0, delete_inode_body, &ino);
 }
 
-/* Called with nodes_lock held and the node unhashed: nothing else can reach it. */
+/* Called with no lock held, once nothing else can reach the node: its last reference and lookup
+ * are gone and the caller unhashed it under nodes_lock, or the whole table is dropped at unmount.
+ * So flushing it may take its own lock and a write transaction. */
 static void node_release(struct fs *fs, struct fs_node *n)
 {
 	int rc;
