@@ -50,7 +50,9 @@
  *
  * Quantisation: p = exp(logit - max); f_i = 1 + trunc(min(max(p_i * (65280 / sum p), 0), 65280));
  * what is left to reach 65536 (positive or negative) goes to the first symbol of largest f. */
+#include <assert.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,6 +84,24 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 }
+
+/* The header's byte layout (the table at the top of this file). Fields are byte arrays, so the
+ * compiler adds no padding: sizeof and offsetof are the format, and the asserts hold them to
+ * that table. boa_model_encode and the loader write and read at these offsets (BOAM_AT). */
+struct boam_header {
+	uint8_t magic[4], version[4], dim[4], layers[4], vocab[4], d_state[4], d_conv[4], expand[4],
+	    dt_rank[4], reserved[4];
+};
+#define BOAM_AT(b, field) ((b) + offsetof(struct boam_header, field))
+
+static_assert(sizeof(struct boam_header) == BOAM_HEADER_BYTES, ".boam header: 40 bytes");
+static_assert(
+    offsetof(struct boam_header, version) == 4 && offsetof(struct boam_header, dim) == 8 &&
+        offsetof(struct boam_header, layers) == 12 && offsetof(struct boam_header, vocab) == 16 &&
+        offsetof(struct boam_header, d_state) == 20 && offsetof(struct boam_header, d_conv) == 24 &&
+        offsetof(struct boam_header, expand) == 28 && offsetof(struct boam_header, dt_rank) == 32 &&
+        offsetof(struct boam_header, reserved) == 36,
+    ".boam header layout as in the table above");
 
 static int round8(int n)
 {
@@ -140,16 +160,16 @@ int boa_model_encode(const struct boa_hparams *hp, const float *weights, uint8_t
 
 	if (!b)
 		return -ENOMEM;
-	memcpy(b, BOAM_MAGIC, 4);
-	le32_put(b + 4, BOAM_VERSION);
-	le32_put(b + 8, hp->dim);
-	le32_put(b + 12, hp->layers);
-	le32_put(b + 16, hp->vocab);
-	le32_put(b + 20, hp->d_state);
-	le32_put(b + 24, hp->d_conv);
-	le32_put(b + 28, hp->expand);
-	le32_put(b + 32, hp->dt_rank);
-	le32_put(b + 36, 0);
+	memcpy(BOAM_AT(b, magic), BOAM_MAGIC, 4);
+	le32_put(BOAM_AT(b, version), BOAM_VERSION);
+	le32_put(BOAM_AT(b, dim), hp->dim);
+	le32_put(BOAM_AT(b, layers), hp->layers);
+	le32_put(BOAM_AT(b, vocab), hp->vocab);
+	le32_put(BOAM_AT(b, d_state), hp->d_state);
+	le32_put(BOAM_AT(b, d_conv), hp->d_conv);
+	le32_put(BOAM_AT(b, expand), hp->expand);
+	le32_put(BOAM_AT(b, dt_rank), hp->dt_rank);
+	le32_put(BOAM_AT(b, reserved), 0);
 	for (size_t i = 0; i < P; i++)
 		le32_put(b + BOAM_HEADER_BYTES + 4 * i, bm_bits(weights[i]));
 	le64_put(b + len - 8, XXH64(b, len - 8, 0));
@@ -229,7 +249,7 @@ int boa_model_load(const void *bytes, size_t len, struct boa_model **out, char *
 	int rc;
 
 	*out = NULL;
-	if (len < 4 || memcmp(b, BOAM_MAGIC, 4)) {
+	if (len < 4 || memcmp(BOAM_AT(b, magic), BOAM_MAGIC, 4)) {
 		seterr(err, errlen, "not a BOA model: missing magic \"BOAM\"");
 		return -EINVAL;
 	}
@@ -237,9 +257,9 @@ int boa_model_load(const void *bytes, size_t len, struct boa_model **out, char *
 		seterr(err, errlen, "model truncated: %zu bytes, no version", len);
 		return -EINVAL;
 	}
-	if (le32_get(b + 4) != BOAM_VERSION) {
+	if (le32_get(BOAM_AT(b, version)) != BOAM_VERSION) {
 		seterr(err, errlen, "unsupported model version %u (this build reads %u)",
-		       le32_get(b + 4), BOAM_VERSION);
+		       le32_get(BOAM_AT(b, version)), BOAM_VERSION);
 		return -EINVAL;
 	}
 	if (len < BOAM_HEADER_BYTES + BOAM_TRAILER_BYTES) {
@@ -247,18 +267,19 @@ int boa_model_load(const void *bytes, size_t len, struct boa_model **out, char *
 		       len);
 		return -EINVAL;
 	}
-	hp.dim = le32_get(b + 8);
-	hp.layers = le32_get(b + 12);
-	hp.vocab = le32_get(b + 16);
-	hp.d_state = le32_get(b + 20);
-	hp.d_conv = le32_get(b + 24);
-	hp.expand = le32_get(b + 28);
-	hp.dt_rank = le32_get(b + 32);
+	hp.dim = le32_get(BOAM_AT(b, dim));
+	hp.layers = le32_get(BOAM_AT(b, layers));
+	hp.vocab = le32_get(BOAM_AT(b, vocab));
+	hp.d_state = le32_get(BOAM_AT(b, d_state));
+	hp.d_conv = le32_get(BOAM_AT(b, d_conv));
+	hp.expand = le32_get(BOAM_AT(b, expand));
+	hp.dt_rank = le32_get(BOAM_AT(b, dt_rank));
 	rc = boa_hparams_check(&hp, err, errlen);
 	if (rc)
 		return rc;
-	if (le32_get(b + 36) != 0) {
-		seterr(err, errlen, "model header reserved field is %u, not 0", le32_get(b + 36));
+	if (le32_get(BOAM_AT(b, reserved)) != 0) {
+		seterr(err, errlen, "model header reserved field is %u, not 0",
+		       le32_get(BOAM_AT(b, reserved)));
 		return -EINVAL;
 	}
 	size_t P = boa_hparams_params(&hp);

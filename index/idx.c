@@ -9,9 +9,11 @@
 #include "idx.h"
 
 #include <errno.h>
+#include <assert.h>
 #include <fcntl.h>
 #include <lmdb.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -33,6 +35,56 @@
 #define EXTENT_VALUE_LEN 52
 #define DIRENT_VALUE_LEN 9
 #define USAGE_VALUE_LEN  16
+
+/* The byte layouts of the values (index/FORMAT.md gives each field's offset and size; integers
+ * are little-endian). Fields are byte arrays, so the compiler adds no padding: sizeof and
+ * offsetof below are the format, and the asserts hold them to FORMAT.md. Encoders and decoders
+ * write and read at these offsets (VAL_AT). */
+struct inode_value {
+	uint8_t mode[4], uid[4], gid[4], nlink[4], size[8], stored_bytes[8], atime_ns[8],
+	    mtime_ns[8], ctime_ns[8], generation[8], rdev[8];
+};
+struct extent_value {
+	uint8_t segment[8], offset[8], record_len[4], stored_len[4], raw_len[4], model_id[4],
+	    raw_xxh64[8], written_at_ns[8], codec, flags, reserved[2];
+};
+struct dirent_value {
+	uint8_t ino[8], dtype;
+};
+struct usage_value {
+	uint8_t live_bytes[8], dead_bytes[8];
+};
+#define VAL_AT(v, type, field) ((v) + offsetof(struct type, field))
+
+static_assert(sizeof(struct inode_value) == INODE_VALUE_LEN, "inode value: 72 bytes");
+static_assert(offsetof(struct inode_value, uid) == 4 && offsetof(struct inode_value, gid) == 8 &&
+                  offsetof(struct inode_value, nlink) == 12 &&
+                  offsetof(struct inode_value, size) == 16 &&
+                  offsetof(struct inode_value, stored_bytes) == 24 &&
+                  offsetof(struct inode_value, atime_ns) == 32 &&
+                  offsetof(struct inode_value, mtime_ns) == 40 &&
+                  offsetof(struct inode_value, ctime_ns) == 48 &&
+                  offsetof(struct inode_value, generation) == 56 &&
+                  offsetof(struct inode_value, rdev) == 64,
+              "inode value layout as in index/FORMAT.md");
+static_assert(sizeof(struct extent_value) == EXTENT_VALUE_LEN, "extent value: 52 bytes");
+static_assert(offsetof(struct extent_value, offset) == 8 &&
+                  offsetof(struct extent_value, record_len) == 16 &&
+                  offsetof(struct extent_value, stored_len) == 20 &&
+                  offsetof(struct extent_value, raw_len) == 24 &&
+                  offsetof(struct extent_value, model_id) == 28 &&
+                  offsetof(struct extent_value, raw_xxh64) == 32 &&
+                  offsetof(struct extent_value, written_at_ns) == 40 &&
+                  offsetof(struct extent_value, codec) == 48 &&
+                  offsetof(struct extent_value, flags) == 49 &&
+                  offsetof(struct extent_value, reserved) == 50,
+              "extent value layout as in index/FORMAT.md");
+static_assert(sizeof(struct dirent_value) == DIRENT_VALUE_LEN &&
+                  offsetof(struct dirent_value, dtype) == 8,
+              "dirent value: u64 ino, u8 type");
+static_assert(sizeof(struct usage_value) == USAGE_VALUE_LEN &&
+                  offsetof(struct usage_value, dead_bytes) == 8,
+              "segment usage value: u64 live, u64 dead");
 
 /* An error code LMDB never returns: a guarded call faulted (logged by the guard). */
 #define IDX_FAULT (MDB_LAST_ERRCODE - 1)
@@ -85,62 +137,62 @@ struct idx {
 
 static void inode_encode(uint8_t *v, const struct idx_inode *in)
 {
-	le32_put(v + 0, in->mode);
-	le32_put(v + 4, in->uid);
-	le32_put(v + 8, in->gid);
-	le32_put(v + 12, in->nlink);
-	le64_put(v + 16, in->size);
-	le64_put(v + 24, in->stored_bytes);
-	le64_put(v + 32, (uint64_t)in->atime_ns);
-	le64_put(v + 40, (uint64_t)in->mtime_ns);
-	le64_put(v + 48, (uint64_t)in->ctime_ns);
-	le64_put(v + 56, in->generation);
-	le64_put(v + 64, in->rdev);
+	le32_put(VAL_AT(v, inode_value, mode), in->mode);
+	le32_put(VAL_AT(v, inode_value, uid), in->uid);
+	le32_put(VAL_AT(v, inode_value, gid), in->gid);
+	le32_put(VAL_AT(v, inode_value, nlink), in->nlink);
+	le64_put(VAL_AT(v, inode_value, size), in->size);
+	le64_put(VAL_AT(v, inode_value, stored_bytes), in->stored_bytes);
+	le64_put(VAL_AT(v, inode_value, atime_ns), (uint64_t)in->atime_ns);
+	le64_put(VAL_AT(v, inode_value, mtime_ns), (uint64_t)in->mtime_ns);
+	le64_put(VAL_AT(v, inode_value, ctime_ns), (uint64_t)in->ctime_ns);
+	le64_put(VAL_AT(v, inode_value, generation), in->generation);
+	le64_put(VAL_AT(v, inode_value, rdev), in->rdev);
 }
 
 static void inode_decode(const uint8_t *v, uint64_t ino, struct idx_inode *out)
 {
 	out->ino = ino;
-	out->mode = le32_get(v + 0);
-	out->uid = le32_get(v + 4);
-	out->gid = le32_get(v + 8);
-	out->nlink = le32_get(v + 12);
-	out->size = le64_get(v + 16);
-	out->stored_bytes = le64_get(v + 24);
-	out->atime_ns = (int64_t)le64_get(v + 32);
-	out->mtime_ns = (int64_t)le64_get(v + 40);
-	out->ctime_ns = (int64_t)le64_get(v + 48);
-	out->generation = le64_get(v + 56);
-	out->rdev = le64_get(v + 64);
+	out->mode = le32_get(VAL_AT(v, inode_value, mode));
+	out->uid = le32_get(VAL_AT(v, inode_value, uid));
+	out->gid = le32_get(VAL_AT(v, inode_value, gid));
+	out->nlink = le32_get(VAL_AT(v, inode_value, nlink));
+	out->size = le64_get(VAL_AT(v, inode_value, size));
+	out->stored_bytes = le64_get(VAL_AT(v, inode_value, stored_bytes));
+	out->atime_ns = (int64_t)le64_get(VAL_AT(v, inode_value, atime_ns));
+	out->mtime_ns = (int64_t)le64_get(VAL_AT(v, inode_value, mtime_ns));
+	out->ctime_ns = (int64_t)le64_get(VAL_AT(v, inode_value, ctime_ns));
+	out->generation = le64_get(VAL_AT(v, inode_value, generation));
+	out->rdev = le64_get(VAL_AT(v, inode_value, rdev));
 }
 
 static void extent_encode(uint8_t *v, const struct extent *e)
 {
-	le64_put(v + 0, e->segment);
-	le64_put(v + 8, e->offset);
-	le32_put(v + 16, e->record_len);
-	le32_put(v + 20, e->stored_len);
-	le32_put(v + 24, e->raw_len);
-	le32_put(v + 28, e->model_id);
-	le64_put(v + 32, e->raw_xxh64);
-	le64_put(v + 40, (uint64_t)e->written_at_ns);
-	v[48] = e->codec;
-	v[49] = e->flags;
-	v[50] = v[51] = 0;
+	le64_put(VAL_AT(v, extent_value, segment), e->segment);
+	le64_put(VAL_AT(v, extent_value, offset), e->offset);
+	le32_put(VAL_AT(v, extent_value, record_len), e->record_len);
+	le32_put(VAL_AT(v, extent_value, stored_len), e->stored_len);
+	le32_put(VAL_AT(v, extent_value, raw_len), e->raw_len);
+	le32_put(VAL_AT(v, extent_value, model_id), e->model_id);
+	le64_put(VAL_AT(v, extent_value, raw_xxh64), e->raw_xxh64);
+	le64_put(VAL_AT(v, extent_value, written_at_ns), (uint64_t)e->written_at_ns);
+	*VAL_AT(v, extent_value, codec) = e->codec;
+	*VAL_AT(v, extent_value, flags) = e->flags;
+	memset(VAL_AT(v, extent_value, reserved), 0, sizeof(((struct extent_value *)0)->reserved));
 }
 
 static void extent_decode(const uint8_t *v, struct extent *e)
 {
-	e->segment = le64_get(v + 0);
-	e->offset = le64_get(v + 8);
-	e->record_len = le32_get(v + 16);
-	e->stored_len = le32_get(v + 20);
-	e->raw_len = le32_get(v + 24);
-	e->model_id = le32_get(v + 28);
-	e->raw_xxh64 = le64_get(v + 32);
-	e->written_at_ns = (int64_t)le64_get(v + 40);
-	e->codec = v[48];
-	e->flags = v[49];
+	e->segment = le64_get(VAL_AT(v, extent_value, segment));
+	e->offset = le64_get(VAL_AT(v, extent_value, offset));
+	e->record_len = le32_get(VAL_AT(v, extent_value, record_len));
+	e->stored_len = le32_get(VAL_AT(v, extent_value, stored_len));
+	e->raw_len = le32_get(VAL_AT(v, extent_value, raw_len));
+	e->model_id = le32_get(VAL_AT(v, extent_value, model_id));
+	e->raw_xxh64 = le64_get(VAL_AT(v, extent_value, raw_xxh64));
+	e->written_at_ns = (int64_t)le64_get(VAL_AT(v, extent_value, written_at_ns));
+	e->codec = *VAL_AT(v, extent_value, codec);
+	e->flags = *VAL_AT(v, extent_value, flags);
 }
 
 /* ---- errors ---- */
@@ -1077,9 +1129,9 @@ int idx_dirent_get(struct idx_txn *t, uint64_t parent, const char *name, size_t 
 	if (v.mv_size != DIRENT_VALUE_LEN)
 		return value_corrupt(DB_DIRENTS, v.mv_size, DIRENT_VALUE_LEN);
 	if (ino)
-		*ino = le64_get(v.mv_data);
+		*ino = le64_get(VAL_AT((const uint8_t *)v.mv_data, dirent_value, ino));
 	if (dtype)
-		*dtype = ((const uint8_t *)v.mv_data)[8];
+		*dtype = *VAL_AT((const uint8_t *)v.mv_data, dirent_value, dtype);
 	return 0;
 }
 
@@ -1091,8 +1143,8 @@ int idx_dirent_put(struct idx_txn *t, uint64_t parent, const char *name, size_t 
 
 	if (rc)
 		return rc;
-	le64_put(v, ino);
-	v[8] = dtype;
+	le64_put(VAL_AT(v, dirent_value, ino), ino);
+	*VAL_AT(v, dirent_value, dtype) = dtype;
 	return db_put(t, DB_DIRENTS, k, 8 + namelen, v, sizeof(v));
 }
 
@@ -1200,7 +1252,9 @@ static int dirent_step(void *arg, const MDB_val *k, const MDB_val *v)
 	 * pages) without the name changing under it. */
 	memcpy(name, (const uint8_t *)k->mv_data + 8, namelen);
 	name[namelen] = '\0';
-	return w->cb(w->arg, name, namelen, le64_get(v->mv_data), ((const uint8_t *)v->mv_data)[8]);
+	return w->cb(w->arg, name, namelen,
+	             le64_get(VAL_AT((const uint8_t *)v->mv_data, dirent_value, ino)),
+	             *VAL_AT((const uint8_t *)v->mv_data, dirent_value, dtype));
 }
 
 int idx_dirent_each(struct idx_txn *t, uint64_t parent, idx_dirent_cb cb, void *arg)
@@ -1242,8 +1296,8 @@ static int usage_read(struct idx_txn *t, const uint8_t *k, struct idx_segment_us
 		return rc;
 	if (v.mv_size != USAGE_VALUE_LEN)
 		return value_corrupt(DB_SEGMENTS, v.mv_size, USAGE_VALUE_LEN);
-	out->live_bytes = le64_get(v.mv_data);
-	out->dead_bytes = le64_get((const uint8_t *)v.mv_data + 8);
+	out->live_bytes = le64_get(VAL_AT((const uint8_t *)v.mv_data, usage_value, live_bytes));
+	out->dead_bytes = le64_get(VAL_AT((const uint8_t *)v.mv_data, usage_value, dead_bytes));
 	return 0;
 }
 
@@ -1272,8 +1326,8 @@ static int usage_update(struct idx_txn *t, uint64_t segment, uint64_t live, uint
 		}
 		u.dead_bytes += dead;
 	}
-	le64_put(v, u.live_bytes);
-	le64_put(v + 8, u.dead_bytes);
+	le64_put(VAL_AT(v, usage_value, live_bytes), u.live_bytes);
+	le64_put(VAL_AT(v, usage_value, dead_bytes), u.dead_bytes);
 	return db_put(t, DB_SEGMENTS, k, sizeof(k), v, sizeof(v));
 }
 
@@ -1645,8 +1699,8 @@ static int segment_step(void *arg, const MDB_val *k, const MDB_val *v)
 
 	if (k->mv_size != 8 || v->mv_size != USAGE_VALUE_LEN)
 		return value_corrupt(DB_SEGMENTS, v->mv_size, USAGE_VALUE_LEN);
-	u.live_bytes = le64_get(v->mv_data);
-	u.dead_bytes = le64_get((const uint8_t *)v->mv_data + 8);
+	u.live_bytes = le64_get(VAL_AT((const uint8_t *)v->mv_data, usage_value, live_bytes));
+	u.dead_bytes = le64_get(VAL_AT((const uint8_t *)v->mv_data, usage_value, dead_bytes));
 	return w->cb(w->arg, be64_get(k->mv_data), &u);
 }
 
@@ -1662,8 +1716,8 @@ int idx_segment_put(struct idx_txn *t, uint64_t segment, const struct idx_segmen
 	uint8_t k[8], v[USAGE_VALUE_LEN];
 
 	be64_put(k, segment);
-	le64_put(v, u->live_bytes);
-	le64_put(v + 8, u->dead_bytes);
+	le64_put(VAL_AT(v, usage_value, live_bytes), u->live_bytes);
+	le64_put(VAL_AT(v, usage_value, dead_bytes), u->dead_bytes);
 	return db_put(t, DB_SEGMENTS, k, sizeof(k), v, sizeof(v));
 }
 

@@ -10,11 +10,13 @@
 #include "byteorder.h"
 #include "seg.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,54 +52,77 @@ struct seg_store {
 	size_t reader_count, reader_cap;
 };
 
+/* The record header's byte layout (index/FORMAT.md; integers little-endian). Fields are byte
+ * arrays, so the compiler adds no padding: sizeof and offsetof are the format, and the asserts
+ * hold them to FORMAT.md. header_encode and header_decode write and read at these offsets. */
+struct record_header {
+	uint8_t magic[4], codec, version, header_len[2], model_id[4], raw_len[4], stored_len[4],
+	    header_xxh32[4], ino[8], block[8], raw_xxh64[8];
+};
+#define HDR_AT(h, field) ((h) + offsetof(struct record_header, field))
+
+static_assert(sizeof(struct record_header) == SEG_HEADER_LEN, "record header: 48 bytes");
+static_assert(offsetof(struct record_header, codec) == 4 &&
+                  offsetof(struct record_header, version) == 5 &&
+                  offsetof(struct record_header, header_len) == 6 &&
+                  offsetof(struct record_header, model_id) == 8 &&
+                  offsetof(struct record_header, raw_len) == 12 &&
+                  offsetof(struct record_header, stored_len) == 16 &&
+                  offsetof(struct record_header, header_xxh32) == 20 &&
+                  offsetof(struct record_header, ino) == 24 &&
+                  offsetof(struct record_header, block) == 32 &&
+                  offsetof(struct record_header, raw_xxh64) == 40,
+              "record header layout as in index/FORMAT.md");
+
 static uint32_t header_checksum(const uint8_t *h)
 {
 	uint8_t copy[SEG_HEADER_LEN];
 
 	memcpy(copy, h, SEG_HEADER_LEN);
-	memset(copy + 20, 0, 4);
+	memset(HDR_AT(copy, header_xxh32), 0, 4);
 	return (uint32_t)XXH64(copy, SEG_HEADER_LEN, 0);
 }
 
 static void header_encode(uint8_t *h, const struct seg_record_info *info, uint32_t stored_len)
 {
-	memcpy(h, SEG_MAGIC, 4);
-	h[4] = info->codec;
-	h[5] = SEG_VERSION;
-	le16_put(h + 6, SEG_HEADER_LEN);
-	le32_put(h + 8, info->model_id);
-	le32_put(h + 12, info->raw_len);
-	le32_put(h + 16, stored_len);
-	le32_put(h + 20, 0);
-	le64_put(h + 24, info->ino);
-	le64_put(h + 32, info->block);
-	le64_put(h + 40, info->raw_xxh64);
-	le32_put(h + 20, header_checksum(h));
+	memcpy(HDR_AT(h, magic), SEG_MAGIC, 4);
+	*HDR_AT(h, codec) = info->codec;
+	*HDR_AT(h, version) = SEG_VERSION;
+	le16_put(HDR_AT(h, header_len), SEG_HEADER_LEN);
+	le32_put(HDR_AT(h, model_id), info->model_id);
+	le32_put(HDR_AT(h, raw_len), info->raw_len);
+	le32_put(HDR_AT(h, stored_len), stored_len);
+	le32_put(HDR_AT(h, header_xxh32), 0);
+	le64_put(HDR_AT(h, ino), info->ino);
+	le64_put(HDR_AT(h, block), info->block);
+	le64_put(HDR_AT(h, raw_xxh64), info->raw_xxh64);
+	le32_put(HDR_AT(h, header_xxh32), header_checksum(h));
 }
 
 /* Parses and checks a header on its own; `what` names the first problem. */
 static int header_decode(const uint8_t *h, struct seg_record_info *info, uint32_t *stored_len,
                          const char **what)
 {
-	if (memcmp(h, SEG_MAGIC, 4) != 0) {
+	if (memcmp(HDR_AT(h, magic), SEG_MAGIC, 4) != 0) {
 		*what = "bad magic";
 		return -EIO;
 	}
-	if (le32_get(h + 20) != header_checksum(h)) {
+	if (le32_get(HDR_AT(h, header_xxh32)) != header_checksum(h)) {
 		*what = "header checksum mismatch";
 		return -EIO;
 	}
-	if (h[5] != SEG_VERSION || le16_get(h + 6) != SEG_HEADER_LEN) {
+	if (*HDR_AT(h, version) != SEG_VERSION ||
+	    le16_get(HDR_AT(h, header_len)) != SEG_HEADER_LEN) {
 		*what = "unknown record version";
 		return -EIO;
 	}
-	info->codec = h[4];
-	info->model_id = le32_get(h + 8);
-	info->raw_len = le32_get(h + 12);
-	*stored_len = le32_get(h + 16);
-	info->ino = le64_get(h + 24);
-	info->block = le64_get(h + 32);
-	info->raw_xxh64 = le64_get(h + 40);
+	info->codec = *HDR_AT(h, codec);
+	info->model_id = le32_get(HDR_AT(h, model_id));
+	info->raw_len = le32_get(HDR_AT(h, raw_len));
+	*stored_len = le32_get(HDR_AT(h, stored_len));
+	info->ino = le64_get(HDR_AT(h, ino));
+	info->block = le64_get(HDR_AT(h, block));
+	info->raw_xxh64 = le64_get(HDR_AT(h, raw_xxh64));
 	return 0;
 }
 
