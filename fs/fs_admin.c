@@ -44,7 +44,7 @@ const char *fs_admin_archive(const struct fs *fs)
 /* ---- stats ---- */
 
 struct codec_tally {
-	uint64_t blocks, logical, stored, pending;
+	uint64_t blocks, logical, stored, pending, pending_logical;
 };
 
 struct tally {
@@ -64,7 +64,7 @@ static int tally_extent(void *arg, uint64_t ino, uint64_t block, const struct ex
 	c->logical += e->raw_len;
 	c->stored += e->record_len;
 	if (codec_is_fast(e->codec) && !(e->flags & EXTENT_BOA_TRIED))
-		c->pending++;
+		c->pending++, c->pending_logical += e->raw_len;
 	return 0;
 }
 
@@ -112,12 +112,78 @@ int fs_admin_stats(struct fs *fs, struct fs_admin_stats *st)
 		o->logical = tl.codec[c].logical;
 		o->stored = tl.codec[c].stored;
 		o->pending = tl.codec[c].pending;
+		o->pending_logical = tl.codec[c].pending_logical;
 		o->cpu_encode_s = fs->cpu_ns[c][FS_CPU_ENCODE] / 1e9;
 		o->cpu_decode_s = fs->cpu_ns[c][FS_CPU_DECODE] / 1e9;
 		o->encode_bytes = (double)fs->cpu_bytes[c][FS_CPU_ENCODE];
 		o->decode_bytes = (double)fs->cpu_bytes[c][FS_CPU_DECODE];
 	}
 	return 0;
+}
+
+int fs_admin_stats_inodes(struct fs *fs, const uint64_t *inos, size_t n, struct fs_admin_stats *st)
+{
+	struct tally tl;
+	struct idx_txn *t = NULL;
+	int rc;
+
+	memset(&tl, 0, sizeof(tl));
+	memset(st, 0, sizeof(*st));
+	rc = idx_read_begin(fs->idx, &t);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = idx_extent_each(t, inos[i], 0, UINT64_MAX, tally_extent, &tl);
+	idx_read_end(t);
+	if (rc)
+		return rc;
+	for (int c = 0; c < FS_CODECS; c++) {
+		struct fs_admin_codec *o = &st->codec[c];
+
+		o->name = codec_name((uint8_t)c);
+		o->blocks = tl.codec[c].blocks;
+		o->logical = tl.codec[c].logical;
+		o->stored = tl.codec[c].stored;
+		o->pending = tl.codec[c].pending;
+		o->pending_logical = tl.codec[c].pending_logical;
+		o->cpu_encode_s = fs->cpu_ns[c][FS_CPU_ENCODE] / 1e9;
+		o->cpu_decode_s = fs->cpu_ns[c][FS_CPU_DECODE] / 1e9;
+		o->encode_bytes = (double)fs->cpu_bytes[c][FS_CPU_ENCODE];
+		o->decode_bytes = (double)fs->cpu_bytes[c][FS_CPU_DECODE];
+	}
+	return 0;
+}
+
+int fs_admin_space(struct fs *fs, struct fs_admin_space *sp)
+{
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	char path[4096];
+	struct stat st;
+	int rc;
+
+	memset(sp, 0, sizeof(*sp));
+	rc = seg_list(fs->seg, &ids, &n);
+	for (size_t i = 0; i < n && !rc; i++) {
+		struct idx_segment_usage u = {0, 0};
+		struct idx_txn *t = NULL;
+		uint64_t size = 0;
+
+		if (seg_size(fs->seg, ids[i], &size) == 0)
+			sp->segment_bytes += size;
+		rc = idx_read_begin(fs->idx, &t);
+		if (rc)
+			break;
+		if (idx_segment_get(t, ids[i], &u) == 0) {
+			sp->live_bytes += u.live_bytes;
+			sp->dead_bytes += u.dead_bytes;
+		}
+		idx_read_end(t);
+	}
+	sp->segments = n;
+	free(ids);
+	snprintf(path, sizeof(path), "%s/index/data.mdb", fs->archive);
+	if (!rc && stat(path, &st) == 0)
+		sp->index_bytes = (uint64_t)st.st_blocks * 512;
+	return rc;
 }
 
 /* ---- models ---- */

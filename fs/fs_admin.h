@@ -28,7 +28,8 @@ const char *fs_admin_archive(const struct fs *fs);
 struct fs_admin_codec {
 	const char *name;
 	uint64_t blocks, logical, stored;
-	uint64_t pending; /* blocks the pool has not tried to recompress yet */
+	uint64_t pending;         /* blocks the pool has not tried to recompress yet */
+	uint64_t pending_logical; /* their logical bytes */
 	double cpu_encode_s, cpu_decode_s;
 	double encode_bytes, decode_bytes; /* bytes those seconds coded */
 };
@@ -40,6 +41,21 @@ struct fs_admin_stats {
 };
 
 int fs_admin_stats(struct fs *fs, struct fs_admin_stats *st);
+/* The block figures (codec[], and the archive-wide CPU seconds) of the given inodes only: a
+ * subtree, as `boa stats PATH` collects its inode numbers from the mount. files, dirs and
+ * file_bytes are left to the caller. */
+int fs_admin_stats_inodes(struct fs *fs, const uint64_t *inos, size_t n, struct fs_admin_stats *st);
+
+/* Where the archive's disk space goes. */
+struct fs_admin_space {
+	uint64_t segments;      /* segment files */
+	uint64_t segment_bytes; /* their sizes */
+	uint64_t live_bytes;    /* records that extents point at */
+	uint64_t dead_bytes;    /* superseded records, until compaction */
+	uint64_t index_bytes;   /* index/data.mdb, allocated */
+};
+
+int fs_admin_space(struct fs *fs, struct fs_admin_space *sp);
 
 struct fs_admin_model {
 	uint32_t id;

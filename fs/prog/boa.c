@@ -73,6 +73,7 @@ static const struct command {
     {"fsck", cmd_fsck},
     {"gc", cmd_gc},
     {"models", cmd_models},
+    {"wait", cmd_wait},
 };
 
 int main(int argc, char **argv)

@@ -276,6 +276,27 @@ static void report_ready(int fd)
 	close(fd);
 }
 
+/* "-ofsname=ARCHIVE", with the commas and backslashes that -o parsing would split on escaped. */
+static int fsname_arg(const char *archive, char **out)
+{
+	size_t n = strlen(archive);
+	char *p = malloc(strlen("-ofsname=") + 2 * n + 1);
+
+	*out = p;
+	if (!p) {
+		fprintf(stderr, "boafs: out of memory\n");
+		return -ENOMEM;
+	}
+	p += sprintf(p, "-ofsname=");
+	for (size_t i = 0; i < n; i++) {
+		if (archive[i] == ',' || archive[i] == '\\')
+			*p++ = '\\';
+		*p++ = archive[i];
+	}
+	*p = '\0';
+	return 0;
+}
+
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -288,6 +309,7 @@ int main(int argc, char *argv[])
 	struct fuse_session *se = NULL;
 	struct fs_options fo = {0};
 	struct fs *fs = NULL;
+	char *fsname = NULL;
 	uint64_t v;
 	int rc = 1;
 
@@ -376,7 +398,11 @@ int main(int argc, char *argv[])
 	}
 	/* The kernel checks permissions with the attributes we report, as on a local disk. */
 	fuse_opt_add_arg(&args, "-odefault_permissions");
-	fuse_opt_add_arg(&args, "-ofsname=boafs");
+	/* The archive as the mount's source, so that mount, df and findmnt say which archive is
+	 * mounted where, and boa stats MOUNTPOINT finds it. */
+	if (fsname_arg(cli.archive, &fsname))
+		goto out_args;
+	fuse_opt_add_arg(&args, fsname);
 	fuse_opt_add_arg(&args, "-osubtype=boafs");
 
 	if (mountpoint_busy(opts.mountpoint))
@@ -433,6 +459,7 @@ out_fs:
 		rc = 1;
 	}
 out_args:
+	free(fsname);
 	free(opts.mountpoint);
 	fuse_opt_free_args(&args);
 	free(cli.archive);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fs_admin.h"
 #include "prog.h"
@@ -31,13 +32,149 @@ struct cost_model {
 };
 
 static const char *stats_usage =
-    "usage: boa stats ARCHIVE [--json] [--disk-usd-tb-month X] [--cpu-usd-core-hour X]\n"
-    "                 [--months N] [--core-watts W] [--kgco2-per-kwh X]\n";
+    "usage: boa stats ARCHIVE|MOUNTPOINT|PATH [--json] [--wait] [--sample SECONDS]\n"
+    "                 [--disk-usd-tb-month X] [--cpu-usd-core-hour X] [--months N]\n"
+    "                 [--core-watts W] [--kgco2-per-kwh X]\n"
+    "       boa wait ARCHIVE|MOUNTPOINT|PATH\n"
+    "A PATH inside a mount gives its subtree's figures. --wait blocks until the\n"
+    "recompression pool has tried every block (of the subtree), with progress on a\n"
+    "terminal; boa wait does only that. On a mounted archive with blocks waiting, stats\n"
+    "watches the pool for --sample seconds (default 1; 0: not) for its rate and ETA.\n";
+
+/* "key": "value" (JSON-escaped) or null, and a comma. */
+static void json_string(const char *key, const char *value)
+{
+	printf("  \"%s\": ", key);
+	if (!value) {
+		printf("null,\n");
+		return;
+	}
+	putchar('"');
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			printf("\\%c", *p);
+		else if (*p < 0x20)
+			printf("\\u%04x", *p);
+		else
+			putchar(*p);
+	}
+	printf("\",\n");
+}
+
+/* What one look at the target found. */
+struct stats_view {
+	struct fs_admin_stats st;
+	uint64_t logical, stored, blocks, pending, pending_logical;
+	double t; /* when (now_s) */
+};
+
+static int stats_look(struct fs *fs, struct target *tg, struct stats_view *v)
+{
+	int rc;
+
+	memset(v, 0, sizeof(*v));
+	if (tg->path) {
+		rc = target_walk(tg);
+		if (!rc)
+			rc = fs_admin_stats_inodes(fs, tg->inos, tg->ninos, &v->st);
+		v->st.files = tg->files;
+		v->st.dirs = tg->dirs;
+		v->st.file_bytes = tg->file_bytes;
+	} else {
+		rc = fs_admin_stats(fs, &v->st);
+	}
+	if (rc) {
+		fprintf(stderr, "boa stats: %s: cannot read the index: %s\n", tg->archive,
+		        strerror(-rc));
+		return rc;
+	}
+	for (int c = 0; c < FS_ADMIN_CODECS; c++) {
+		v->logical += v->st.codec[c].logical;
+		v->stored += v->st.codec[c].stored;
+		v->blocks += v->st.codec[c].blocks;
+		v->pending += v->st.codec[c].pending;
+		v->pending_logical += v->st.codec[c].pending_logical;
+	}
+	v->t = now_s();
+	return 0;
+}
+
+/* The pool's rate between two looks, in blocks and logical bytes per second, and the time the
+ * pending blocks would take at that rate (-1: unknown). */
+struct pool_rate {
+	double sample_s, blocks_s, bytes_s, eta_s;
+};
+
+static void pool_rate(const struct stats_view *a, const struct stats_view *b, struct pool_rate *r)
+{
+	double dt = b->t - a->t;
+	double done = a->pending > b->pending ? (double)(a->pending - b->pending) : 0;
+	double per_block = b->pending ? (double)b->pending_logical / b->pending
+	                              : (a->pending ? (double)a->pending_logical / a->pending : 0);
+
+	r->sample_s = dt;
+	r->blocks_s = dt > 0 ? done / dt : 0;
+	r->bytes_s = r->blocks_s * per_block;
+	r->eta_s = !b->pending ? 0 : r->blocks_s > 0 ? b->pending / r->blocks_s : -1;
+}
+
+/* Blocks until the pool has tried every block of the target. A condition, with no time limit:
+ * the pool takes as long as the data and the machine need. Progress and an ETA on a terminal;
+ * quiet when stderr is not one. */
+static int stats_wait(struct fs *fs, struct target *tg, struct stats_view *v)
+{
+	struct stats_view first;
+	int tty = isatty(STDERR_FILENO), rc;
+	uint64_t most;
+
+	rc = stats_look(fs, tg, v);
+	if (rc)
+		return rc;
+	if (v->pending && !tg->mountpoint) {
+		fprintf(stderr,
+		        "boa stats: %s: %llu blocks wait for recompression, but the archive is not "
+		        "mounted: nothing will recompress them\n",
+		        tg->archive, (unsigned long long)v->pending);
+		return -EAGAIN;
+	}
+	first = *v;
+	most = v->pending;
+	while (v->pending) {
+		struct pool_rate r;
+		char eta[16] = "--:--", bar[31];
+		int fill;
+
+		sleep(1);
+		rc = stats_look(fs, tg, v);
+		if (rc)
+			return rc;
+		if (v->pending > most) /* new writes */
+			most = v->pending;
+		if (!tty)
+			continue;
+		pool_rate(&first, v, &r);
+		if (r.eta_s >= 0)
+			eta_text(eta, sizeof(eta), r.eta_s);
+		fill = most ? (int)(30.0 * (double)(most - v->pending) / (double)most) : 30;
+		memset(bar, '#', (size_t)fill);
+		memset(bar + fill, '.', (size_t)(30 - fill));
+		bar[30] = 0;
+		fprintf(stderr, "\r[%s] %llu of %llu blocks left, %.2f MB/s, ETA %s \033[K", bar,
+		        (unsigned long long)v->pending, (unsigned long long)most, r.bytes_s / 1e6,
+		        eta);
+	}
+	if (tty)
+		fputs("\r\033[K", stderr);
+	return 0;
+}
 
 int cmd_stats(int argc, char **argv)
 {
+	enum { O_WAIT = 256, O_SAMPLE };
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
+	    {"wait", no_argument, NULL, O_WAIT},
+	    {"sample", required_argument, NULL, O_SAMPLE},
 	    {"disk-usd-tb-month", required_argument, NULL, 'd'},
 	    {"cpu-usd-core-hour", required_argument, NULL, 'c'},
 	    {"months", required_argument, NULL, 'm'},
@@ -49,13 +186,18 @@ int cmd_stats(int argc, char **argv)
 	/* Defaults: cloud block storage and on-demand compute list prices, a server core's share
 	 * of power, and a European grid mix; all overridable. */
 	struct cost_model cm = {20.0, 0.04, 12.0, 10.0, 0.25};
-	struct fs_admin_stats st;
+	struct stats_view v0, v;
+	struct pool_rate pr = {0, 0, 0, -1};
+	struct fs_admin_space sp;
+	struct target tg;
 	struct fs *fs = NULL;
 	uint64_t before, after;
-	int json = 0, opt, rc;
+	int json = 0, wait = !strcmp(argv[0], "wait"), only_wait = wait, opt, rc;
+	double sample = 1;
 	char *end;
 
 	optind = 1;
+	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		double *target = NULL;
 
@@ -63,6 +205,12 @@ int cmd_stats(int argc, char **argv)
 		case 'j':
 			json = 1;
 			continue;
+		case O_WAIT:
+			wait = 1;
+			continue;
+		case O_SAMPLE:
+			target = &sample;
+			break;
 		case 'd':
 			target = &cm.disk_usd_tb_month;
 			break;
@@ -86,7 +234,7 @@ int cmd_stats(int argc, char **argv)
 			return 2;
 		}
 		*target = strtod(optarg, &end);
-		if (*end || *target < 0) {
+		if (!*optarg || *end || *target < 0) {
 			fprintf(stderr, "boa stats: %s: not a non-negative number\n", optarg);
 			return 2;
 		}
@@ -95,28 +243,41 @@ int cmd_stats(int argc, char **argv)
 		fputs(stats_usage, stderr);
 		return 2;
 	}
-	if (fs_admin_open(argv[optind], 0, &fs))
+	if (target_resolve(argv[optind], &tg))
 		return 1;
-	rc = fs_admin_stats(fs, &st);
-	if (rc) {
-		fprintf(stderr, "boa stats: %s: cannot read the index: %s\n", argv[optind],
-		        strerror(-rc));
-		fs_admin_close(fs);
+	if (fs_admin_open(tg.archive, 0, &fs)) {
+		target_free(&tg);
 		return 1;
 	}
-	before = st.recompress_before;
-	after = st.recompress_after;
+	rc = wait ? stats_wait(fs, &tg, &v) : stats_look(fs, &tg, &v);
+	if (!rc && only_wait) {
+		fs_admin_close(fs);
+		target_free(&tg);
+		return 0;
+	}
+	if (!rc && !wait && v.pending && tg.mountpoint && sample > 0) {
+		/* Watch the pool for a moment: its rate and the time the rest would take. */
+		v0 = v;
+		usleep((useconds_t)(sample * 1e6));
+		rc = stats_look(fs, &tg, &v);
+		if (!rc)
+			pool_rate(&v0, &v, &pr);
+	}
+	if (!rc)
+		rc = fs_admin_space(fs, &sp);
+	if (rc) {
+		fs_admin_close(fs);
+		target_free(&tg);
+		return 1;
+	}
+	before = v.st.recompress_before;
+	after = v.st.recompress_after;
 
-	uint64_t logical = 0, stored = 0, blocks = 0, pending = 0;
+	uint64_t logical = v.logical, stored = v.stored, blocks = v.blocks, pending = v.pending;
+	const struct fs_admin_stats st = v.st;
 	const struct fs_admin_codec *boa = &st.codec[FS_ADMIN_CODECS - 1];
 	double boa_cpu_s;
 
-	for (int c = 0; c < FS_ADMIN_CODECS; c++) {
-		logical += st.codec[c].logical;
-		stored += st.codec[c].stored;
-		blocks += st.codec[c].blocks;
-		pending += st.codec[c].pending;
-	}
 	boa_cpu_s = boa->cpu_encode_s + boa->cpu_decode_s;
 	/* What recompression saved, and what the CPU it took cost, in money and in energy. */
 	double saved = before > after ? (double)(before - after) : 0;
@@ -132,11 +293,26 @@ int cmd_stats(int argc, char **argv)
 		    "{\n  \"archive\": \"%s\",\n  \"files\": %llu,\n  \"directories\": %llu,\n"
 		    "  \"file_bytes\": %llu,\n  \"blocks\": %llu,\n  \"logical_bytes\": %llu,\n"
 		    "  \"stored_bytes\": %llu,\n  \"ratio\": %.4f,\n  \"pending_blocks\": %llu,\n"
-		    "  \"codecs\": {",
+		    "  \"pending_bytes\": %llu,\n",
 		    fs_admin_archive(fs), (unsigned long long)st.files, (unsigned long long)st.dirs,
 		    (unsigned long long)st.file_bytes, (unsigned long long)blocks,
 		    (unsigned long long)logical, (unsigned long long)stored, ratio,
-		    (unsigned long long)pending);
+		    (unsigned long long)pending, (unsigned long long)v.pending_logical);
+		json_string("mountpoint", tg.mountpoint);
+		json_string("path", tg.path);
+		printf("  \"pool\": {\"sample_s\": %.3f, \"rate_blocks_s\": %.4f, "
+		       "\"rate_mb_s\": %.4f, \"eta_s\": ",
+		       pr.sample_s, pr.blocks_s, pr.bytes_s / 1e6);
+		if (pr.eta_s >= 0 || !pending)
+			printf("%.1f},\n", pending ? pr.eta_s : 0);
+		else
+			printf("null},\n");
+		printf("  \"space\": {\"segments\": %llu, \"segment_bytes\": %llu, "
+		       "\"live_bytes\": %llu, \"dead_bytes\": %llu, \"index_bytes\": %llu},\n",
+		       (unsigned long long)sp.segments, (unsigned long long)sp.segment_bytes,
+		       (unsigned long long)sp.live_bytes, (unsigned long long)sp.dead_bytes,
+		       (unsigned long long)sp.index_bytes);
+		printf("  \"codecs\": {");
 		for (int c = 0; c < FS_ADMIN_CODECS; c++) {
 			const struct fs_admin_codec *ct = &st.codec[c];
 
@@ -163,18 +339,45 @@ int cmd_stats(int argc, char **argv)
 		       cm.kgco2_per_kwh, saved_usd_month, saved_usd_month * cm.months, cpu_usd,
 		       saved_usd_month * cm.months - cpu_usd, kwh, kgco2, breakeven);
 		fs_admin_close(fs);
+		target_free(&tg);
 		return 0;
 	}
 
-	char a[32], b[32];
+	char a[32], b[32], c3[32];
 
-	printf("archive %s: %llu files, %llu directories, %llu blocks\n", fs_admin_archive(fs),
-	       (unsigned long long)st.files, (unsigned long long)st.dirs,
-	       (unsigned long long)blocks);
+	if (tg.path)
+		printf("%s (in archive %s): %llu files, %llu directories, %llu blocks\n", tg.path,
+		       fs_admin_archive(fs), (unsigned long long)st.files,
+		       (unsigned long long)st.dirs, (unsigned long long)blocks);
+	else
+		printf("archive %s: %llu files, %llu directories, %llu blocks\n",
+		       fs_admin_archive(fs), (unsigned long long)st.files,
+		       (unsigned long long)st.dirs, (unsigned long long)blocks);
+	if (tg.mountpoint)
+		printf("mounted on %s\n", tg.mountpoint);
 	human(a, sizeof(a), logical);
 	human(b, sizeof(b), stored);
-	printf("logical %s, stored %s, ratio %.3fx; %llu blocks waiting for recompression\n\n", a,
-	       b, ratio, (unsigned long long)pending);
+	printf("logical %s, stored %s, ratio %.3fx; %llu blocks waiting for recompression\n", a, b,
+	       ratio, (unsigned long long)pending);
+	if (pending && !tg.mountpoint) {
+		printf("  (not mounted: nothing recompresses them now)\n");
+	} else if (pending && pr.sample_s > 0) {
+		char eta[16] = "unknown";
+
+		if (pr.eta_s >= 0)
+			eta_text(eta, sizeof(eta), pr.eta_s);
+		human(a, sizeof(a), (double)v.pending_logical);
+		printf("  %s of data; pool rate %.2f MB/s (%.2f blocks/s over %.1f s), ETA %s%s\n",
+		       a, pr.bytes_s / 1e6, pr.blocks_s, pr.sample_s, eta,
+		       pr.eta_s < 0 ? " (no block finished while watched: blocks not cold yet, "
+		                      "recompression off, or a slow block)"
+		                    : "");
+	}
+	human(a, sizeof(a), (double)sp.live_bytes);
+	human(b, sizeof(b), (double)sp.dead_bytes);
+	human(c3, sizeof(c3), (double)sp.index_bytes);
+	printf("archive on disk: live %s, dead %s (in %llu segments), index %s\n\n", a, b,
+	       (unsigned long long)sp.segments, c3);
 	printf("%-6s %10s %14s %14s %8s %12s %12s %11s %11s\n", "codec", "blocks", "logical",
 	       "stored", "ratio", "cpu enc s", "cpu dec s", "enc MB/s", "dec MB/s");
 	for (int c = 0; c < FS_ADMIN_CODECS; c++) {
@@ -205,7 +408,13 @@ int cmd_stats(int argc, char **argv)
 	else
 		printf("  break-even:   never (nothing saved yet)\n");
 	fs_admin_close(fs);
+	target_free(&tg);
 	return 0;
+}
+
+int cmd_wait(int argc, char **argv)
+{
+	return cmd_stats(argc, argv);
 }
 
 /* ---- models ---- */

@@ -57,6 +57,23 @@ struct opts {
 	int verbosity; /* 0 with -q, 1 by default, 2 with -v */
 };
 
+/* What `boa stats ARCHIVE|MOUNTPOINT|PATH` names (target.c). */
+struct target {
+	char *archive;    /* absolute */
+	char *mountpoint; /* where it is mounted, or NULL */
+	char *path;       /* a path below the mount point, or NULL for the whole archive */
+	/* target_walk: the subtree's regular files, one inode number each */
+	uint64_t *inos;
+	size_t ninos;
+	uint64_t files, dirs, file_bytes;
+};
+
+/* Finds the archive behind `arg`; says why not on stderr. */
+int target_resolve(const char *arg, struct target *t);
+/* Collects the inode numbers, counts and sizes of t->path's subtree, through the mount. */
+int target_walk(struct target *t);
+void target_free(struct target *t);
+
 /* The usage text of `boa` (boa.c). */
 void boa_usage(FILE *f);
 
@@ -65,6 +82,8 @@ int cmd_bench(int argc, char **argv, struct opts *o);
 int cmd_train(int argc, char **argv);
 /* The archive commands (cmd_archive.c). */
 int cmd_stats(int argc, char **argv);
+/* boa wait: boa stats --wait without the figures. */
+int cmd_wait(int argc, char **argv);
 int cmd_fsck(int argc, char **argv);
 int cmd_gc(int argc, char **argv);
 int cmd_models(int argc, char **argv);
