@@ -147,6 +147,21 @@ int unwrap_plan_unwrap(const struct unwrap_plan *p, const uint8_t *data, size_t 
  */
 int unwrap_regenerate(const struct unwrap_piece *piece, const uint8_t *unwrapped, uint8_t *out);
 
+/* Re-creating a whole file from its unwrapped bytes given in order, in any amounts (a decoder's
+ * chunks): VERBATIM bytes go straight to `write`; a stream's unwrapped bytes are gathered until
+ * the piece is whole, then regenerated (and checked, as unwrap_regenerate) and written.
+ * unwrap_writer_finish is -EIO unless exactly plan->unwrapped_len bytes came; put is -EIO past
+ * them. After an error, unwrap_writer_piece names the piece that failed. The plan must outlive
+ * the writer. A `write` error is returned as it is. */
+typedef int (*unwrap_write_fn)(void *arg, const uint8_t *buf, size_t len);
+struct unwrap_writer;
+int unwrap_writer_new(const struct unwrap_plan *p, unwrap_write_fn write, void *arg,
+                      struct unwrap_writer **out);
+int unwrap_writer_put(struct unwrap_writer *w, const uint8_t *unwrapped, size_t len);
+int unwrap_writer_finish(struct unwrap_writer *w);
+uint32_t unwrap_writer_piece(const struct unwrap_writer *w);
+void unwrap_writer_free(struct unwrap_writer *w);
+
 /* Serialized plan: versioned, little-endian, XXH64-checked (layout in unwrap_plan.c).
  * unwrap_plan_encoded_size gives the exact size that unwrap_plan_encode writes (SIZE_MAX when
  * memory runs out). Pieces cost 2-3 bytes (VERBATIM) or about 15 bytes (a stream) each. */

@@ -544,6 +544,101 @@ static void test_canary_names_the_library_a_plan_needs(void **state)
 	free(f.data);
 }
 
+struct sink {
+	uint8_t *buf;
+	size_t len, cap;
+};
+
+static int sink_write(void *arg, const uint8_t *buf, size_t len)
+{
+	struct sink *s = arg;
+
+	if (s->len + len > s->cap)
+		return -ENOSPC;
+	memcpy(s->buf + s->len, buf, len);
+	s->len += len;
+	return 0;
+}
+
+/* The unwrapped bytes fed in chunks of any size (a decoder's output) give back the file. */
+static void test_writer_recreates_the_file_from_unwrapped_chunks(void **state)
+{
+	static const char *const names[] = {"uproot-Zmumu-lz4.root", "uproot-issue121.root"};
+	static const size_t chunks[] = {1, 7, 4096, 128 << 10, SIZE_MAX};
+
+	for (int n = 0; n < 2; n++) {
+		struct file f;
+		struct unwrap_plan *p;
+		uint8_t *unwrapped;
+
+		load_rootc(names[n], &f);
+		p = scan(&f);
+		unwrapped = malloc(p->unwrapped_len);
+		assert_int_equal(unwrap_plan_unwrap(p, f.data, f.len, unwrapped), 0);
+		for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+			struct sink s = {.buf = malloc(f.len), .cap = f.len};
+			struct unwrap_writer *w;
+
+			assert_int_equal(unwrap_writer_new(p, sink_write, &s, &w), 0);
+			for (uint64_t off = 0; off < p->unwrapped_len;) {
+				size_t k = chunks[c] < p->unwrapped_len - off
+				               ? chunks[c]
+				               : (size_t)(p->unwrapped_len - off);
+
+				assert_int_equal(unwrap_writer_put(w, unwrapped + off, k), 0);
+				off += k;
+			}
+			assert_int_equal(unwrap_writer_finish(w), 0);
+			assert_int_equal(s.len, f.len);
+			assert_memory_equal(s.buf, f.data, f.len);
+			/* One byte too many. */
+			assert_int_equal(unwrap_writer_put(w, unwrapped, 1), -EIO);
+			unwrap_writer_free(w);
+			free(s.buf);
+		}
+		unwrap_plan_free(p);
+		free(unwrapped);
+		free(f.data);
+	}
+}
+
+static void test_writer_refuses_damaged_or_missing_unwrapped_bytes(void **state)
+{
+	struct file f;
+	struct unwrap_plan *p;
+	struct unwrap_writer *w;
+	uint8_t *unwrapped;
+	struct sink s;
+	uint32_t i;
+
+	load_rootc("uproot-Zmumu-zlib.root", &f);
+	p = scan(&f);
+	unwrapped = malloc(p->unwrapped_len);
+	s = (struct sink){.buf = malloc(f.len), .cap = f.len};
+	assert_int_equal(unwrap_plan_unwrap(p, f.data, f.len, unwrapped), 0);
+	/* Cut short: finish says so. */
+	assert_int_equal(unwrap_writer_new(p, sink_write, &s, &w), 0);
+	assert_int_equal(unwrap_writer_put(w, unwrapped, p->unwrapped_len - 1), 0);
+	assert_int_equal(unwrap_writer_finish(w), -EIO);
+	unwrap_writer_free(w);
+	/* A damaged byte inside the tenth stream: EIO, naming that piece. */
+	for (i = 0; i < p->n_pieces && p->pieces[i].kind == UNWRAP_VERBATIM; i++)
+		;
+	i += 18;
+	assert_true(i < p->n_pieces && p->pieces[i].kind != UNWRAP_VERBATIM);
+	unwrapped[p->pieces[i].unwrapped_off + 5] ^= 1;
+	s.len = 0;
+	assert_int_equal(unwrap_writer_new(p, sink_write, &s, &w), 0);
+	assert_int_equal(unwrap_writer_put(w, unwrapped, p->unwrapped_len), -EIO);
+	assert_int_equal(unwrap_writer_piece(w), i);
+	assert_true(s.len <= p->pieces[i].off);
+	unwrap_writer_free(w);
+	unwrap_plan_free(p);
+	free(s.buf);
+	free(unwrapped);
+	free(f.data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -562,6 +657,8 @@ int main(void)
 	    cmocka_unit_test(test_regenerate_from_damaged_unwrapped_bytes_is_eio),
 	    cmocka_unit_test(test_regenerate_with_a_drifted_recipe_is_eio),
 	    cmocka_unit_test(test_canary_names_the_library_a_plan_needs),
+	    cmocka_unit_test(test_writer_recreates_the_file_from_unwrapped_chunks),
+	    cmocka_unit_test(test_writer_refuses_damaged_or_missing_unwrapped_bytes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
