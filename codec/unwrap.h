@@ -99,7 +99,7 @@ struct unwrap_stats {
 	uint32_t streams_other;     /* streams of a codec not handled (XZ, ZS, CS, ...) */
 	uint64_t bytes_unwrapped;   /* logical bytes covered by non-VERBATIM pieces */
 	uint64_t recipe_tries;      /* re-compressions attempted by the recipe search */
-	uint64_t recipe_bytes;      /* bytes produced by those re-compressions */
+	uint64_t recipe_bytes;      /* input bytes those re-compressions took in */
 };
 
 struct unwrap_plan {

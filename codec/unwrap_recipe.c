@@ -25,6 +25,8 @@
 /* A stream that no recipe re-created makes the search narrower for the rest of the file: after
  * this many in a row only the recipe that last worked and the header's level class are tried. */
 #define WIDE_SEARCH_FAILURES 3
+/* The tries for one stream compress at most this many times its decoded bytes in all. */
+#define SEARCH_BUDGET 12
 
 uint32_t unwrap_lib_version_now(uint8_t lib)
 {
@@ -158,10 +160,11 @@ int unwrap_piece_unwrap(const struct unwrap_piece *piece, const uint8_t *logical
 /* Compresses `raw` with a zlib recipe. With `expect`, compares the output against the `len`
  * bytes of `expect` chunk by chunk and returns 0 only if it is exactly them (-ENOENT at the
  * first difference); with `out`, writes the output there and returns 0 only if it is exactly
- * `len` bytes. `scratch` holds REGEN_CHUNK bytes (compare mode). *produced counts the output. */
+ * `len` bytes. `scratch` holds REGEN_CHUNK bytes (compare mode). *consumed counts the input
+ * bytes deflate took in (a wrong recipe usually stops early). */
 static int zlib_run(const struct unwrap_recipe *r, const uint8_t *raw, size_t raw_len,
                     const uint8_t *expect, uint8_t *out, size_t len, uint8_t *scratch,
-                    uint64_t *produced)
+                    uint64_t *consumed)
 {
 	z_stream zs = {0};
 	size_t done = 0;
@@ -208,7 +211,7 @@ static int zlib_run(const struct unwrap_recipe *r, const uint8_t *raw, size_t ra
 		if (zrc != Z_OK && zrc != Z_BUF_ERROR)
 			break;
 	}
-	*produced += done;
+	*consumed += zs.total_in;
 	deflateEnd(&zs);
 	return rc;
 }
@@ -243,7 +246,7 @@ static void *lz4_state_new(void)
 
 int unwrap_regenerate(const struct unwrap_piece *piece, const uint8_t *unwrapped, uint8_t *out)
 {
-	uint64_t produced = 0;
+	uint64_t consumed = 0;
 	int rc;
 
 	switch (piece->kind) {
@@ -252,7 +255,7 @@ int unwrap_regenerate(const struct unwrap_piece *piece, const uint8_t *unwrapped
 		return 0;
 	case UNWRAP_ZLIB:
 		rc = zlib_run(&piece->recipe, unwrapped, piece->unwrapped_len, NULL, out,
-		              piece->len, NULL, &produced);
+		              piece->len, NULL, &consumed);
 		if (rc == -ENOENT)
 			rc = -EIO;
 		break;
@@ -462,7 +465,11 @@ int unwrap_recipe_find(const uint8_t *stream, size_t len, uint8_t lib, uint8_t o
 		goto out;
 	}
 	rc = -ENOENT;
-	for (int i = 0; i < c->n && rc == -ENOENT; i++) {
+	/* A try that fails late (a stream with a flush point near its end) costs a whole
+	 * compression: stop after about SEARCH_BUDGET of them. */
+	uint64_t spent = stats->recipe_bytes, budget = (uint64_t)raw_len * SEARCH_BUDGET;
+
+	for (int i = 0; i < c->n && rc == -ENOENT && stats->recipe_bytes - spent < budget; i++) {
 		stats->recipe_tries++;
 		if (lib == UNWRAP_LIB_ZLIB) {
 			rc = zlib_run(&c->r[i], raw, raw_len, stream, NULL, len, work,
@@ -470,7 +477,7 @@ int unwrap_recipe_find(const uint8_t *stream, size_t len, uint8_t lib, uint8_t o
 		} else {
 			int n = lz4_run(&c->r[i], raw, raw_len, work, state);
 
-			stats->recipe_bytes += n > 0 ? (uint64_t)n : 0;
+			stats->recipe_bytes += raw_len;
 			rc = n > 0 && (size_t)n == len && memcmp(work, stream, len) == 0 ? 0
 			                                                                 : -ENOENT;
 		}
