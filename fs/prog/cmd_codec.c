@@ -18,6 +18,7 @@
 
 #include "byteorder.h"
 #include "prog.h"
+#include "unwrap.h"
 
 /* The .boa container. All integers little-endian.
  *
@@ -37,9 +38,17 @@
  *  24     payload: one boa chunk (boa.h), decoded on its own
  * End marker, a 24-byte chunk header with raw length 0 and stored length 0, whose model id field
  * holds the number of chunks and whose xxh64 field holds the total raw length; a file without it
- * is truncated. Nothing may follow it. */
-#define BOAF_MAGIC        "BOA\x1a"
-#define BOAF_VERSION      1
+ * is truncated. Nothing may follow it.
+ * Version 2, an unwrapped file (a ROOT file with zlib/LZ4 baskets, a gzip file; codec/unwrap.h):
+ * the file header is followed by a 4-byte length and that many bytes of the file's serialized
+ * plan (checksummed itself); the chunks hold the file's unwrapped bytes, from which decompress
+ * re-creates the file piece by piece, each checked against the xxh64 recorded in the plan. */
+#define BOAF_MAGIC             "BOA\x1a"
+#define BOAF_VERSION           1
+#define BOAF_VERSION_UNWRAPPED 2
+#define BOAF_PLAN_MAX          ((uint32_t)256 << 20)
+/* Files up to this size are read whole to be unwrapped; larger ones are coded as they are. */
+#define BOAF_UNWRAP_MAX   ((uint64_t)1 << 30)
 #define BOAF_HEADER       16
 #define BOAF_CHUNK_HEADER 24
 #define BOAF_CHUNK_MAX    ((uint32_t)256 << 20)
@@ -340,6 +349,13 @@ struct chunk_pass {
 	int end;                               /* the input holds no more chunks */
 	uint64_t total, nchunks;               /* raw bytes and chunks written so far */
 	uint64_t in_bytes;                     /* of the input, consumed so far */
+	/* compress of an unwrapped file: its unwrapped bytes, read from here, not from `in`;
+	 * progress counts file bytes (file_len in all) */
+	const uint8_t *mem;
+	uint64_t mem_len, mem_off, file_len;
+	/* decompress of an unwrapped file: re-creates the file from the chunks' bytes */
+	struct unwrap_writer *writer;
+	struct unwrap_plan *plan;
 };
 
 /* What one file's pass did, for the summary line. */
@@ -394,6 +410,26 @@ out:
 
 static int compress_read(struct chunk_pass *p, struct job *j, uint64_t idx)
 {
+	if (p->mem) {
+		uint64_t n =
+		    p->mem_len - p->mem_off < p->chunk ? p->mem_len - p->mem_off : p->chunk;
+		/* file bytes this chunk stands for, so that they add up to the file's length */
+		uint64_t before = (uint64_t)((double)p->mem_off / p->mem_len * p->file_len);
+		uint64_t after =
+		    p->mem_off + n == p->mem_len
+		        ? p->file_len
+		        : (uint64_t)((double)(p->mem_off + n) / p->mem_len * p->file_len);
+
+		memcpy(j->raw, p->mem + p->mem_off, n);
+		p->mem_off += n;
+		j->raw_len = n;
+		j->in_len = after - before;
+		p->end = p->mem_off == p->mem_len;
+		j->model = p->model;
+		j->level = p->o->level;
+		j->verify = p->o->verify;
+		return 0;
+	}
 	j->raw_len = fread(j->raw, 1, p->chunk, p->in);
 	if (j->raw_len < p->chunk) {
 		if (ferror(p->in)) {
@@ -447,9 +483,74 @@ static const struct chunk_ops compress_ops = {
     compress_read, job_compress, compress_failed, compress_write, compress_finish,
 };
 
+/* A regular file that starts like a ROOT or gzip file is read whole and scanned; when some of its
+ * streams re-create (unwrap.h), returns 0 with *plan, *file and *unwrapped set (the caller frees
+ * them), and the input positioned at its end. Otherwise 0 with *plan NULL and the input
+ * rewound, to be coded as it is. */
+static int unwrap_input(struct chunk_pass *p, struct unwrap_plan **plan, uint8_t **file,
+                        uint8_t **unwrapped)
+{
+	struct stat st;
+	uint8_t magic[4] = {0};
+	uint8_t *data = NULL, *u = NULL;
+	struct unwrap_plan *pl = NULL;
+	int rc = 0;
+
+	*plan = NULL;
+	*file = *unwrapped = NULL;
+	if (p->in == stdin || fstat(fileno(p->in), &st) || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size > BOAF_UNWRAP_MAX || st.st_size < 4)
+		return 0;
+	if (fread(magic, 1, 4, p->in) != 4 ||
+	    (memcmp(magic, "root", 4) && !(magic[0] == 0x1f && magic[1] == 0x8b)))
+		goto rewind;
+	data = malloc((size_t)st.st_size);
+	if (!data)
+		goto rewind; /* not worth failing for: code the file as it is */
+	rewind(p->in);
+	if (fread(data, 1, (size_t)st.st_size, p->in) != (size_t)st.st_size) {
+		fail("read %s: %s", p->in_path, strerror(errno));
+		rc = -EIO;
+		goto out;
+	}
+	rc = unwrap_scan(data, (size_t)st.st_size, NULL, &pl);
+	if (rc == -ENOMEM || (!rc && pl->stats.streams_unwrapped == 0)) {
+		rc = 0;
+		goto rewind;
+	}
+	if (rc) {
+		fail("%s: unwrap: %s", p->in_path, strerror(-rc));
+		goto out;
+	}
+	u = malloc(pl->unwrapped_len ? (size_t)pl->unwrapped_len : 1);
+	if (!u || unwrap_plan_unwrap(pl, data, (size_t)st.st_size, u))
+		goto rewind;
+	if (p->o->verbosity >= 2)
+		fprintf(stderr,
+		        "%s: unwrapped %u of %u compressed streams (%.1f%% of the bytes) into %llu "
+		        "bytes\n",
+		        p->in_path, pl->stats.streams_unwrapped, pl->stats.streams,
+		        100.0 * (double)pl->stats.bytes_unwrapped / (double)st.st_size,
+		        (unsigned long long)pl->unwrapped_len);
+	*plan = pl;
+	*file = data;
+	*unwrapped = u;
+	return 0;
+rewind:
+	rewind(p->in);
+out:
+	unwrap_plan_free(pl);
+	free(data);
+	free(u);
+	return rc;
+}
+
 static int compress_file(struct opts *o, const char *in_path, const char *out_path,
                          struct file_result *res)
 {
+	struct unwrap_plan *plan = NULL;
+	uint8_t *file = NULL, *unwrapped = NULL, *plan_bytes = NULL;
+	size_t plan_len = 0;
 	double t0 = now_s();
 	struct chunk_pass p = {.ops = &compress_ops, .o = o, .in_path = in_path, .chunk = o->chunk};
 	struct out_file out = {0};
@@ -465,6 +566,23 @@ static int compress_file(struct opts *o, const char *in_path, const char *out_pa
 	p.in = in_open(in_path);
 	if (!p.in)
 		return 1;
+	if (!o->no_unwrap) {
+		rc = unwrap_input(&p, &plan, &file, &unwrapped);
+		if (rc)
+			goto out;
+	}
+	if (plan) {
+		plan_len = unwrap_plan_encoded_size(plan);
+		plan_bytes = plan_len <= BOAF_PLAN_MAX ? malloc(plan_len) : NULL;
+		if (!plan_bytes || unwrap_plan_encode(plan, plan_bytes, plan_len, &plan_len)) {
+			fail("%s: unwrap: plan too large or out of memory", in_path);
+			rc = -ENOMEM;
+			goto out;
+		}
+		p.mem = unwrapped;
+		p.mem_len = plan->unwrapped_len;
+		p.file_len = plan->file_len;
+	}
 	jobs = jobs_new(o->threads, o->chunk, o->verify);
 	if (!jobs) {
 		fail("out of memory");
@@ -476,11 +594,19 @@ static int compress_file(struct opts *o, const char *in_path, const char *out_pa
 		goto out;
 	p.out = &out;
 	memcpy(hdr, BOAF_MAGIC, 4);
-	hdr[4] = BOAF_VERSION;
+	hdr[4] = plan ? BOAF_VERSION_UNWRAPPED : BOAF_VERSION;
 	hdr[5] = hdr[6] = hdr[7] = 0;
 	le32_put(hdr + 8, o->chunk);
 	le32_put(hdr + 12, XXH32(hdr, 12, 0));
 	rc = out_write(&out, hdr, sizeof(hdr));
+	if (!rc && plan) {
+		uint8_t n[4];
+
+		le32_put(n, (uint32_t)plan_len);
+		rc = out_write(&out, n, 4);
+		if (!rc)
+			rc = out_write(&out, plan_bytes, plan_len);
+	}
 	if (!rc)
 		rc = chunks_run(&p, jobs);
 	res->in_bytes = p.in_bytes;
@@ -492,6 +618,10 @@ out:
 		fclose(p.in);
 	if (jobs)
 		jobs_free(jobs, o->threads);
+	unwrap_plan_free(plan);
+	free(file);
+	free(unwrapped);
+	free(plan_bytes);
 	res->seconds = now_s() - t0;
 	return rc ? 1 : 0;
 }
@@ -555,9 +685,36 @@ static int decompress_failed(struct chunk_pass *p, const struct job *j, uint64_t
 	return -EIO;
 }
 
+static int writer_out(void *arg, const uint8_t *buf, size_t len)
+{
+	return out_write(arg, buf, len);
+}
+
+/* Says which piece of an unwrapped file did not re-create. */
+static int writer_failed(struct chunk_pass *p, const struct unwrap_plan *plan, int rc)
+{
+	uint32_t i = unwrap_writer_piece(p->writer);
+	char recipe[128] = "";
+
+	if (rc != -EIO)
+		return rc; /* out_write said it */
+	if (i < plan->n_pieces)
+		unwrap_recipe_str(&plan->pieces[i].recipe, recipe, sizeof(recipe));
+	fail("%s: piece %u at offset %llu (%s) does not re-create the original bytes; output not "
+	     "written",
+	     p->in_path, i, i < plan->n_pieces ? (unsigned long long)plan->pieces[i].off : 0ULL,
+	     recipe[0] ? recipe : "no such piece");
+	return -EIO;
+}
+
 static int decompress_write(struct chunk_pass *p, const struct job *j)
 {
-	return out_write(p->out, j->raw, j->raw_len);
+	int rc;
+
+	if (!p->writer)
+		return out_write(p->out, j->raw, j->raw_len);
+	rc = unwrap_writer_put(p->writer, j->raw, j->raw_len);
+	return rc ? writer_failed(p, p->plan, rc) : 0;
 }
 
 /* The end marker holds the chunk count and total length, and nothing may follow it. */
@@ -572,12 +729,60 @@ static int decompress_finish(struct chunk_pass *p)
 		fail("%s: trailing bytes after the end marker", p->in_path);
 		return -EIO;
 	}
+	if (p->writer) {
+		int rc = unwrap_writer_finish(p->writer);
+
+		if (rc)
+			return writer_failed(p, p->plan, rc);
+	}
 	return 0;
 }
 
 static const struct chunk_ops decompress_ops = {
     decompress_read, job_decompress, decompress_failed, decompress_write, decompress_finish,
 };
+
+/* Reads the plan of an unwrapped file (version 2) and checks that this program's compression
+ * libraries re-create what the plan's did. */
+static int decompress_plan_read(struct chunk_pass *p, struct file_result *res)
+{
+	uint8_t n[4], *buf = NULL;
+	char msg[256] = "";
+	uint32_t len;
+	int rc;
+
+	if (read_exact(p->in, n, 4)) {
+		fail("%s: truncated in the unwrap plan", p->in_path);
+		return -EIO;
+	}
+	len = le32_get(n);
+	buf = len <= BOAF_PLAN_MAX ? malloc(len ? len : 1) : NULL;
+	if (!buf) {
+		fail("%s: corrupt unwrap plan (length %u)", p->in_path, len);
+		return -EIO;
+	}
+	if (read_exact(p->in, buf, len)) {
+		fail("%s: truncated in the unwrap plan", p->in_path);
+		rc = -EIO;
+		goto out;
+	}
+	res->in_bytes += 4 + (uint64_t)len;
+	rc = unwrap_plan_decode(buf, len, &p->plan);
+	if (rc) {
+		fail("%s: %s unwrap plan", p->in_path,
+		     rc == -EPROTO ? "a newer program's" : "corrupt");
+		rc = -EIO;
+		goto out;
+	}
+	rc = unwrap_canary_check(p->plan, msg, sizeof(msg));
+	if (rc) {
+		fail("%s: %s", p->in_path, rc == -ENOTSUP ? msg : strerror(-rc));
+		goto out;
+	}
+out:
+	free(buf);
+	return rc;
+}
 
 static int decompress_file(struct opts *o, const char *in_path, const char *out_path,
                            struct file_result *res)
@@ -597,11 +802,18 @@ static int decompress_file(struct opts *o, const char *in_path, const char *out_
 		rc = -EINVAL;
 		goto out;
 	}
-	if (le32_get(hdr + 12) != XXH32(hdr, 12, 0) || hdr[4] != BOAF_VERSION) {
+	if (le32_get(hdr + 12) != XXH32(hdr, 12, 0) ||
+	    (hdr[4] != BOAF_VERSION && hdr[4] != BOAF_VERSION_UNWRAPPED)) {
 		fail("%s: %s", in_path,
-		     hdr[4] != BOAF_VERSION ? "unknown version" : "corrupt file header");
+		     le32_get(hdr + 12) == XXH32(hdr, 12, 0) ? "unknown version"
+		                                             : "corrupt file header");
 		rc = -EINVAL;
 		goto out;
+	}
+	if (hdr[4] == BOAF_VERSION_UNWRAPPED) {
+		rc = decompress_plan_read(&p, res);
+		if (rc)
+			goto out;
 	}
 	p.chunk = le32_get(hdr + 8);
 	if (p.chunk == 0 || p.chunk > BOAF_CHUNK_MAX) {
@@ -619,10 +831,19 @@ static int decompress_file(struct opts *o, const char *in_path, const char *out_
 	if (rc)
 		goto out;
 	p.out = &out;
+	if (p.plan) {
+		rc = unwrap_writer_new(p.plan, writer_out, &out, &p.writer);
+		if (rc) {
+			fail("out of memory");
+			goto out;
+		}
+	}
 	rc = chunks_run(&p, jobs);
-	res->in_bytes = p.in_bytes + BOAF_HEADER + BOAF_CHUNK_HEADER;
+	res->in_bytes += p.in_bytes + BOAF_HEADER + BOAF_CHUNK_HEADER;
 	res->out_bytes = out.bytes;
 out:
+	unwrap_writer_free(p.writer);
+	unwrap_plan_free(p.plan);
 	if (out.f)
 		rc = out_close(&out, rc == 0) ? (rc ? rc : -EIO) : rc;
 	if (p.in != stdin)
@@ -671,6 +892,8 @@ static const char codec_usage[] =
     "  -B, --chunk-size SIZE  raw bytes per chunk, e.g. 1M (default 4M)\n"
     "  -m, --model FILE  the Mamba model for levels 2-9 (default: built-in)\n"
     "      --verify    decode every chunk after coding it, before writing it\n"
+    "      --no-unwrap  code ROOT and gzip files as they are (by default their zlib/LZ4\n"
+    "                  streams that re-create exactly are stored decompressed)\n"
     "FILE becomes FILE.boa and FILE.boa becomes FILE; FILE '-' is standard input, coded\n"
     "to standard output. Two operands IN OUT name the output\n"
     "(either may be '-'). Interrupted, boa removes its partial output.\n";
@@ -786,17 +1009,27 @@ static int code_one(struct opts *o, const struct run *r, const char *in)
 
 int cmd_codec(int argc, char **argv, struct opts *o, int decompress)
 {
-	enum { O_VERIFY = 256, O_RM };
+	enum { O_VERIFY = 256, O_RM, O_NO_UNWRAP };
 	static const struct option lopts[] = {
-	    {"decompress", no_argument, NULL, 'd'},    {"uncompress", no_argument, NULL, 'd'},
-	    {"compress", no_argument, NULL, 'z'},      {"test", no_argument, NULL, 't'},
-	    {"keep", no_argument, NULL, 'k'},          {"rm", no_argument, NULL, O_RM},
-	    {"stdout", no_argument, NULL, 'c'},        {"output", required_argument, NULL, 'o'},
-	    {"force", no_argument, NULL, 'f'},         {"quiet", no_argument, NULL, 'q'},
-	    {"verbose", no_argument, NULL, 'v'},       {"version", no_argument, NULL, 'V'},
-	    {"verify", no_argument, NULL, O_VERIFY},   {"model", required_argument, NULL, 'm'},
-	    {"threads", required_argument, NULL, 'T'}, {"chunk-size", required_argument, NULL, 'B'},
-	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	    {"decompress", no_argument, NULL, 'd'},
+	    {"uncompress", no_argument, NULL, 'd'},
+	    {"compress", no_argument, NULL, 'z'},
+	    {"test", no_argument, NULL, 't'},
+	    {"keep", no_argument, NULL, 'k'},
+	    {"rm", no_argument, NULL, O_RM},
+	    {"stdout", no_argument, NULL, 'c'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"quiet", no_argument, NULL, 'q'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"verify", no_argument, NULL, O_VERIFY},
+	    {"model", required_argument, NULL, 'm'},
+	    {"threads", required_argument, NULL, 'T'},
+	    {"chunk-size", required_argument, NULL, 'B'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"no-unwrap", no_argument, NULL, O_NO_UNWRAP},
+	    {NULL, 0, NULL, 0},
 	};
 	struct run r = {.decompress = decompress};
 	int opt, level_given = 0, status = 0, nin;
@@ -873,6 +1106,9 @@ int cmd_codec(int argc, char **argv, struct opts *o, int decompress)
 			break;
 		case O_VERIFY:
 			o->verify = 1;
+			break;
+		case O_NO_UNWRAP:
+			o->no_unwrap = 1;
 			break;
 		case 'h':
 			printf(codec_usage, BOA_LEVEL_DEFAULT);

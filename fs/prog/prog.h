@@ -55,6 +55,7 @@ struct opts {
 	uint32_t chunk;
 	struct models models;
 	int verbosity; /* 0 with -q, 1 by default, 2 with -v */
+	int no_unwrap; /* boa compress --no-unwrap */
 };
 
 /* What `boa stats ARCHIVE|MOUNTPOINT|PATH` names (target.c). */
