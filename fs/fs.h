@@ -84,7 +84,9 @@ struct fs {
 	/* Readers of records hold it shared from the extent lookup to the read; gc holds it
 	 * exclusive to delete a segment file, so no reader is left with a vanished segment. */
 	pthread_rwlock_t seg_remove_lock;
-	int lock_fd; /* flock on ARCHIVE/lock */
+	pthread_mutex_t gc_lock; /* one compaction pass at a time (fs_gc) */
+	int stopping;            /* atomic; set by fs_close: long background work ends early */
+	int lock_fd;             /* flock on ARCHIVE/lock */
 	pthread_mutex_t nodes_lock;
 	struct fs_node **nodes;
 	size_t nodes_cap, nodes_count;

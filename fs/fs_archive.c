@@ -345,6 +345,7 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	pthread_mutex_init(&fs->ns_lock, NULL);
 	pthread_mutex_init(&fs->nodes_lock, NULL);
 	pthread_rwlock_init(&fs->seg_remove_lock, NULL);
+	pthread_mutex_init(&fs->gc_lock, NULL);
 	fs->lock_fd = -1;
 	rc = lock_archive(fs);
 	if (rc)
@@ -430,6 +431,7 @@ int fs_close(struct fs *fs)
 
 	if (!fs)
 		return 0;
+	__atomic_store_n(&fs->stopping, 1, __ATOMIC_RELAXED);
 	fs_recompress_stop(fs);
 	fs_prefetch_stop(fs);
 	if (fs->nodes)

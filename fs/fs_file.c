@@ -449,6 +449,7 @@ static int flush(struct fs *fs, struct fs_node *n, uint64_t truncate_from)
 	struct extent *extents = NULL;
 	uint8_t *actions = NULL;
 	struct flush_op op;
+	size_t ndirty = n->ndirty;
 	int rc = 0;
 
 	if (!n->ndirty && !n->attr_dirty && truncate_from == UINT64_MAX)
@@ -485,6 +486,9 @@ static int flush(struct fs *fs, struct fs_node *n, uint64_t truncate_from)
 	}
 	n->ndirty = 0;
 out:
+	/* Committed or given up: gc may judge these records by the index now. */
+	for (size_t i = 0; extents && i < ndirty; i++)
+		seg_settle(fs->seg, &extents[i]);
 	free(extents);
 	free(actions);
 	return rc;

@@ -56,6 +56,14 @@ static int gc_commit_txn(struct idx_txn *t, void *arg)
 	return rc;
 }
 
+/* The copies of the batch are committed or given up: settle them (seg_settle). */
+static void gc_settle(struct gc_walk *w)
+{
+	for (size_t i = 0; i < w->count; i++)
+		seg_settle(w->fs->seg, &w->moves[i].to);
+	w->count = 0;
+}
+
 static int gc_commit(struct gc_walk *w)
 {
 	int rc;
@@ -63,10 +71,9 @@ static int gc_commit(struct gc_walk *w)
 	if (!w->count)
 		return 0;
 	rc = seg_sync(w->fs->seg);
-	if (rc)
-		return rc;
-	rc = fs_txn_run(w->fs, NULL, 0, gc_commit_txn, w);
-	w->count = 0;
+	if (!rc)
+		rc = fs_txn_run(w->fs, NULL, 0, gc_commit_txn, w);
+	gc_settle(w);
 	return rc;
 }
 
@@ -116,7 +123,11 @@ int fs_gc_segment(struct fs *fs, uint64_t segment, uint64_t *moved_bytes, uint64
 	uint64_t size = 0;
 	int rc;
 
-	if (segment == seg_tail(fs->seg))
+	/* A segment with records not yet settled may hold records that a commit in flight is
+	 * about to point at: the index does not show them live yet. Compacting it would delete
+	 * them (the "dead bytes exceed live" and vanished-segment reports of long fsx runs). Only
+	 * the tail receives appends, so a segment that is not busy now stays so. */
+	if (seg_busy(fs->seg, segment))
 		return -EBUSY;
 	w = calloc(1, sizeof(*w));
 	if (!w)
@@ -127,6 +138,7 @@ int fs_gc_segment(struct fs *fs, uint64_t segment, uint64_t *moved_bytes, uint64
 	rc = seg_each_record(fs->seg, segment, gc_record, w);
 	if (!rc)
 		rc = gc_commit(w);
+	gc_settle(w); /* copies of a batch cut short by an error */
 	if (rc)
 		goto out; /* a damaged record: keep the segment for fsck to report */
 	/* The commit that moved the records must be on disk before the file goes: the index
@@ -159,14 +171,21 @@ int fs_gc(struct fs *fs, double dead_fraction, struct fs_gc_report *report)
 	int rc;
 
 	memset(report, 0, sizeof(*report));
+	/* One pass at a time: two would copy the same live records twice and race to delete the
+	 * same file. */
+	pthread_mutex_lock(&fs->gc_lock);
 	rc = seg_list(fs->seg, &ids, &count);
 	if (rc)
-		return rc;
+		goto out;
 	for (size_t i = 0; i < count; i++) {
 		struct idx_segment_usage u = {0, 0};
 		uint64_t size = 0, moved = 0, freed = 0;
 
-		if (ids[i] == tail || seg_size(fs->seg, ids[i], &size) || size == 0)
+		if (__atomic_load_n(&fs->stopping, __ATOMIC_RELAXED))
+			break; /* unmounting: each segment is done or untouched, the rest can wait
+			        */
+		if (ids[i] == tail || seg_busy(fs->seg, ids[i]) ||
+		    seg_size(fs->seg, ids[i], &size) || size == 0)
 			continue;
 		rc = idx_read_begin(fs->idx, &t);
 		if (rc)
@@ -193,6 +212,8 @@ int fs_gc(struct fs *fs, double dead_fraction, struct fs_gc_report *report)
 		report->bytes_freed += freed;
 	}
 	free(ids);
+out:
+	pthread_mutex_unlock(&fs->gc_lock);
 	return rc;
 }
 

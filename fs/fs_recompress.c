@@ -287,11 +287,13 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 	info.ino = item->ino;
 	info.block = item->block;
 	err = seg_append(fs->seg, &info, b->encoded, (uint32_t)encoded_len, &fresh);
-	if (!err)
-		err = seg_sync(fs->seg);
 	if (err)
 		return err;
-	return commit_replace(fs, item, &fresh);
+	err = seg_sync(fs->seg);
+	if (!err)
+		err = commit_replace(fs, item, &fresh);
+	seg_settle(fs->seg, &fresh);
+	return err;
 }
 
 /* Background compaction: segments at least half dead are compacted; the open segment too,
@@ -461,6 +463,14 @@ int fs_recompress_start(struct fs *fs)
 			rc->scan_interval_ns = 60000000000ll;
 	}
 	rc->gc_interval_ns = fs->opt.recompress == FS_RECOMPRESS_NOW ? 2000000000ll : 10000000000ll;
+	{
+		/* Test hook: compaction every few hundred ms makes its races with writers likely.
+		 */
+		const char *ms = getenv("BOAFS_GC_INTERVAL_MS");
+
+		if (ms && *ms && strtoll(ms, NULL, 10) > 0)
+			rc->gc_interval_ns = strtoll(ms, NULL, 10) * 1000000ll;
+	}
 	if (!rc->enabled)
 		rc->scan_interval_ns = rc->gc_interval_ns;
 	pthread_mutex_init(&rc->lock, NULL);

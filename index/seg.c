@@ -34,6 +34,11 @@ struct seg_fd {
 	int fd;
 };
 
+struct seg_pending {
+	uint64_t segment;
+	uint64_t records;
+};
+
 struct seg_store {
 	int dirfd;
 	uint64_t roll_bytes;
@@ -46,6 +51,10 @@ struct seg_store {
 	bool dir_dirty;  /* a segment file was created since the last sync */
 	int *rolled_fds; /* earlier tails still to be fdatasync'ed, then closed */
 	size_t rolled_count, rolled_cap;
+	/* Records appended but not yet settled (seg_settle), per segment: the index may not
+	 * point at them yet, so gc must not take their absence from the index for death. */
+	struct seg_pending *pending;
+	size_t pending_count, pending_cap;
 
 	pthread_rwlock_t read_lock; /* guards the read fd cache, sorted by segment */
 	struct seg_fd *readers;
@@ -215,6 +224,7 @@ void seg_close(struct seg_store *s)
 	for (size_t i = 0; i < s->rolled_count; i++)
 		close(s->rolled_fds[i]);
 	free(s->rolled_fds);
+	free(s->pending);
 	if (s->tail_fd >= 0)
 		close(s->tail_fd);
 	for (size_t i = 0; i < s->reader_count; i++)
@@ -272,6 +282,66 @@ static int tail_roll(struct seg_store *s)
 	return tail_create(s);
 }
 
+/* Room for one more pending segment, taken before the record is written so that a record is
+ * never appended without being counted; tail_lock held. */
+static int pending_reserve(struct seg_store *s)
+{
+	struct seg_pending *bigger;
+	size_t cap;
+
+	if (s->pending_count < s->pending_cap)
+		return 0;
+	cap = s->pending_cap ? s->pending_cap * 2 : 4;
+	bigger = realloc(s->pending, cap * sizeof(*bigger));
+	if (!bigger)
+		return -ENOMEM;
+	s->pending = bigger;
+	s->pending_cap = cap;
+	return 0;
+}
+
+static size_t pending_find(const struct seg_store *s, uint64_t segment)
+{
+	size_t i = 0;
+
+	while (i < s->pending_count && s->pending[i].segment != segment)
+		i++;
+	return i;
+}
+
+/* tail_lock held, room reserved. */
+static void pending_add(struct seg_store *s, uint64_t segment)
+{
+	size_t i = pending_find(s, segment);
+
+	if (i == s->pending_count)
+		s->pending[s->pending_count++] = (struct seg_pending){segment, 0};
+	s->pending[i].records++;
+}
+
+void seg_settle(struct seg_store *s, const struct extent *e)
+{
+	size_t i;
+
+	if (!e->record_len)
+		return; /* never appended */
+	pthread_mutex_lock(&s->tail_lock);
+	i = pending_find(s, e->segment);
+	if (i < s->pending_count && !--s->pending[i].records)
+		s->pending[i] = s->pending[--s->pending_count];
+	pthread_mutex_unlock(&s->tail_lock);
+}
+
+bool seg_busy(struct seg_store *s, uint64_t segment)
+{
+	bool busy;
+
+	pthread_mutex_lock(&s->tail_lock);
+	busy = segment == s->tail_id || pending_find(s, segment) < s->pending_count;
+	pthread_mutex_unlock(&s->tail_lock);
+	return busy;
+}
+
 int seg_append(struct seg_store *s, const struct seg_record_info *info, const void *payload,
                uint32_t stored_len, struct extent *out)
 {
@@ -288,6 +358,8 @@ int seg_append(struct seg_store *s, const struct seg_record_info *info, const vo
 		rc = tail_create(s);
 	else if (s->tail_size > 0 && s->tail_size + record_len > s->roll_bytes)
 		rc = tail_roll(s);
+	if (!rc)
+		rc = pending_reserve(s);
 	if (rc)
 		goto out;
 	start = s->tail_size;
@@ -326,6 +398,7 @@ int seg_append(struct seg_store *s, const struct seg_record_info *info, const vo
 	}
 	s->tail_size += record_len;
 	s->tail_dirty = true;
+	pending_add(s, s->tail_id);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	out->segment = s->tail_id;
 	out->offset = start;
@@ -598,8 +671,9 @@ int seg_remove(struct seg_store *s, uint64_t segment)
 	int rc = 0;
 
 	pthread_mutex_lock(&s->tail_lock);
-	if (segment == s->tail_id && s->tail_fd >= 0)
-		rc = -EBUSY; /* still being appended to */
+	if ((segment == s->tail_id && s->tail_fd >= 0) ||
+	    pending_find(s, segment) < s->pending_count)
+		rc = -EBUSY; /* still being appended to, or records not yet settled */
 	pthread_mutex_unlock(&s->tail_lock);
 	if (rc)
 		return rc;

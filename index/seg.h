@@ -13,6 +13,7 @@
 #ifndef BOAFS_SEG_H
 #define BOAFS_SEG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,10 +40,17 @@ int seg_open(const char *dir, int create, struct seg_store **out);
 void seg_close(struct seg_store *s);
 
 /* Appends one record with `payload` (stored_len bytes). On success *out describes where it is;
- * the caller still has to seg_sync before pointing the index at it. A failed write (ENOSPC)
- * leaves the segment as it was before the call. */
+ * the caller still has to seg_sync before pointing the index at it, and seg_settle after. A failed
+ * write (ENOSPC) leaves the segment as it was before the call. */
 int seg_append(struct seg_store *s, const struct seg_record_info *info, const void *payload,
                uint32_t stored_len, struct extent *out);
+/* Every successful seg_append leaves its record pending until the caller settles it, once the
+ * index transaction that points at it has committed or given up (`e` as seg_append filled it;
+ * an extent with record_len 0, never appended, is ignored). A segment with pending records is
+ * busy: gc leaves it alone, since the index may not point at those records yet. */
+void seg_settle(struct seg_store *s, const struct extent *e);
+/* The open segment, or one with pending records. */
+bool seg_busy(struct seg_store *s, uint64_t segment);
 /* fdatasync of every segment appended to since the last call. */
 int seg_sync(struct seg_store *s);
 

@@ -476,6 +476,24 @@ static void test_remove_deletes_the_file(void **state)
 	assert_int_equal(seg_remove(f->seg, a.segment), -ENOENT);
 }
 
+/* A record appended but not settled may be one a commit in flight is about to point at: its
+ * segment stays busy after it is rolled, and gc may not remove it, until it is settled. */
+static void test_unsettled_record_keeps_its_segment_busy(void **state)
+{
+	struct fixture *f = *state;
+	struct extent a = append(f, 2, 0, 10, 1), b = append(f, 2, 1, 10, 2);
+
+	assert_int_equal(seg_roll(f->seg), 0);
+	assert_true(seg_busy(f->seg, a.segment));
+	seg_settle(f->seg, &a);
+	assert_true(seg_busy(f->seg, a.segment)); /* b still pending */
+	assert_int_equal(seg_remove(f->seg, a.segment), -EBUSY);
+	seg_settle(f->seg, &b);
+	assert_false(seg_busy(f->seg, a.segment));
+	assert_true(seg_busy(f->seg, seg_tail(f->seg))); /* the open segment always is */
+	assert_int_equal(seg_remove(f->seg, a.segment), 0);
+}
+
 struct appender {
 	struct fixture *f;
 	uint8_t fill;
@@ -558,6 +576,7 @@ int main(void)
 	    T(test_segment_rolls_over_past_roll_bytes),
 	    T(test_failed_append_rolls_back_the_tail),
 	    T(test_remove_deletes_the_file),
+	    T(test_unsettled_record_keeps_its_segment_busy),
 	    T(test_appends_and_reads_from_many_threads),
 	};
 
