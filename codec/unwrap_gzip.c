@@ -15,6 +15,7 @@
 
 #include <zlib.h>
 
+#include "byteorder.h"
 #include "unwrap_impl.h"
 
 #define FHCRC    0x02
@@ -27,11 +28,6 @@ struct member {
 	uint64_t stream_off, stream_len, raw_len;
 	int level_class;
 };
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 /* Length of the member header at `pos`, or 0 when it is not a (complete) gzip header. */
 static uint64_t header_len(const uint8_t *d, uint64_t len, uint64_t pos)
@@ -96,7 +92,7 @@ static int member_check(const uint8_t *d, uint64_t len, struct member *m, uint8_
 	{
 		uint64_t t = m->stream_off + m->stream_len;
 
-		if (len - t < 8 || le32(d + t) != crc || le32(d + t + 4) != (uint32_t)raw)
+		if (len - t < 8 || le32_get(d + t) != crc || le32_get(d + t + 4) != (uint32_t)raw)
 			goto out;
 	}
 	rc = 0;

@@ -19,6 +19,7 @@
 
 #include <xxhash.h>
 
+#include "byteorder.h"
 #include "unwrap_impl.h"
 
 #define PLAN_MAGIC   "BUWP"
@@ -27,47 +28,6 @@
 #define RECIPE_SIZE  10
 #define PIECE_MIN    2 /* kind and a one-byte length */
 #define RECIPES_MAX  UINT16_MAX
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
 
 void unwrap_plan_free(struct unwrap_plan *p)
 {
@@ -160,7 +120,7 @@ static void put_recipe(uint8_t *q, const struct unwrap_recipe *r)
 	q[3] = (uint8_t)r->window_bits;
 	q[4] = r->mem_level;
 	q[5] = r->strategy;
-	put32(q + 6, r->lib_version);
+	le32_put(q + 6, r->lib_version);
 }
 
 static void get_recipe(const uint8_t *q, struct unwrap_recipe *r)
@@ -171,7 +131,7 @@ static void get_recipe(const uint8_t *q, struct unwrap_recipe *r)
 	r->window_bits = (int8_t)q[3];
 	r->mem_level = q[4];
 	r->strategy = q[5];
-	r->lib_version = get32(q + 6);
+	r->lib_version = le32_get(q + 6);
 }
 
 /* The distinct recipes of a plan, in order of first use, and each piece's index into them. */
@@ -261,19 +221,19 @@ int unwrap_plan_encode(const struct unwrap_plan *p, uint8_t *buf, size_t cap, si
 		goto out;
 	}
 	memcpy(q, PLAN_MAGIC, 4);
-	put16(q + 4, PLAN_VERSION);
+	le16_put(q + 4, PLAN_VERSION);
 	q[6] = p->format;
 	q[7] = p->fallback;
-	put64(q + 8, p->file_len);
-	put64(q + 16, p->unwrapped_len);
-	put32(q + 24, p->n_pieces);
+	le64_put(q + 8, p->file_len);
+	le64_put(q + 16, p->unwrapped_len);
+	le32_put(q + 24, p->n_pieces);
 	q += 28;
 	for (int lib = 1; lib < UNWRAP_LIB_COUNT; lib++) {
-		put32(q, p->lib_version[lib]);
-		put64(q + 4, p->canary[lib]);
+		le32_put(q, p->lib_version[lib]);
+		le64_put(q + 4, p->canary[lib]);
 		q += 12;
 	}
-	put16(q, (uint16_t)t.n);
+	le16_put(q, (uint16_t)t.n);
 	q += 2;
 	for (uint32_t k = 0; k < t.n; k++) {
 		put_recipe(q, &t.r[k]);
@@ -288,10 +248,10 @@ int unwrap_plan_encode(const struct unwrap_plan *p, uint8_t *buf, size_t cap, si
 			continue;
 		q = put_var(q, t.index[i]);
 		q = put_var(q, pc->unwrapped_len);
-		put64(q, pc->xxh64);
+		le64_put(q, pc->xxh64);
 		q += 8;
 	}
-	put64(q, XXH64(buf, (size_t)(q - buf), 0));
+	le64_put(q, XXH64(buf, (size_t)(q - buf), 0));
 	q += 8;
 	*len = (size_t)(q - buf);
 out:
@@ -311,12 +271,12 @@ int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
 	*out = NULL;
 	if (len < PLAN_HEAD + 8 || memcmp(buf, PLAN_MAGIC, 4) != 0)
 		return -EBADMSG;
-	if (get16(buf + 4) > PLAN_VERSION)
+	if (le16_get(buf + 4) > PLAN_VERSION)
 		return -EPROTO;
-	if (get16(buf + 4) != PLAN_VERSION || get64(buf + len - 8) != XXH64(buf, len - 8, 0))
+	if (le16_get(buf + 4) != PLAN_VERSION || le64_get(buf + len - 8) != XXH64(buf, len - 8, 0))
 		return -EBADMSG;
-	n = get32(buf + 24);
-	nr = get16(buf + PLAN_HEAD - 2);
+	n = le32_get(buf + 24);
+	nr = le16_get(buf + PLAN_HEAD - 2);
 	/* Bound the counts by the bytes there are before allocating. */
 	if (nr > (len - PLAN_HEAD - 8) / RECIPE_SIZE ||
 	    n > (len - PLAN_HEAD - 8 - (size_t)nr * RECIPE_SIZE) / PIECE_MIN)
@@ -332,14 +292,14 @@ int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
 	}
 	p->format = buf[6];
 	p->fallback = buf[7];
-	p->file_len = get64(buf + 8);
-	p->unwrapped_len = get64(buf + 16);
+	p->file_len = le64_get(buf + 8);
+	p->unwrapped_len = le64_get(buf + 16);
 	p->n_pieces = n;
 	q = buf + 28;
 	end = buf + len - 8;
 	for (int lib = 1; lib < UNWRAP_LIB_COUNT; lib++) {
-		p->lib_version[lib] = get32(q);
-		p->canary[lib] = get64(q + 4);
+		p->lib_version[lib] = le32_get(q);
+		p->canary[lib] = le64_get(q + 4);
 		q += 12;
 	}
 	q += 2;
@@ -368,7 +328,7 @@ int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
 			    get_var(&q, end, &pc->unwrapped_len) || end - q < 8)
 				goto out;
 			pc->recipe = recipes[k];
-			pc->xxh64 = get64(q);
+			pc->xxh64 = le64_get(q);
 			q += 8;
 			if (pc->recipe.lib !=
 			    (pc->kind == UNWRAP_ZLIB ? UNWRAP_LIB_ZLIB : UNWRAP_LIB_LZ4))

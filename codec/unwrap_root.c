@@ -17,16 +17,12 @@
 #include <errno.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "unwrap_impl.h"
 
 #define KEY_MIN      26 /* fNbytes..fCycle (18) + two 4-byte seek pointers */
 #define BLOCK_HEADER 9
 #define L4_CHECKSUM  8
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 static uint16_t be16(const uint8_t *p)
 {
@@ -89,7 +85,7 @@ static int walk_keys(struct unwrap_builder *b, uint64_t begin, uint64_t end, int
 
 		if (end - pos < 4)
 			return UNWRAP_DAMAGED_KEYS;
-		nbytes = (int32_t)be32(k);
+		nbytes = (int32_t)be32_get(k);
 		if (nbytes < 0) { /* a free gap */
 			if (nbytes == INT32_MIN || (uint64_t) - (int64_t)nbytes > end - pos)
 				return UNWRAP_DAMAGED_KEYS;
@@ -98,7 +94,7 @@ static int walk_keys(struct unwrap_builder *b, uint64_t begin, uint64_t end, int
 		}
 		if ((uint64_t)nbytes < KEY_MIN || (uint64_t)nbytes > end - pos)
 			return UNWRAP_DAMAGED_KEYS;
-		objlen = be32(k + 6);
+		objlen = be32_get(k + 6);
 		keylen = be16(k + 14);
 		/* Key versions over 1000 have 8-byte seek pointers. */
 		if (keylen < KEY_MIN + (be16(k + 4) > 1000 ? 8 : 0) || keylen > (uint32_t)nbytes ||
@@ -128,12 +124,12 @@ int unwrap_root_scan(struct unwrap_builder *b)
 		return UNWRAP_NOT_CONTAINER;
 	if (b->len < 20)
 		return UNWRAP_DAMAGED_HEADER;
-	version = be32(d + 4);
-	begin = be32(d + 8);
+	version = be32_get(d + 4);
+	begin = be32_get(d + 8);
 	if (version >= 1000000)
-		end = (uint64_t)be32(d + 12) << 32 | be32(d + 16);
+		end = (uint64_t)be32_get(d + 12) << 32 | be32_get(d + 16);
 	else
-		end = be32(d + 12);
+		end = be32_get(d + 12);
 	if (begin < 20 || begin > end || end > b->len)
 		return UNWRAP_DAMAGED_HEADER;
 	rc = walk_keys(b, begin, end, 0);
