@@ -60,8 +60,10 @@ static uint64_t header_len(const uint8_t *d, uint64_t len, uint64_t pos)
 	return q <= len ? q - pos : 0;
 }
 
-/* Inflates the raw deflate stream at `off` to find its end; checks the trailer after it. */
-static int member_check(const uint8_t *d, uint64_t len, struct member *m, uint8_t *sink)
+/* Inflates the raw deflate stream at `off` to find its end; checks the trailer after it. Gives
+ * up past max_raw decoded bytes (a gzip bomb is not worth the time). */
+static int member_check(const uint8_t *d, uint64_t len, struct member *m, uint8_t *sink,
+                        uint64_t max_raw)
 {
 	z_stream zs = {0};
 	uint32_t crc = crc32(0, NULL, 0);
@@ -84,6 +86,10 @@ static int member_check(const uint8_t *d, uint64_t len, struct member *m, uint8_
 		zrc = inflate(&zs, Z_NO_FLUSH);
 		crc = crc32(crc, sink, SINK - zs.avail_out);
 		raw += SINK - zs.avail_out;
+		if (raw > max_raw) {
+			rc = UNWRAP_TOO_LARGE;
+			goto out;
+		}
 	} while (zrc == Z_OK || (zrc == Z_BUF_ERROR && zs.avail_in == 0 && left > 0));
 	if (zrc != Z_STREAM_END)
 		goto out;
@@ -139,7 +145,7 @@ int unwrap_gzip_scan(struct unwrap_builder *b)
 		                        .level_class = xfl == 2   ? 3
 		                                       : xfl == 4 ? 0
 		                                                  : 4};
-		rc = member_check(b->data, b->len, &ms[n], sink);
+		rc = member_check(b->data, b->len, &ms[n], sink, b->max_unwrapped);
 		if (rc)
 			goto out;
 		pos = ms[n].stream_off + ms[n].stream_len + 8;

@@ -8,6 +8,8 @@
 #               seconds the scan and recipe search took
 #   boa unw     the unwrapped bytes, boa -1 per 128 KiB, plus the serialized plan
 #   zstd unw    the unwrapped bytes, zstd -19 per 128 KiB, plus the plan (the cheaper coder)
+#   boa 1M      `boa compress -1 -B 1M` of the file: unwrapped by boa itself, coded per 1 MiB
+#               (the baskets of a tree repeat each other over more than 128 KiB)
 # and the ratio (bytes / stored) of each, then totals for the zlib/LZ4 ROOT files (the goal:
 # >= 1.6x) and for all files. Every file is re-created from its boa-coded unwrapped bytes and
 # compared with the original before its numbers are printed.
@@ -45,42 +47,46 @@ zstd_blocks() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", b ? a / b : 0 }'; }
 
-printf '%-44s %9s %9s %9s %9s %10s %6s %9s %6s %9s %6s\n' file bytes 'xz -9e' 'zstd -19' \
-	'boa raw' unwrapped 'cpu s' 'boa unw' 'cpu s' 'zstd unw' 'cpu s'
+printf '%-44s %9s %9s %9s %9s %10s %6s %9s %6s %9s %6s %9s\n' file bytes 'xz -9e' 'zstd -19' \
+	'boa raw' unwrapped 'cpu s' 'boa unw' 'cpu s' 'zstd unw' 'cpu s' 'boa 1M'
 declare -A sum
 for f in "$@"; do
 	name=$(basename "$f")
 	n=$(size "$f")
 	xzn=$(xz -9e -T1 -c "$f" | wc -c)
 	zsn=$(zstd -19 -q -c "$f" | wc -c)
-	"$boa" compress -1 -B 128K -T 1 -f "$f" "$tmp/raw.boa" 2>/dev/null
+	"$boa" compress -q -1 -B 128K -T 1 --no-unwrap -f "$f" "$tmp/raw.boa"
 	boaraw=$(size "$tmp/raw.boa")
 	cpu "$tool" unwrap "$f" "$tmp/unw" "$tmp/plan" >/dev/null
 	unwrap_cpu=$(cat "$tmp/cpu")
 	un=$(size "$tmp/unw")
 	plan=$(size "$tmp/plan")
-	cpu "$boa" compress -1 -B 128K -T 1 -f "$tmp/unw" "$tmp/unw.boa" 2>/dev/null
+	cpu "$boa" compress -q -1 -B 128K -T 1 --no-unwrap -f "$tmp/unw" "$tmp/unw.boa"
 	boa_cpu=$(cat "$tmp/cpu")
 	boaunw=$(($(size "$tmp/unw.boa") + plan))
 	zstd_blocks "$tmp/unw"
 	zsunw=$(($(cat "$tmp/zs") + plan))
 	zs_cpu=$(cat "$tmp/cpu")
 	# The stored form must give back the file, byte for byte.
-	"$boa" decompress -T 1 -f "$tmp/unw.boa" "$tmp/unw.back" 2>/dev/null
+	"$boa" decompress -q -T 1 -f "$tmp/unw.boa" "$tmp/unw.back"
 	"$tool" regenerate "$tmp/plan" "$tmp/unw.back" "$tmp/back"
 	cmp -s "$tmp/back" "$f" || { echo "bench-unwrap: $name does not come back byte for byte" >&2; exit 1; }
-	printf '%-44s %9d %9d %9d %9d %10d %6s %9d %6s %9d %6s\n' "$name" "$n" "$xzn" "$zsn" "$boaraw" \
-		"$un" "$unwrap_cpu" "$boaunw" "$boa_cpu" "$zsunw" "$zs_cpu"
-	printf '%-44s %9s %9s %9s %9s %10s %6s %9s %6s %9s\n' '' '' "$(ratio "$n" "$xzn")" \
+	"$boa" compress -q -1 -B 1M -T 1 -f "$f" "$tmp/1m.boa"
+	boa1m=$(size "$tmp/1m.boa")
+	"$boa" decompress -q -T 1 -f "$tmp/1m.boa" "$tmp/back"
+	cmp -s "$tmp/back" "$f" || { echo "bench-unwrap: $name: boa decompress differs" >&2; exit 1; }
+	printf '%-44s %9d %9d %9d %9d %10d %6s %9d %6s %9d %6s %9d\n' "$name" "$n" "$xzn" "$zsn" \
+		"$boaraw" "$un" "$unwrap_cpu" "$boaunw" "$boa_cpu" "$zsunw" "$zs_cpu" "$boa1m"
+	printf '%-44s %9s %9s %9s %9s %10s %6s %9s %6s %9s %6s %9s\n' '' '' "$(ratio "$n" "$xzn")" \
 		"$(ratio "$n" "$zsn")" "$(ratio "$n" "$boaraw")" '' '' "$(ratio "$n" "$boaunw")" '' \
-		"$(ratio "$n" "$zsunw")"
+		"$(ratio "$n" "$zsunw")" '' "$(ratio "$n" "$boa1m")"
 	groups=all
 	case $name in
 	*lzma*.root | *zstd*.root) ;;
 	*.root) groups="all zliblz4" ;;
 	esac
 	for g in $groups; do
-		for k in n xzn zsn boaraw un boaunw zsunw; do
+		for k in n xzn zsn boaraw un boaunw zsunw boa1m; do
 			sum[$g.$k]=$((${sum[$g.$k]:-0} + ${!k}))
 		done
 		for k in unwrap_cpu boa_cpu zs_cpu; do
@@ -92,12 +98,13 @@ for g in zliblz4 all; do
 	[ -n "${sum[$g.n]:-}" ] || continue
 	label="total, all files"
 	[ $g = zliblz4 ] && label="total, zlib/LZ4 ROOT files (goal >= 1.6x)"
-	printf '%-44s %9d %9d %9d %9d %10d %6s %9d %6s %9d %6s\n' "$label" "${sum[$g.n]}" \
+	printf '%-44s %9d %9d %9d %9d %10d %6s %9d %6s %9d %6s %9d\n' "$label" "${sum[$g.n]}" \
 		"${sum[$g.xzn]}" "${sum[$g.zsn]}" "${sum[$g.boaraw]}" "${sum[$g.un]}" \
 		"${sum[$g.unwrap_cpu]}" "${sum[$g.boaunw]}" "${sum[$g.boa_cpu]}" "${sum[$g.zsunw]}" \
-		"${sum[$g.zs_cpu]}"
-	printf '%-44s %9s %9s %9s %9s %10s %6s %9s %6s %9s\n' '' '' \
+		"${sum[$g.zs_cpu]}" "${sum[$g.boa1m]}"
+	printf '%-44s %9s %9s %9s %9s %10s %6s %9s %6s %9s %6s %9s\n' '' '' \
 		"$(ratio "${sum[$g.n]}" "${sum[$g.xzn]}")" "$(ratio "${sum[$g.n]}" "${sum[$g.zsn]}")" \
 		"$(ratio "${sum[$g.n]}" "${sum[$g.boaraw]}")" '' '' \
-		"$(ratio "${sum[$g.n]}" "${sum[$g.boaunw]}")" '' "$(ratio "${sum[$g.n]}" "${sum[$g.zsunw]}")"
+		"$(ratio "${sum[$g.n]}" "${sum[$g.boaunw]}")" '' \
+		"$(ratio "${sum[$g.n]}" "${sum[$g.zsunw]}")" '' "$(ratio "${sum[$g.n]}" "${sum[$g.boa1m]}")"
 done

@@ -350,6 +350,33 @@ static void test_damaged_gzip_file_is_stored_plain(void **state)
 	free(f.data);
 }
 
+/* A limit on the unwrapped bytes (a gzip bomb) leaves the file as it is. */
+static void test_unwrapped_bytes_over_the_limit_stay_verbatim(void **state)
+{
+	struct unwrap_scan_opts opts = {.max_unwrapped = 2u << 20};
+	struct unwrap_plan *p;
+	struct file f;
+
+	load_rootc("pylhe-testfile-madgraph5-3.5.8-pp_to_jj.lhe.gz", &f);
+	assert_int_equal(unwrap_scan(f.data, f.len, &opts, &p), 0);
+	assert_int_equal(p->fallback, UNWRAP_TOO_LARGE);
+	assert_int_equal(p->n_pieces, 1);
+	assert_int_equal(p->unwrapped_len, f.len);
+	unwrap_plan_free(p);
+	free(f.data);
+	/* A ROOT file: the streams that fit are unwrapped, the rest stay. */
+	load_rootc("uproot-issue121.root", &f);
+	opts.max_unwrapped = f.len + 200000;
+	assert_int_equal(unwrap_scan(f.data, f.len, &opts, &p), 0);
+	assert_int_equal(p->fallback, UNWRAP_TOO_LARGE);
+	assert_true(p->stats.streams_unwrapped > 0 &&
+	            p->stats.streams_unwrapped < p->stats.streams);
+	assert_true(p->unwrapped_len <= opts.max_unwrapped);
+	assert_plan_recreates(p, f.data, f.len);
+	unwrap_plan_free(p);
+	free(f.data);
+}
+
 static void test_other_files_are_one_verbatim_piece(void **state)
 {
 	static uint8_t text[] = "<LesHouchesEvents version=\"3.0\">\n";
@@ -650,6 +677,7 @@ int main(void)
 	    cmocka_unit_test(test_garbage_key_table_is_stored_plain),
 	    cmocka_unit_test(test_flipped_bytes_anywhere_never_give_a_wrong_plan),
 	    cmocka_unit_test(test_damaged_gzip_file_is_stored_plain),
+	    cmocka_unit_test(test_unwrapped_bytes_over_the_limit_stay_verbatim),
 	    cmocka_unit_test(test_other_files_are_one_verbatim_piece),
 	    cmocka_unit_test(test_plan_find_returns_the_piece_holding_an_offset),
 	    cmocka_unit_test(test_plan_serialization_round_trips),
