@@ -5,8 +5,11 @@
  * (a record stores only the part of its block before EOF; truncate down rewrites the block that
  * holds the new EOF), so extending a file never exposes old data. */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -516,6 +519,8 @@ int fs_file_truncate_locked(struct fs *fs, struct fs_node *n, uint64_t size)
 	struct fs_dirty *d;
 	int rc;
 
+	if (size > FS_FILE_SIZE_MAX)
+		return -EFBIG; /* as ext4 past s_maxbytes */
 	/* Commit pending writes first: then every dirty block dropped below is also on disk,
 	 * and a failure can put memory back as it was. */
 	rc = flush(fs, n, UINT64_MAX);
@@ -596,5 +601,203 @@ int fs_file_prefetch(struct fs *fs, uint64_t ino, uint64_t block)
 		return rc;
 	rc = prefetch_block(fs, n, block);
 	fs_node_put(fs, n);
+	return rc;
+}
+
+uint64_t fs_file_buffered_bytes(const struct fs *fs, const struct fs_node *n)
+{
+	uint32_t bs = fs->opt.block_size;
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < n->ndirty; i++) {
+		uint64_t start = n->dirty[i].block * bs;
+
+		if (start < n->attr.size)
+			bytes += n->attr.size - start < bs ? n->attr.size - start : bs;
+	}
+	return bytes;
+}
+
+/* Extents of one inode from a block on: the first one (SEEK_DATA), the end of the run of
+ * blocks that are stored or dirty (SEEK_HOLE), or up to a batch of them below `last`
+ * (fallocate). */
+struct extent_walk {
+	struct fs_node *n;
+	uint64_t next, last;
+	int mode; /* SEEK_DATA, SEEK_HOLE, or 0 for a batch */
+	uint64_t blocks[FS_DIRTY_MAX];
+	size_t count;
+};
+
+static int extent_walk_step(void *arg, uint64_t ino, uint64_t block, const struct extent *e)
+{
+	struct extent_walk *w = arg;
+
+	(void)e;
+	if (ino != w->n->ino)
+		return 1;
+	switch (w->mode) {
+	case SEEK_DATA:
+		w->next = block;
+		return 1;
+	case SEEK_HOLE:
+		while (w->next < block && dirty_find(w->n, w->next))
+			w->next++;
+		if (block != w->next)
+			return 1; /* a hole before this extent */
+		w->next++;
+		return 0;
+	default:
+		if (block >= w->last)
+			return 1;
+		w->blocks[w->count++] = block;
+		return w->count == FS_DIRTY_MAX;
+	}
+}
+
+static int extent_walk(struct fs *fs, struct extent_walk *w, uint64_t from)
+{
+	struct idx_txn *t = NULL;
+	int rc = idx_read_begin(fs->idx, &t);
+
+	if (rc)
+		return rc;
+	rc = idx_extent_each_from(t, w->n->ino, from, extent_walk_step, w);
+	idx_read_end(t);
+	return rc < 0 ? rc : 0;
+}
+
+int fs_file_seek(struct fs *fs, struct fs_node *n, uint64_t off, int whence, uint64_t *out)
+{
+	uint32_t bs = fs->opt.block_size;
+	uint64_t block = off / bs, size, found;
+	struct extent_walk w = {.n = n, .mode = whence};
+	int rc;
+
+	pthread_rwlock_rdlock(&n->lock);
+	size = n->attr.size;
+	if (off >= size) {
+		rc = -ENXIO;
+		goto out;
+	}
+	if (whence == SEEK_DATA) {
+		w.next = UINT64_MAX;
+		rc = extent_walk(fs, &w, block);
+		if (rc)
+			goto out;
+		found = w.next;
+		for (size_t i = 0; i < n->ndirty; i++) /* buffered data is data */
+			if (n->dirty[i].block >= block && n->dirty[i].block < found)
+				found = n->dirty[i].block;
+		if (found == UINT64_MAX || found * bs >= size) {
+			rc = -ENXIO;
+			goto out;
+		}
+		*out = found == block ? off : found * bs;
+	} else {
+		w.next = block;
+		rc = extent_walk(fs, &w, block);
+		if (rc)
+			goto out;
+		while (dirty_find(n, w.next))
+			w.next++;
+		*out = w.next == block ? off : w.next * bs < size ? w.next * bs : size;
+	}
+out:
+	pthread_rwlock_unlock(&n->lock);
+	return rc;
+}
+
+/* Zeroes bytes [from, to) of a block, in its dirty copy. */
+static int zero_in_block(struct fs *fs, struct fs_node *n, uint64_t from, uint64_t to)
+{
+	uint32_t bs = fs->opt.block_size;
+	struct fs_dirty *d;
+	int rc = dirty_get(fs, n, from / bs, 0, &d);
+
+	if (!rc)
+		memset(d->data + from % bs, 0, to - from);
+	return rc;
+}
+
+/* Zeroes [from, to), inside the file: whole blocks become holes (their records are freed at the
+ * next compaction), the partial blocks at the ends are rewritten with zeros. Node lock held,
+ * nothing dirty. */
+static int zero_range_locked(struct fs *fs, struct fs_node *n, uint64_t from, uint64_t to)
+{
+	uint32_t bs = fs->opt.block_size;
+	uint64_t first = (from + bs - 1) / bs, last = to / bs, cursor = first;
+	int rc = 0;
+
+	if (from % bs || to < (from / bs + 1) * bs) {
+		rc = zero_in_block(fs, n, from,
+		                   to < (from / bs + 1) * bs ? to : (from / bs + 1) * bs);
+		if (rc)
+			return rc;
+	}
+	if (to % bs && to / bs > from / bs) {
+		rc = zero_in_block(fs, n, to / bs * bs, to);
+		if (rc)
+			return rc;
+	}
+	/* A block of zeros flushes as a hole: the flush deletes its extent and accounts for it. */
+	while (cursor < last) {
+		struct extent_walk w = {.n = n, .last = last};
+
+		rc = extent_walk(fs, &w, cursor);
+		if (rc || !w.count)
+			break;
+		for (size_t i = 0; i < w.count && !rc; i++) {
+			struct fs_dirty *d;
+
+			rc = dirty_get(fs, n, w.blocks[i], 1, &d);
+			if (!rc)
+				memset(d->data, 0, bs);
+		}
+		if (!rc)
+			rc = flush(fs, n, UINT64_MAX);
+		if (rc)
+			break;
+		cursor = w.blocks[w.count - 1] + 1;
+	}
+	return rc;
+}
+
+int fs_file_fallocate(struct fs *fs, struct fs_node *n, int mode, uint64_t off, uint64_t len)
+{
+	uint64_t end = off + len, size;
+	int changed = 0, rc;
+
+	pthread_rwlock_wrlock(&n->lock);
+	rc = flush(fs, n, UINT64_MAX);
+	if (rc)
+		goto out;
+	size = n->attr.size;
+	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
+		/* Past the end the file reads as zeros already (see the invariant above). */
+		uint64_t to = end < size ? end : size;
+
+		if (off < to) {
+			rc = zero_range_locked(fs, n, off, to);
+			if (rc)
+				goto out;
+			changed = 1;
+		}
+	}
+	if (!(mode & FALLOC_FL_KEEP_SIZE) && end > size) {
+		/* Nothing to reserve: blocks are written compressed when data arrives, so the
+		 * space a block will take is not known before. The size is what programs see. */
+		n->attr.size = end;
+		changed = 1;
+	}
+	if (changed) {
+		n->attr.mtime_ns = n->attr.ctime_ns = fs_now_ns();
+		n->attr_dirty = 1;
+		rc = flush(fs, n, UINT64_MAX);
+		if (rc)
+			fs_file_revert_locked(fs, n);
+	}
+out:
+	pthread_rwlock_unlock(&n->lock);
 	return rc;
 }

@@ -4,6 +4,7 @@
  * timeouts, open-file handles, directory snapshots for readdir offsets. */
 #define FUSE_USE_VERSION 312
 #include <errno.h>
+#include <linux/falloc.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <stdlib.h>
@@ -69,6 +70,10 @@ static void node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 {
 	pthread_rwlock_rdlock(&n->lock);
 	attr_to_stat(fs, &n->attr, st);
+	/* Data waiting in memory counts too: tar -S and cp --sparse take st_blocks == 0 for a
+	 * file with no data, and du would under-report until the flush. */
+	st->st_blocks =
+	    (blkcnt_t)((n->attr.stored_bytes + fs_file_buffered_bytes(fs, n) + 511) / 512);
 	pthread_rwlock_unlock(&n->lock);
 }
 
@@ -384,15 +389,64 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		off = (off_t)h->node->attr.size;
 		pthread_rwlock_unlock(&h->node->lock);
 	}
-	if ((uint64_t)off + size < (uint64_t)off) {
+	/* As ext4: nothing at or past the maximum size; a write across it is cut short there. */
+	if (off < 0 || (uint64_t)off >= FS_FILE_SIZE_MAX) {
 		fuse_reply_err(req, EFBIG);
 		return;
 	}
+	if (size > FS_FILE_SIZE_MAX - (uint64_t)off)
+		size = (size_t)(FS_FILE_SIZE_MAX - (uint64_t)off);
 	rc = fs_file_write(fs, h->node, (uint64_t)off, (const uint8_t *)buf, size);
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_write(req, size);
+}
+
+/* The kernel answers SEEK_SET/CUR/END itself; SEEK_DATA and SEEK_HOLE come here. */
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+                     struct fuse_file_info *fi)
+{
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+	uint64_t at = 0;
+	int rc;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	rc = fs_file_seek(req_fs(req), h->node, (uint64_t)off, whence, &at);
+	if (rc)
+		fuse_reply_err(req, -rc);
+	else
+		fuse_reply_lseek(req, (off_t)at);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t off, off_t len,
+                         struct fuse_file_info *fi)
+{
+	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+	int known = mode & ~FALLOC_FL_KEEP_SIZE;
+
+	if ((known && known != FALLOC_FL_PUNCH_HOLE && known != FALLOC_FL_ZERO_RANGE) ||
+	    (known == FALLOC_FL_PUNCH_HOLE && !(mode & FALLOC_FL_KEEP_SIZE))) {
+		fuse_reply_err(req, EOPNOTSUPP); /* collapse, insert, unshare: not kept up */
+		return;
+	}
+	if (off < 0 || len <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if ((uint64_t)len > FS_FILE_SIZE_MAX || (uint64_t)off > FS_FILE_SIZE_MAX - (uint64_t)len) {
+		fuse_reply_err(req, EFBIG);
+		return;
+	}
+	fuse_reply_err(
+	    req, -fs_file_fallocate(req_fs(req), h->node, mode, (uint64_t)off, (uint64_t)len));
 }
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -663,6 +717,8 @@ const struct fuse_lowlevel_ops fs_ops = {
     .flush = op_flush,
     .release = op_release,
     .fsync = op_fsync,
+    .lseek = op_lseek,
+    .fallocate = op_fallocate,
     .opendir = op_opendir,
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,
