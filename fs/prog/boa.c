@@ -4,6 +4,7 @@
  * Owns: the `boa` command line and its usage text.
  * Does not own: the sub-commands (cmd_*.c), the chunk coder (boa.h), models and training
  * (boa_model.h, boa_train.h), archives (fs/). */
+#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,14 +15,20 @@
 void boa_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: boa compress [-1..-9] [-m MODEL] [-T N] [-B SIZE] [--verify] [-f] IN OUT\n"
-	        "       boa decompress [-m MODEL] [-T N] [-f] IN OUT\n"
+	        "usage: boa compress [-1..-9] [-d] [-t] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N]\n"
+	        "                    [-B SIZE] [-m MODEL] [--verify] FILE...\n"
+	        "       boa decompress [-t] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] [-m MODEL] "
+	        "FILE...\n"
+	        "       boa compress|decompress [options] IN OUT\n"
 	        "       boa bench [--json] [-l LEVELS] [--no-peers] [-m MODEL] FILES...\n"
-	        "       boa train FILES... -o MODEL [options]   (boa train --help)\n"
-	        "       boa stats|fsck|gc|models ARCHIVE [options]   (archive commands)\n"
-	        "       boa --help | --version\n"
-	        "IN or OUT '-' is stdin or stdout. Level 1 needs no model; 2-9 mix in the Mamba\n"
-	        "byte model (built-in 'fast' at 2-3, 'default' at 4-9, or -m MODEL).\n"
+	        "       boa train FILES... -o MODEL [--max-time SECONDS] [options]\n"
+	        "       boa stats ARCHIVE|MOUNTPOINT|PATH [--json] [--wait] [options]\n"
+	        "       boa wait ARCHIVE|MOUNTPOINT|PATH\n"
+	        "       boa fsck|gc|models ARCHIVE [options]\n"
+	        "       boa --help | -V | --version      (boa COMMAND --help for each)\n"
+	        "FILE becomes FILE.boa and back, as with zstd; '-' is stdin to stdout. -T0 uses\n"
+	        "every CPU, with the same output bytes. Level 1 needs no model; 2-9 mix in the\n"
+	        "Mamba byte model (built-in 'fast' at 2-3, 'default' at 4-9, or -m MODEL).\n"
 	        "Default level %d. See boa(1).\n",
 	        BOA_LEVEL_DEFAULT);
 }
@@ -85,6 +92,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[1];
+	/* Sub-commands say what is wrong with their options themselves, prefixed "boa:". */
+	opterr = 0;
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		boa_usage(stdout);
 		return 0;

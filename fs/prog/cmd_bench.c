@@ -477,6 +477,8 @@ int cmd_bench(int argc, char **argv, struct opts *o)
 			       "FILES...\n");
 			return 0;
 		default:
+			fail("bench: unknown option or missing value: %s (see boa bench --help)",
+			     argv[optind - 1]);
 			return 2;
 		}
 	}
