@@ -136,21 +136,21 @@ static int archive_check(const char *archive)
 	if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
 		first_entry(archive, seen, sizeof(seen));
 		fs_log("%s: not a boafs archive: no index/ directory (it holds '%s', ...); "
-		       "refusing to write into it",
+		       "leaving it untouched",
 		       archive, seen);
 		return -EINVAL;
 	}
 	snprintf(path, sizeof(path), "%s/index/data.mdb", archive);
 	if (stat(path, &st) || !S_ISREG(st.st_mode)) {
 		fs_log("%s: not a boafs archive: an index/ directory without index/data.mdb; "
-		       "refusing to write into it",
+		       "leaving it untouched",
 		       archive);
 		return -EINVAL;
 	}
 	snprintf(path, sizeof(path), "%s/seg", archive);
 	if (stat(path, &st) || !S_ISDIR(st.st_mode)) {
-		fs_log("%s: not a boafs archive: index/data.mdb but no seg/ directory; refusing to "
-		       "write into it",
+		fs_log("%s: not a boafs archive: index/data.mdb but no seg/ directory; leaving it "
+		       "untouched",
 		       archive);
 		return -EINVAL;
 	}

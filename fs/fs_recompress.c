@@ -53,6 +53,14 @@ struct fs_recompress {
 	int64_t next_scan_ns, next_gc_ns;
 	int64_t gc_interval_ns;
 	int64_t cold_ns, scan_interval_ns;
+	/* A pass: from the first scan that finds cold blocks to the first that finds none with
+	 * nothing left in the queue or in the workers' hands. One log line at each end. */
+	int pass_active;
+	int64_t pass_started_ns;
+	size_t working; /* items taken from the queue and not finished */
+	struct rc_counts {
+		uint64_t replaced, kept, failed, before_bytes, after_bytes;
+	} pass;
 	int enabled; /* recompression; compaction runs regardless */
 	int level;
 	const struct boa_model *model; /* NULL at levels that use none */
@@ -235,8 +243,11 @@ static int worth_it(const struct extent *e, size_t encoded_len)
 	return encoded_len + encoded_len / 32 < e->stored_len;
 }
 
+enum rc_outcome { RC_NONE, RC_REPLACED, RC_KEPT };
+
 static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
-                          const struct rc_item *item)
+                          const struct rc_item *item, enum rc_outcome *outcome,
+                          uint64_t *after_bytes)
 {
 	struct fs *fs = rc->fs;
 	const struct extent *e = &item->e;
@@ -262,8 +273,10 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 		return err; /* -ECANCELED: unmounting; the block stays as it is */
 	if (__atomic_load_n(&rc->stopping, __ATOMIC_RELAXED))
 		return 0; /* unmounting: no verify, no commit */
-	if (!worth_it(e, encoded_len))
+	if (!worth_it(e, encoded_len)) {
+		*outcome = RC_KEPT;
 		return mark_tried(fs, item);
+	}
 	/* Prove the encoding before it replaces anything: decode it and compare. */
 	cpu = fs_thread_cpu_ns();
 	err = codec_decode(fs->codec, CODEC_BOA, &args, b->encoded, encoded_len, b->check,
@@ -293,6 +306,10 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 	if (!err)
 		err = commit_replace(fs, item, &fresh);
 	seg_settle(fs->seg, &fresh);
+	if (!err) {
+		*outcome = RC_REPLACED;
+		*after_bytes = fresh.record_len;
+	}
 	return err;
 }
 
@@ -335,6 +352,65 @@ static void compact(struct fs *fs)
 		       (unsigned long long)report.bytes_freed);
 }
 
+/* Share of a segment's bytes that compaction after a pass leaves dead at most: the superseded
+ * records of a pass sit in segments that never reach the background threshold (one half), and
+ * the archive on disk should come within about this much of its live bytes. */
+#define FS_GC_AFTER_PASS 0.1
+
+/* Compaction follows recompression: every segment whose records a pass superseded by at
+ * least FS_GC_AFTER_PASS is compacted, the open one included (ended first). */
+static void compact_after_pass(struct fs *fs)
+{
+	struct fs_gc_report report;
+	struct idx_segment_usage u = {0, 0};
+	struct idx_txn *t = NULL;
+	uint64_t tail = seg_tail(fs->seg), size = 0;
+
+	if (!seg_size(fs->seg, tail, &size) && size && !idx_read_begin(fs->idx, &t)) {
+		if (idx_segment_get(t, tail, &u) == -ENOENT)
+			u.live_bytes = 0;
+		idx_read_end(t);
+		if (u.live_bytes < size && (double)(size - u.live_bytes) >= FS_GC_AFTER_PASS * size)
+			seg_roll(fs->seg);
+	}
+	if (fs_gc(fs, FS_GC_AFTER_PASS, &report))
+		return;
+	fs_log("gc after recompression: %llu segments compacted, %llu bytes moved, %llu bytes "
+	       "freed",
+	       (unsigned long long)report.segments_removed, (unsigned long long)report.bytes_moved,
+	       (unsigned long long)report.bytes_freed);
+}
+
+/* rc->lock held. */
+static void pass_start(struct fs_recompress *rc)
+{
+	rc->pass_active = 1;
+	rc->pass_started_ns = fs_now_ns();
+	memset(&rc->pass, 0, sizeof(rc->pass));
+	fs_log("recompression pass started: blocks not written or read for %llu s, BOA level %d",
+	       (unsigned long long)(rc->cold_ns / 1000000000), rc->level);
+}
+
+/* rc->lock not held; only the scanning thread ends a pass. */
+static void pass_end(struct fs_recompress *rc)
+{
+	struct rc_counts c;
+	int64_t took;
+
+	pthread_mutex_lock(&rc->lock);
+	c = rc->pass;
+	took = fs_now_ns() - rc->pass_started_ns;
+	rc->pass_active = 0;
+	pthread_mutex_unlock(&rc->lock);
+	fs_log("recompression pass done in %.1f s: %llu blocks recompressed (%llu -> %llu bytes), "
+	       "%llu kept as they were (BOA not smaller), %llu failed",
+	       (double)took / 1e9, (unsigned long long)c.replaced,
+	       (unsigned long long)c.before_bytes, (unsigned long long)c.after_bytes,
+	       (unsigned long long)c.kept, (unsigned long long)c.failed);
+	if (c.replaced)
+		compact_after_pass(rc->fs);
+}
+
 static void *recompress_main(void *arg)
 {
 	struct fs_recompress *rc = arg;
@@ -357,21 +433,33 @@ static void *recompress_main(void *arg)
 	while (!rc->stopping) {
 		if (rc->qcount) {
 			struct rc_item item = rc->queue[rc->qhead];
+			enum rc_outcome outcome = RC_NONE;
+			uint64_t after = 0;
 			int err;
 
 			rc->qhead = (rc->qhead + 1) % RC_BATCH;
 			rc->qcount--;
+			rc->working++;
 			pthread_mutex_unlock(&rc->lock);
 			err = b.payload && b.raw && b.encoded && b.check && b.boa
-			          ? recompress_one(rc, &b, &item)
+			          ? recompress_one(rc, &b, &item, &outcome, &after)
 			          : -ENOMEM;
 			if (err && err != -EIO && err != -ECANCELED)
 				fs_log("inode %llu block %llu: recompression failed: %s",
 				       (unsigned long long)item.ino, (unsigned long long)item.block,
 				       strerror(-err));
 			pthread_mutex_lock(&rc->lock);
+			rc->working--;
 			if (err == -ECANCELED)
 				rc->cancelled++;
+			else if (err)
+				rc->pass.failed++;
+			else if (outcome == RC_REPLACED) {
+				rc->pass.replaced++;
+				rc->pass.before_bytes += item.e.record_len;
+				rc->pass.after_bytes += after;
+			} else if (outcome == RC_KEPT)
+				rc->pass.kept++;
 			continue;
 		}
 		if (!rc->scanning && fs_now_ns() >= rc->next_scan_ns) {
@@ -389,6 +477,14 @@ static void *recompress_main(void *arg)
 					    s->found[i];
 				if (s->count)
 					pthread_cond_broadcast(&rc->wake);
+				if (s->count && !rc->pass_active)
+					pass_start(rc);
+				else if (!s->count && rc->pass_active && !rc->qcount &&
+				         !rc->working) {
+					pthread_mutex_unlock(&rc->lock);
+					pass_end(rc);
+					pthread_mutex_lock(&rc->lock);
+				}
 			}
 			if (err || !s->count || !s->full)
 				rc->next_scan_ns = fs_now_ns() + rc->scan_interval_ns;
