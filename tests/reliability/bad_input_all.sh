@@ -312,13 +312,17 @@ else
 		refused "boa compress: unknown flag" "$BOA" compress --frobnicate "$t/plain" "$t/x.boa"
 		refused "boa compress: level -0" "$BOA" compress -0 "$t/plain" "$t/x.boa"
 		refused "boa compress: -T abc" "$BOA" compress -T abc "$t/plain" "$t/x.boa"
-		refused "boa compress: -T 0" "$BOA" compress -T 0 "$t/plain" "$t/x.boa"
+		refused "boa compress: -T -1" "$BOA" compress -T -1 "$t/plain" "$t/x.boa" # -T 0: all CPUs
+		refused "boa compress: -T 65" "$BOA" compress -T 65 "$t/plain" "$t/x.boa"
 		refused "boa compress: -B 0" "$BOA" compress -B 0 "$t/plain" "$t/x.boa"
 		refused "boa compress: -B lots" "$BOA" compress -B lots "$t/plain" "$t/x.boa"
 		refused "boa compress: -m missing model" "$BOA" compress -5 -m "$t/nonexistent.boam" "$t/plain" "$t/x.boa"
 		refused "boa compress: -m random bytes" "$BOA" compress -5 -m "$t/garbage.boam" "$t/plain" "$t/x.boa"
-		refused "boa compress: one argument" "$BOA" compress "$t/plain"
+		refused "boa compress: no operand" "$BOA" compress # one FILE is FILE -> FILE.boa, as zstd
+		refused "boa decompress: a name without .boa" "$BOA" decompress "$t/plain"
+		refused "boa compress: -o with two inputs" "$BOA" compress -o "$t/x.boa" "$t/plain" "$t/random" "$t/empty"
 		printf 'old' >"$t/exists.boa"
+		refused "boa compress: a .boa name" "$BOA" compress "$t/exists.boa"
 		refused "boa compress: output exists (no -f)" "$BOA" compress "$t/plain" "$t/exists.boa"
 		assert_eq old "$(cat "$t/exists.boa")" "an existing output file without -f"
 	fi
