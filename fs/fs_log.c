@@ -5,12 +5,20 @@
 
 #include "fs_log.h"
 
+/* Process-wide and set once at start (fs_log_program), before any thread reads it. */
+static const char *log_program = "boafs";
+
+void fs_log_program(const char *name)
+{
+	log_program = name;
+}
+
 void fs_log(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	fputs("boafs: ", stderr);
+	fprintf(stderr, "%s: ", log_program);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fs_log.h"
 #include "prog.h"
 
 #define BOAF_VERSION 1
@@ -92,8 +93,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[1];
-	/* Sub-commands say what is wrong with their options themselves, prefixed "boa:". */
+	/* Sub-commands say what is wrong with their options themselves, and the archive code's
+	 * messages too are prefixed "boa:". */
 	opterr = 0;
+	fs_log_program("boa");
 	if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
 		boa_usage(stdout);
 		return 0;
