@@ -39,7 +39,7 @@ static const char *stats_usage =
     "A PATH inside a mount gives its subtree's figures. --wait blocks until the\n"
     "recompression pool has tried every block (of the subtree), with progress on a\n"
     "terminal; boa wait does only that. On a mounted archive with blocks waiting, stats\n"
-    "watches the pool for --sample seconds (default 1; 0: not) for its rate and ETA.\n";
+    "watches the pool for --sample seconds (default 1, with --json 0) for its rate and ETA.\n";
 
 /* "key": "value" (JSON-escaped) or null, and a comma. */
 static void json_string(const char *key, const char *value)
@@ -193,7 +193,7 @@ int cmd_stats(int argc, char **argv)
 	struct fs *fs = NULL;
 	uint64_t before, after;
 	int json = 0, wait = !strcmp(argv[0], "wait"), only_wait = wait, opt, rc;
-	double sample = 1;
+	double sample = -1; /* unset: 1 s for the text, 0 for --json (scripts poll it) */
 	char *end;
 
 	optind = 1;
@@ -255,6 +255,8 @@ int cmd_stats(int argc, char **argv)
 		target_free(&tg);
 		return 0;
 	}
+	if (sample < 0)
+		sample = json ? 0 : 1;
 	if (!rc && !wait && v.pending && tg.mountpoint && sample > 0) {
 		/* Watch the pool for a moment: its rate and the time the rest would take. */
 		v0 = v;

@@ -42,25 +42,19 @@ static size_t under(const char *p, const char *mnt)
 	return n;
 }
 
-int target_resolve(const char *arg, struct target *t)
+/* Calls fn(arg, mountpoint, source) for every boafs mount, until fn returns non-zero. */
+static int boafs_mounts(int (*fn)(void *arg, const char *mnt, const char *source), void *arg)
 {
-	char real[PATH_MAX], *line = NULL;
-	size_t cap = 0, best = 0;
-	FILE *f;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f = fopen("/proc/self/mountinfo", "r");
 	int rc = 0;
 
-	memset(t, 0, sizeof(*t));
-	if (!realpath(arg, real)) {
-		fail("%s: %s", arg, strerror(errno));
-		return -errno;
-	}
-	f = fopen("/proc/self/mountinfo", "r");
-	while (f && getline(&line, &cap, f) > 0) {
+	while (f && !rc && getline(&line, &cap, f) > 0) {
 		/* id parent major:minor root mountpoint options [optional...] - type source ... */
 		char *field[6], *sep = strstr(line, " - "), *save = NULL;
 		char *type, *source;
 		int n = 0;
-		size_t len;
 
 		if (!sep)
 			continue;
@@ -74,27 +68,96 @@ int target_resolve(const char *arg, struct target *t)
 			continue;
 		unescape(field[4]);
 		unescape(source);
-		len = under(real, field[4]);
-		if (len && len >= best) {
-			best = len;
-			free(t->mountpoint);
-			free(t->archive);
-			t->mountpoint = strdup(field[4]);
-			t->archive = strdup(source);
-			if (!t->mountpoint || !t->archive) {
-				rc = -ENOMEM;
-				break;
-			}
-		}
+		rc = fn(arg, field[4], source);
 	}
 	free(line);
 	if (f)
 		fclose(f);
+	return rc;
+}
+
+struct mount_match {
+	const char *archive, *recorded; /* the archive; the mountpoint its lock file names */
+	char *mountpoint;
+};
+
+static int match_archive(void *arg, const char *mnt, const char *source)
+{
+	struct mount_match *m = arg;
+
+	if (strcmp(source, m->archive) && !(m->recorded && !strcmp(mnt, m->recorded)))
+		return 0;
+	m->mountpoint = strdup(mnt);
+	return m->mountpoint ? 1 : -ENOMEM;
+}
+
+/* An archive named by its directory may be mounted too: a mount whose source is the archive,
+ * or (mounted by an older boafs, with another source) the mountpoint ARCHIVE/lock records, if
+ * a boafs file system is mounted there. */
+static int archive_mount(struct target *t)
+{
+	char path[PATH_MAX + 8], recorded[PATH_MAX + 2] = "";
+	struct mount_match m = {t->archive, NULL, NULL};
+	FILE *lock;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/lock", t->archive);
+	lock = fopen(path, "r");
+	if (lock) {
+		if (fgets(recorded, sizeof(recorded), lock)) {
+			recorded[strcspn(recorded, "\n")] = '\0';
+			m.recorded = recorded[0] ? recorded : NULL;
+		}
+		fclose(lock);
+	}
+	rc = boafs_mounts(match_archive, &m);
+	if (rc < 0)
+		return rc;
+	t->mountpoint = m.mountpoint;
+	return 0;
+}
+
+struct path_match {
+	const char *real;
+	size_t best;
+	struct target *t;
+};
+
+/* The deepest boafs mount at or above the path. */
+static int match_path(void *arg, const char *mnt, const char *source)
+{
+	struct path_match *m = arg;
+	size_t len = under(m->real, mnt);
+
+	if (!len || len < m->best)
+		return 0;
+	m->best = len;
+	free(m->t->mountpoint);
+	free(m->t->archive);
+	m->t->mountpoint = strdup(mnt);
+	m->t->archive = strdup(source);
+	return m->t->mountpoint && m->t->archive ? 0 : -ENOMEM;
+}
+
+int target_resolve(const char *arg, struct target *t)
+{
+	char real[PATH_MAX];
+	struct path_match m = {real, 0, t};
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if (!realpath(arg, real)) {
+		fail("%s: %s", arg, strerror(errno));
+		return -errno;
+	}
+	rc = boafs_mounts(match_path, &m);
 	if (rc)
 		goto out;
 	if (!t->mountpoint) {
 		t->archive = strdup(real);
 		rc = t->archive ? 0 : -ENOMEM;
+		if (!rc)
+			rc = archive_mount(t);
 		goto out;
 	}
 	if (t->archive[0] != '/') {

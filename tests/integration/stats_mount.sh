@@ -36,6 +36,8 @@ src=$(awk -v m="$m" '$5 == m { for (i = 7; $i != "-"; i++); print $(i + 2) }' /p
 assert_eq "$(realpath "$a")" "$src" "mount source (fsname)"
 
 "$BOA" stats --json --sample 0.2 "$m" >"$t/all.json" || fail "boa stats MOUNTPOINT"
+"$BOA" stats --json "$a" >"$t/by-archive.json" || fail "boa stats ARCHIVE (mounted)"
+assert_eq "$m" "$(json "$t/by-archive.json" 's["mountpoint"]')" "the mount of an archive named by its directory"
 assert_eq "$(realpath "$a")" "$(json "$t/all.json" 's["archive"]')" "archive of the mount point"
 assert_eq "$m" "$(json "$t/all.json" 's["mountpoint"]')" "mountpoint"
 assert_eq "None" "$(json "$t/all.json" 's["path"]')" "path of the whole archive"
@@ -76,7 +78,7 @@ assert_eq "" "$(cat "$t/wait.out" "$t/wait.err")" "boa wait output when not on a
 "$BOA" stats --json --sample 0 "$m/sub" >"$t/sub2.json"
 assert_eq 0 "$(json "$t/sub2.json" 's["pending_blocks"]')" "subtree blocks waiting after boa wait"
 unnice_pool "$m"
-"$BOA" stats --wait --json "$m" >"$t/all2.json" 2>"$t/wait.err" || fail "stats --wait: $(cat "$t/wait.err")"
+"$BOA" stats --wait --json "$a" >"$t/all2.json" 2>"$t/wait.err" || fail "stats --wait: $(cat "$t/wait.err")"
 assert_eq "" "$(cat "$t/wait.err")" "stats --wait stderr when not on a terminal"
 assert_eq 0 "$(json "$t/all2.json" 's["pending_blocks"]')" "blocks waiting after stats --wait"
 assert_eq True "$(json "$t/all2.json" 's["pool"]["eta_s"] == 0')" "ETA once idle"
