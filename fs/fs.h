@@ -24,11 +24,21 @@
 struct fs_cache;
 struct fs_models;
 struct fs_recompress;
+struct fs_heat;
 
 #define FS_CODECS CODEC_COUNT /* accounting keeps a row per codec id */
 enum fs_cpu_op { FS_CPU_ENCODE, FS_CPU_DECODE, FS_CPU_OPS };
 
 enum fs_recompress_mode { FS_RECOMPRESS_OFF, FS_RECOMPRESS_NOW, FS_RECOMPRESS_COLD };
+/* -o relatime (the default), noatime, strictatime: when a read updates a file's atime. */
+enum fs_atime { FS_ATIME_RELATIME, FS_ATIME_NOATIME, FS_ATIME_STRICT };
+
+/* Blocks neither written nor read for this long are recompressed with BOA (-o recompress=cold:S):
+ * 30 days. A physicist's working set is what an analysis rereads from week to week (ntuples
+ * rerun for each meeting, a fit iterated until a deadline); what nobody opened for a month is
+ * between campaigns or done, and will be read rarely and in bulk, where BOA's slower decoding
+ * costs least. */
+#define FS_COLD_SECONDS_DEFAULT (30ull * 24 * 3600)
 
 /* The defaults of struct fs_options, written here only: boafs and the archive commands of boa
  * start from them. A new archive keeps its block size for good. */
@@ -43,7 +53,8 @@ struct fs_options {
 	unsigned threads; /* background recompression workers */
 	int read_only;
 	enum fs_recompress_mode recompress;
-	uint64_t cold_seconds; /* FS_RECOMPRESS_COLD: blocks not written for this long */
+	uint64_t cold_seconds; /* FS_RECOMPRESS_COLD: blocks not written or read for this long */
+	enum fs_atime atime;
 	int boa_level;
 	const char *model_path; /* -o model=: installed and made current at mount */
 	const char *mountpoint; /* recorded in ARCHIVE/lock while mounted */
@@ -98,6 +109,7 @@ struct fs {
 	size_t ncpu; /* encoders per flush */
 	struct fs_models *models;
 	struct fs_recompress *recompress;
+	struct fs_heat *heat;                   /* when files were last read (fs_heat.h) */
 	uint64_t cpu_ns[FS_CODECS][FS_CPU_OPS]; /* atomics; see fs_account.c */
 	uint64_t cpu_bytes[FS_CODECS][FS_CPU_OPS];
 };

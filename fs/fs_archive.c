@@ -23,6 +23,7 @@
 #include "fs_model.h"
 #include "fs_node.h"
 #include "fs_prefetch.h"
+#include "fs_heat.h"
 #include "fs_recompress.h"
 
 static int load_accounting(struct fs *fs)
@@ -355,6 +356,9 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	rc = codec_new(opt->zstd_level, fs->ncpu + (opt->threads ? opt->threads : 1), &fs->codec);
 	if (rc)
 		goto fail;
+	rc = fs_heat_new(&fs->heat);
+	if (rc)
+		goto fail;
 	rc = fs_models_new(&fs->models);
 	if (rc)
 		goto fail;
@@ -447,6 +451,7 @@ int fs_close(struct fs *fs)
 	seg_close(fs->seg);
 	fs_cache_free(fs->cache);
 	fs_models_free(fs->models);
+	fs_heat_free(fs->heat);
 	codec_free(fs->codec);
 	if (fs->lock_fd >= 0)
 		close(fs->lock_fd);

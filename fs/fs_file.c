@@ -9,6 +9,7 @@
 #include <linux/falloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -18,6 +19,7 @@
 #include "fs_account.h"
 #include "fs_cache.h"
 #include "fs_file.h"
+#include "fs_heat.h"
 #include "fs_log.h"
 #include "fs_model.h"
 #include "fs_node.h"
@@ -193,6 +195,29 @@ static void dirty_drop_from(struct fs_node *n, uint64_t first)
 	n->ndirty = kept;
 }
 
+/* A day, as Linux's relatime: an atime older than this is refreshed by the next read. */
+#define FS_RELATIME_NS (24ll * 3600 * 1000000000)
+
+void fs_file_accessed(struct fs *fs, struct fs_node *n)
+{
+	int64_t now = fs_now_ns();
+	int update;
+
+	fs_heat_note(fs->heat, n->ino, now);
+	if (fs->opt.read_only || fs->opt.atime == FS_ATIME_NOATIME)
+		return;
+	/* Only in memory: the attributes go to the index with the next flush (close, fsync,
+	 * unmount), so a read never costs an index write of its own. */
+	pthread_rwlock_wrlock(&n->lock);
+	update = fs->opt.atime == FS_ATIME_STRICT || n->attr.atime_ns <= n->attr.mtime_ns ||
+	         n->attr.atime_ns <= n->attr.ctime_ns || now - n->attr.atime_ns >= FS_RELATIME_NS;
+	if (update && S_ISREG(n->attr.mode) && now > n->attr.atime_ns) {
+		n->attr.atime_ns = now;
+		n->attr_dirty = 1;
+	}
+	pthread_rwlock_unlock(&n->lock);
+}
+
 int fs_file_read(struct fs *fs, struct fs_node *n, uint64_t off, size_t len, uint8_t *buf,
                  size_t *got)
 {
@@ -255,6 +280,8 @@ out:
 	pthread_rwlock_unlock(&n->lock);
 	free(bounce);
 	*got = done;
+	if (!rc && done)
+		fs_file_accessed(fs, n);
 	/* A damaged block fails the whole request: a short reply would read as end of file. */
 	return rc;
 }

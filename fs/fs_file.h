@@ -38,6 +38,10 @@ int fs_file_flush_locked(struct fs *fs, struct fs_node *n);
  * holds, so reads never return data that was not stored. */
 int fs_file_revert_locked(struct fs *fs, struct fs_node *n);
 
+/* The file was read (or opened for reading; reads the kernel's page cache serves never come
+ * here): notes it for the cold policy (fs_heat.h) and updates the atime in memory as the mount's
+ * atime option says. */
+void fs_file_accessed(struct fs *fs, struct fs_node *n);
 /* Bytes of the file's blocks waiting in memory (up to EOF), which st_blocks counts at their
  * logical size until they are stored. Caller holds the node lock. */
 uint64_t fs_file_buffered_bytes(const struct fs *fs, const struct fs_node *n);

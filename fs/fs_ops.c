@@ -14,6 +14,7 @@
 
 #include "fs.h"
 #include "fs_file.h"
+#include "fs_heat.h"
 #include "fs_log.h"
 #include "fs_node.h"
 #include "fs_ns.h"
@@ -343,6 +344,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
+	/* Reads of this open may all come from the kernel's page cache (keep_cache): the open is
+	 * what keeps the file hot for the cold policy. */
+	if ((fi->flags & O_ACCMODE) != O_WRONLY)
+		fs_heat_note(fs->heat, n->ino, fs_now_ns());
 	if (fuse_reply_open(req, fi)) {
 		/* Interrupted: the kernel will not send a release for this handle. */
 		struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;

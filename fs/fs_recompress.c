@@ -23,6 +23,7 @@
 #include "fs_account.h"
 #include "fs_file.h"
 #include "fs_gc.h"
+#include "fs_heat.h"
 #include "fs_log.h"
 #include "fs_model.h"
 #include "fs_node.h"
@@ -68,6 +69,9 @@ struct fs_recompress {
 
 struct scan {
 	struct fs_recompress *rc;
+	struct idx_txn *t;
+	uint64_t touched_ino; /* the inode touched_ns is for */
+	int64_t touched_ns;   /* when it was last read: in memory or its stored atime */
 	int64_t now;
 	struct rc_item found[RC_BATCH];
 	size_t count;
@@ -85,8 +89,21 @@ static int scan_step(void *arg, uint64_t ino, uint64_t block, const struct exten
 	}
 	s->next_ino = ino;
 	s->next_block = block + 1;
-	if (codec_is_fast(e->codec) && !(e->flags & EXTENT_BOA_TRIED) &&
-	    s->now - e->written_at_ns >= s->rc->cold_ns)
+	if (!codec_is_fast(e->codec) || (e->flags & EXTENT_BOA_TRIED) ||
+	    s->now - e->written_at_ns < s->rc->cold_ns)
+		return 0;
+	/* Cold means not written and not read: reads are noted in memory (fs_heat.h), and the
+	 * atime that relatime or strictatime stored lazily carries them across mounts. */
+	if (ino != s->touched_ino) {
+		struct idx_inode a;
+
+		s->touched_ino = ino;
+		s->touched_ns = fs_heat_last_read(s->rc->fs->heat, ino);
+		if (s->rc->cold_ns && idx_inode_get(s->t, ino, &a) == 0 &&
+		    a.atime_ns > s->touched_ns)
+			s->touched_ns = a.atime_ns;
+	}
+	if (s->now - s->touched_ns >= s->rc->cold_ns)
 		s->found[s->count++] = (struct rc_item){ino, block, *e};
 	return 0;
 }
@@ -111,6 +128,8 @@ static int scan(struct fs_recompress *rc, struct scan *s)
 		rc_ = idx_read_begin(rc->fs->idx, &t);
 		if (rc_)
 			return rc_;
+		s->t = t;
+		s->touched_ino = 0;
 		rc_ = idx_extent_each_from(t, from_ino, from_block, scan_step, s);
 		idx_read_end(t);
 		if (rc_ < 0)

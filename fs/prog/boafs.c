@@ -39,6 +39,7 @@ struct cli {
 	char *model;
 	int boa_level;
 	int read_only;
+	enum fs_atime atime;
 	int show_help;
 	int show_version;
 };
@@ -77,18 +78,21 @@ static void usage(const char *prog)
 	       "    -o zstd_level=N        zstd level for new blocks, 1..19 (default %d)\n"
 	       "    -o cache_size=BYTES    decoded-block cache (default %lluM; K/M/G suffixes)\n"
 	       "    -o recompress=POLICY   background recompression with BOA: off, now, or\n"
-	       "                           cold:SECONDS (blocks not written for that long;\n"
-	       "                           default cold:600)\n"
+	       "                           cold:SECONDS (blocks neither written nor read for\n"
+	       "                           that long; default cold:%llu, 30 days)\n"
 	       "    -o threads=N           recompression workers (default: number of CPUs)\n"
 	       "    -o boa_level=N         BOA level for recompression, 1..9 (default %d)\n"
 	       "    -o model=FILE.boam     add a trained model to the archive and recompress\n"
 	       "                           with it from now on\n"
 	       "    -o fuse_threads=N      maximum FUSE worker threads (default 16)\n"
 	       "    -o ro                  mount read-only\n"
+	       "    -o relatime|noatime|strictatime\n"
+	       "                           when reads update atime (default relatime)\n"
 	       "    -h, --help             this help, then libfuse's options\n"
 	       "    -V, --version          version\n\n",
 	       prog, (unsigned)(FS_BLOCK_SIZE_DEFAULT >> 10), FS_ZSTD_LEVEL_DEFAULT,
-	       (unsigned long long)(FS_CACHE_SIZE_DEFAULT >> 20), FS_BOA_LEVEL_DEFAULT);
+	       (unsigned long long)(FS_CACHE_SIZE_DEFAULT >> 20),
+	       (unsigned long long)FS_COLD_SECONDS_DEFAULT, FS_BOA_LEVEL_DEFAULT);
 }
 
 /* A byte count with an optional K, M or G (KiB, MiB, GiB) suffix; no sign, no overflow. */
@@ -189,6 +193,15 @@ static int cli_proc(void *data, const char *arg, int key, struct fuse_args *outa
 	}
 	if (key == FUSE_OPT_KEY_OPT && !strcmp(arg, "ro"))
 		cli->read_only = 1;
+	/* The kernel leaves atime to a FUSE file system: the daemon follows the same option. */
+	if (key == FUSE_OPT_KEY_OPT && !strcmp(arg, "noatime"))
+		cli->atime = FS_ATIME_NOATIME;
+	if (key == FUSE_OPT_KEY_OPT && !strcmp(arg, "relatime"))
+		cli->atime = FS_ATIME_RELATIME;
+	if (key == FUSE_OPT_KEY_OPT && !strcmp(arg, "strictatime")) {
+		cli->atime = FS_ATIME_STRICT;
+		return 0; /* libfuse does not know it; the kernel leaves atime to us anyway */
+	}
 	return 1;
 }
 
@@ -390,7 +403,8 @@ int main(int argc, char *argv[])
 		boa_model_free(m);
 	}
 	fo.recompress = FS_RECOMPRESS_COLD;
-	fo.cold_seconds = 600;
+	fo.cold_seconds = FS_COLD_SECONDS_DEFAULT;
+	fo.atime = cli.atime;
 	if (cli.recompress && parse_recompress(cli.recompress, &fo)) {
 		fprintf(stderr, "boafs: recompress=%s: expected off, now or cold:SECONDS\n",
 		        cli.recompress);
