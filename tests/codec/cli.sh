@@ -123,6 +123,14 @@ done
 "$boa" -V | grep -q '^boa [0-9]' && ok || bad "boa -V"
 "$boa" compress --help | grep -q -- '--rm' && ok || bad "compress --help lists --rm"
 
+# on a terminal the progress bar has an ETA (script(1) gives the command one)
+if command -v script > /dev/null; then
+	script -qfec "$boa compress -1 -B 16K -f -o $tmp/tty.boa $root" /dev/null > "$tmp/tty.out" 2>&1 </dev/null
+	grep -q 'ETA' "$tmp/tty.out" && ok || bad "no ETA in the progress bar on a terminal: $(tr '\r' '\n' < "$tmp/tty.out" | tail -3)"
+	"$boa" compress -1 -B 16K -f -o "$tmp/notty.boa" "$root" 2> "$tmp/notty.err"
+	! grep -q 'ETA' "$tmp/notty.err" && ok || bad "progress bar drawn when stderr is not a terminal"
+fi
+
 # -T N codes N chunks at once and writes the same bytes as -T 1; -T0 is one thread per CPU
 "$boa" compress -q -1 -B 64K -T 1 -o "$tmp/t1.boa" "$root"
 "$boa" compress -q -1 -B 64K -T 3 -o "$tmp/t3.boa" "$root"
@@ -166,6 +174,9 @@ head -c 20000 "$lhe" > "$tmp/train.dat"
 "$boa" train "$tmp/train.dat" -o "$tmp/t.boam" --dim 8 --layers 1 --epochs 100000 \
 	--threads 1 --max-time 1 > "$tmp/train.out" 2> "$tmp/train.err" && [ -s "$tmp/t.boam" ] &&
 	grep -q 'ran out' "$tmp/train.err" && ok || bad "train --max-time: $(cat "$tmp/train.err")"
+"$boa" train "$tmp/train.dat" -o "$tmp/t2.boam" --dim 8 --layers 1 --epochs 1 --threads 1 -v \
+	> /dev/null 2> "$tmp/train.err" && grep -q '^epoch 1/1 .* ETA ' "$tmp/train.err" && ok ||
+	bad "train -v: no ETA on the epoch line: $(cat "$tmp/train.err")"
 "$boa" compress -q -4 -m "$tmp/t.boam" -o "$tmp/tm.boa" "$lhe" &&
 	"$boa" decompress -q -m "$tmp/t.boam" -c "$tmp/tm.boa" | cmp -s - "$lhe" && ok ||
 	bad "a model cut short by --max-time codes and decodes"

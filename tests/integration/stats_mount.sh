@@ -65,6 +65,16 @@ grep -q "^$m/sub (in archive $(realpath "$a")): 1 files" "$t/sub.txt" || fail "t
 grep -q "^archive on disk: live " "$t/sub.txt" || fail "text lacks live/dead/index: $(cat "$t/sub.txt")"
 if "$BOA" stats "$t" >/dev/null 2>"$t/err"; then fail "boa stats of a directory that is neither"; fi
 
+# On a terminal, boa wait draws a progress bar with an ETA while blocks wait (recompress=off
+# here: the wait would never end, so it is stopped once the bar is there: a condition).
+if command -v script >/dev/null; then
+	script -qfec "exec $BOA wait $m" /dev/null >"$t/tty.out" 2>&1 </dev/null &
+	tty_pid=$!
+	wait_for 300 grep -q 'blocks left.*ETA' "$t/tty.out" || fail "no progress bar on a terminal: $(cat "$t/tty.out")"
+	kill "$tty_pid" 2>/dev/null || true
+	wait "$tty_pid" 2>/dev/null || true
+fi
+
 # Unmounted, nothing recompresses the waiting blocks: --wait says so instead of waiting forever.
 unmount_boafs "$m"
 if "$BOA" stats --wait "$a" >/dev/null 2>"$t/err"; then fail "--wait on an unmounted archive"; fi
