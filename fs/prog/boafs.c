@@ -37,6 +37,7 @@ struct cli {
 	char *fuse_threads;
 	char *recompress;
 	char *model;
+	char *log;
 	int boa_level;
 	int read_only;
 	enum fs_atime atime;
@@ -57,6 +58,7 @@ static const struct fuse_opt cli_spec[] = {
 	CLI_OPT("fuse_threads=%s", fuse_threads),
 	CLI_OPT("recompress=%s", recompress),
 	CLI_OPT("model=%s", model),
+	CLI_OPT("log=%s", log),
 	CLI_OPT("boa_level=%d", boa_level),
 	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP),
 	CLI_OPT("-h", show_help),
@@ -86,6 +88,10 @@ static void usage(const char *prog)
 	       "                           with it from now on\n"
 	       "    -o fuse_threads=N      maximum FUSE worker threads (default 16)\n"
 	       "    -o ro                  mount read-only\n"
+	       "    -o log=syslog|stderr|FILE\n"
+	       "                           where the daemon logs once mounted (default: syslog\n"
+	       "                           when it runs in the background from a terminal,\n"
+	       "                           else stderr)\n"
 	       "    -o relatime|noatime|strictatime\n"
 	       "                           when reads update atime (default relatime)\n"
 	       "    -h, --help             this help, then libfuse's options\n"
@@ -269,8 +275,8 @@ static int detach(void)
 	return fds[1];
 }
 
-/* The mount is up: release the waiting parent and leave the terminal. Log lines still go to
- * the stderr the daemon was started with. */
+/* The mount is up: release the waiting parent and leave the terminal. Log lines go where
+ * -o log= says (apply_log, called first). */
 static void report_ready(int fd)
 {
 	char ok = 0;
@@ -317,7 +323,7 @@ int main(int argc, char *argv[])
 	unsigned fuse_threads = 16;
 	struct fuse_cmdline_opts opts = {0};
 	char mnt_path[PATH_MAX];
-	int ready_pipe = -1;
+	int ready_pipe = -1, log_fd = -1, log_syslog = 0;
 	struct fuse_loop_config *loop = NULL;
 	struct fuse_session *se = NULL;
 	struct fs_options fo = {0};
@@ -419,6 +425,19 @@ int main(int argc, char *argv[])
 	fuse_opt_add_arg(&args, fsname);
 	fuse_opt_add_arg(&args, "-osubtype=boafs");
 
+	/* Never to the terminal that started a daemon in the background: syslog (journald) then,
+	 * unless told otherwise. A log file is opened now, so that a bad path is an error here. */
+	if (!cli.log)
+		log_syslog = !opts.foreground && isatty(STDERR_FILENO);
+	else if (!strcmp(cli.log, "syslog"))
+		log_syslog = 1;
+	else if (strcmp(cli.log, "stderr")) {
+		log_fd = open(cli.log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+		if (log_fd < 0) {
+			fprintf(stderr, "boafs: log=%s: %s\n", cli.log, strerror(errno));
+			goto out_args;
+		}
+	}
 	if (mountpoint_busy(opts.mountpoint))
 		goto out_args;
 	/* Detach before opening the archive: LMDB's locks do not survive fork(), and the parent
@@ -441,6 +460,13 @@ int main(int argc, char *argv[])
 		goto out_session;
 	if (fuse_session_mount(se, opts.mountpoint))
 		goto out_signals;
+	/* Mounted: errors up to here went to the terminal; from now on, to the log. */
+	if (log_syslog && fs_log_to_syslog())
+		fprintf(stderr, "boafs: cannot log to syslog; logging to stderr\n");
+	if (log_fd >= 0) {
+		fs_log_to_file(log_fd);
+		log_fd = -1;
+	}
 	if (ready_pipe >= 0) {
 		report_ready(ready_pipe);
 		ready_pipe = -1;
@@ -473,6 +499,10 @@ out_fs:
 		rc = 1;
 	}
 out_args:
+	fs_log_end();
+	if (log_fd >= 0)
+		close(log_fd);
+	free(cli.log);
 	free(fsname);
 	free(opts.mountpoint);
 	fuse_opt_free_args(&args);
