@@ -39,7 +39,7 @@ static const char *stats_usage =
     "A PATH inside a mount gives its subtree's figures. --wait blocks until the\n"
     "recompression pool has tried every block (of the subtree), with progress on a\n"
     "terminal; boa wait does only that. On a mounted archive with blocks waiting, stats\n"
-    "watches the pool for --sample seconds (default 1, with --json 0) for its rate and ETA.\n";
+    "watches the pool up to --sample seconds (default 5, with --json 0) for its rate and ETA.\n";
 
 /* "key": "value" (JSON-escaped) or null, and a comma. */
 static void json_string(const char *key, const char *value)
@@ -193,7 +193,7 @@ int cmd_stats(int argc, char **argv)
 	struct fs *fs = NULL;
 	uint64_t before, after;
 	int json = 0, wait = !strcmp(argv[0], "wait"), only_wait = wait, opt, rc;
-	double sample = -1; /* unset: 1 s for the text, 0 for --json (scripts poll it) */
+	double sample = -1; /* unset: up to 5 s for the text, 0 for --json (scripts poll it) */
 	char *end;
 
 	optind = 1;
@@ -256,12 +256,18 @@ int cmd_stats(int argc, char **argv)
 		return 0;
 	}
 	if (sample < 0)
-		sample = json ? 0 : 1;
+		sample = json ? 0 : 5;
 	if (!rc && !wait && v.pending && tg.mountpoint && sample > 0) {
-		/* Watch the pool for a moment: its rate and the time the rest would take. */
+		/* Watch the pool for up to `sample` seconds: its rate and the time the rest would
+		 * take. A block can take seconds, so stop early only once one has finished and a
+		 * second has passed. */
 		v0 = v;
-		usleep((useconds_t)(sample * 1e6));
-		rc = stats_look(fs, &tg, &v);
+		do {
+			double left = sample - (now_s() - v0.t);
+
+			usleep((useconds_t)((left < 0.5 ? left : 0.5) * 1e6));
+			rc = stats_look(fs, &tg, &v);
+		} while (!rc && v.t - v0.t < sample && (v.pending >= v0.pending || v.t - v0.t < 1));
 		if (!rc)
 			pool_rate(&v0, &v, &pr);
 	}
