@@ -56,5 +56,12 @@ fi
 head -c 40 "$tmp/a.boa" >"$tmp/cut.boa"
 if "$boa" decompress -q -f "$tmp/cut.boa" "$tmp/a.out" 2>/dev/null; then bad "cut plan accepted"; else ok; fi
 
+# boa bench shows what compress stores: a boa-1-unwrap row, smaller than boa-1 for an LZ4 file.
+"$boa" bench --no-peers -l 1 "$data/uproot-Zmumu-lz4.root" >"$tmp/bench"
+plain=$(awk '$2 == "boa-1" && $1 != "TOTAL" { print $4 }' "$tmp/bench")
+unw=$(awk '$2 == "boa-1-unwrap" && $1 != "TOTAL" { print $4 }' "$tmp/bench")
+[ -n "$plain" ] && [ -n "$unw" ] && [ "$unw" -lt "$plain" ] && ok ||
+	bad "bench: boa-1-unwrap row ($unw) not below boa-1 ($plain)"
+
 echo "unwrap_boa: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
