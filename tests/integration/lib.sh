@@ -8,7 +8,11 @@
 # assertion passed.
 #
 # Environment (set by tests/meson.build): BOAFS_SRC, BOAFS_BUILD, HEP_DATA. BOAFS_BIN overrides
-# the daemon binary, BOAFS_MOUNT_TIMEOUT (seconds, default 30) how long a mount may take.
+# the daemon binary, BOAFS_MOUNT_TIMEOUT (seconds, default 120) how long a mount may take, and
+# BOAFS_EXIT_TIMEOUT (seconds, default 60) how long a daemon may take to exit after its unmount.
+# Both bounds only decide when a test gives up on a daemon that hangs: a healthy one takes well
+# under a second, but an ASan build on a machine with both cores busy (load ~20) runs 10-30 times
+# slower, and a bound sized for a quiet machine would fail there.
 # Exit status 77 means "skipped" to meson.
 set -euo pipefail
 
@@ -17,7 +21,8 @@ set -euo pipefail
 : "${HEP_DATA:=$BOAFS_SRC/tests/data/hep}"
 BOAFS_BIN=${BOAFS_BIN:-$BOAFS_BUILD/fs/boafs}
 PREAD_CHECK=${PREAD_CHECK:-$BOAFS_BUILD/tests/integration/pread_check}
-MOUNT_TIMEOUT=${BOAFS_MOUNT_TIMEOUT:-30}
+MOUNT_TIMEOUT=${BOAFS_MOUNT_TIMEOUT:-120}
+EXIT_TIMEOUT=${BOAFS_EXIT_TIMEOUT:-60}
 TEST_NAME=$(basename "$0" .sh)
 export LC_ALL=C
 
@@ -159,13 +164,13 @@ _it_reap() {
 	pid=${_it_dpid[$mnt]:-}
 	if [ -n "$pid" ]; then
 		unset "_it_dpid[$mnt]"
-		for ((i = 0; i < 200; i++)); do
+		for ((i = 0; i < EXIT_TIMEOUT * 10; i++)); do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.1
 		done
 		if kill -0 "$pid" 2>/dev/null; then
-			printf 'detached daemon %d for %s still running 20s after unmount\n' "$pid" \
-				"$mnt" >&2
+			printf 'detached daemon %d for %s still running %ss after unmount\n' "$pid" \
+				"$mnt" "$EXIT_TIMEOUT" >&2
 			_it_daemon_failed=1
 			return 1
 		fi
@@ -181,12 +186,13 @@ _it_reap() {
 	pid=${_it_pid[$mnt]:-}
 	[ -n "$pid" ] || return 0
 	unset "_it_pid[$mnt]"
-	for ((i = 0; i < 200; i++)); do
+	for ((i = 0; i < EXIT_TIMEOUT * 10; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
 	if kill -0 "$pid" 2>/dev/null; then
-		printf 'daemon %d for %s still running 20s after unmount; killing it\n' "$pid" "$mnt" >&2
+		printf 'daemon %d for %s still running %ss after unmount; killing it\n' "$pid" "$mnt" \
+			"$EXIT_TIMEOUT" >&2
 		kill -TERM "$pid" 2>/dev/null || true
 		sleep 2
 		kill -KILL "$pid" 2>/dev/null || true
@@ -206,12 +212,14 @@ _it_reap() {
 	return 0
 }
 
-# unmount_boafs MNT: fusermount3 -u, retried while busy; `-z` (lazy) as the last resort, which
-# counts as a failure. Then reaps the daemon: non-zero if it crashed or exited non-zero.
+# unmount_boafs MNT: fusermount3 -u, retried while busy (for up to 30 s: a process that just
+# closed its last file into MNT may still be exiting on a busy machine); `-z` (lazy) as the last
+# resort, which counts as a failure. Then reaps the daemon: non-zero if it crashed or exited
+# non-zero.
 unmount_boafs() {
 	local mnt i rc=0
 	mnt=$(realpath -m -- "$1")
-	for ((i = 0; i < 10; i++)); do
+	for ((i = 0; i < 60; i++)); do
 		is_mounted "$mnt" || break
 		fusermount3 -u -- "$mnt" 2>/dev/null && break
 		sleep 0.5
@@ -351,10 +359,14 @@ unnice_pool() {
 	return 0
 }
 # unnice_threads PID: the same for any daemon's pid.
+# The threads get the nice level of the daemon's main thread, which is the caller's: a test run
+# under `nice` stays nice.
 unnice_threads() {
-	local pid=$1 tid
-	for tid in $(ps -L -o tid=,ni= -p "$pid" 2>/dev/null | awk '$2 > 0 { print $1 }'); do
-		renice -n 0 -p "$tid" >/dev/null 2>&1 || true
+	local pid=$1 tid base
+	base=$(ps -o ni= -p "$pid" 2>/dev/null) || return 0
+	base=$((base))
+	for tid in $(ps -L -o tid=,ni= -p "$pid" 2>/dev/null | awk -v b="$base" '$2 > b { print $1 }'); do
+		renice -n "$base" -p "$tid" >/dev/null 2>&1 || true
 	done
 }
 

@@ -37,10 +37,8 @@ boa_blocks() {
 		END { print n + 0 }'
 }
 want=$(((57932 + 16383) / 16384 + (111277 + 16383) / 16384))
-for ((i = 0; i < 240; i++)); do
-	[ "$(boa_blocks)" -ge "$want" ] && break
-	sleep 0.5
-done
+# Until the pool has tried every block: a condition, not a time (wait_pool_idle in lib.sh).
+wait_pool_idle "$a" "$m"
 [ "$(boa_blocks)" -ge "$want" ] || fail "only $(boa_blocks) of $want blocks were recompressed with BOA"
 unmount_boafs "$m"
 model_key=$("$POKE" list "$a/index" models | cut -d' ' -f1)
