@@ -67,8 +67,8 @@ cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT INT TERM
-	if mountpoint -q "$mnt"; then
-		fusermount3 -u "$mnt" || fusermount3 -u -z "$mnt"
+	if mountpoint -q "$mnt"; then # lazily when busy: rm must never walk into the mount
+		fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -u -z "$mnt"
 	fi
 	[ -n "$daemon" ] && wait "$daemon" 2>/dev/null
 	if [ "$rc" -ne 0 ] && [ -s "$log" ]; then
@@ -76,9 +76,9 @@ cleanup() {
 		sed 's/^/  | /' "$log" >&2
 	fi
 	if [ -n "$keep" ] || [ "$rc" -ne 0 ]; then
-		rm -rf "$work/data" "$mnt"
+		rm -rf --one-file-system "$work/data" "$mnt"
 	else
-		rm -rf "$work"
+		rm -rf --one-file-system "$work"
 	fi
 	exit "$rc"
 }
