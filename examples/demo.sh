@@ -108,8 +108,8 @@ unmount_archive() {
 }
 # stored FILE: the bytes FILE takes in the archive, as the mount reports them (st_blocks).
 stored() { echo $(($(stat -c %b -- "$1") * 512)); }
-stats_field() { # FIELD: a number from `boa stats --json ARCHIVE` (works while mounted)
-	"$boa" stats --json "$archive" | python3 -c "
+stats_field() { # FIELD: a figure from `boa stats --json ARCHIVE` (works while mounted)
+	"$boa" stats --json --sample 0 "$archive" | python3 -c "
 import json, sys
 s = json.load(sys.stdin)
 for k in sys.argv[1].split('.'):
@@ -135,36 +135,11 @@ unmount_archive
 
 say "recompressing now with BOA level $level (the pool runs in the daemon, at nice 19)"
 mount_archive "recompress=now,boa_level=$level"
-# Wait until the pool has tried every block: a condition, not a time. The demo stops only when
-# no block got done for 10 minutes (a stuck pool, not a slow one).
+# `boa wait` blocks until the pool has tried every block (a condition, not a time), with a
+# progress bar and an ETA on a terminal.
 start=$SECONDS
-last_change=$SECONDS
-best=$pending
-shown=-1
-while :; do
-	left=$(stats_field pending_blocks)
-	done_blocks=$((pending - left))
-	[ "$left" -lt "$best" ] && { best=$left; last_change=$SECONDS; }
-	elapsed=$((SECONDS - start))
-	eta="?"
-	[ "$done_blocks" -gt 0 ] && eta="$((elapsed * left / done_blocks))s"
-	line=$(printf '  %d of %d blocks tried, %3d%%, %ds elapsed, ETA %s' "$done_blocks" \
-		"$pending" $((pending ? done_blocks * 100 / pending : 100)) "$elapsed" "$eta")
-	if [ -t 1 ]; then
-		printf '\r%-70s' "$line"
-	elif [ "$done_blocks" -ne "$shown" ]; then
-		echo "$line" # one line per change when the output is not a terminal
-	fi
-	shown=$done_blocks
-	[ "$left" -eq 0 ] && break
-	if [ $((SECONDS - last_change)) -ge 600 ]; then
-		echo
-		echo "the pool made no progress for 10 minutes ($left blocks left); see $log" >&2
-		exit 1
-	fi
-	sleep 1
-done
-[ -t 1 ] && echo
+echo "$pending blocks to try: boa wait $mnt"
+"$boa" wait "$mnt"
 echo "done in $((SECONDS - start))s: $(stats_field codecs.boa.blocks) blocks are BOA now," \
 	"$(stats_field codecs.boa.cpu_encode_s | cut -c1-6) CPU s to encode and" \
 	"$(stats_field codecs.boa.cpu_decode_s | cut -c1-6) CPU s to verify"
@@ -192,17 +167,16 @@ echo "BOA: $tb bytes stored, $((100 - tb * 100 / tz))% less than zstd; xz -9e of
 say "reading everything back"
 diff -r "$work/data" "$mnt/hep"
 echo "all $(echo "$files" | wc -l) files read back identical to the originals"
-live=$(stats_field stored_bytes)
-model=$("$boa" models "$archive" | awk 'NR > 1 { s += $2 } END { print s + 0 }')
 unmount_archive
 
 say "archive on disk"
-seg=$(du -cb "$archive"/seg/*.seg | tail -1 | cut -f1)
-idx=$(stat -c %s "$archive/index/data.mdb")
+live=$(stats_field space.live_bytes)
+dead=$(stats_field space.dead_bytes)
+idx=$(stats_field space.index_bytes)
+model=$("$boa" models "$archive" | awk 'NR > 1 { s += $2 } END { print s + 0 }')
 echo "files' stored bytes: $tb (st_blocks rounds each file up to 512 bytes)"
-echo "segments:            $seg bytes: $live in live block records (headers included)," \
-	"$((seg > live ? seg - live : 0)) in records that recompression superseded and compaction" \
-	"has not removed yet"
+echo "segments:            $((live + dead)) bytes: $live in live block records (headers included)," \
+	"$dead in records that recompression superseded and compaction has not removed yet"
 echo "index (LMDB):        $idx bytes, of which $model are the stored BOA model (every block" \
 	"names the model that encoded it, so the archive carries it: decoding needs no other file)"
 echo "archive total:       $(du -sb --exclude=reserve "$archive" | cut -f1) bytes" \

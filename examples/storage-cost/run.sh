@@ -176,7 +176,7 @@ unmount_archive() {
 	daemon=
 }
 stats() { # ARCHIVE EXPRESSION: a number from boa stats --json, s being the whole document
-	"$boa" stats --json "$1" | /usr/bin/python3 -c "
+	"$boa" stats --json --sample 0 "$1" | /usr/bin/python3 -c "
 import json, sys
 s = json.load(sys.stdin)
 print('%.6f' % ($2) if isinstance($2, float) else $2)"

@@ -339,9 +339,10 @@ wait_for() {
 }
 
 # pool_pending ARCHIVE: the blocks that the recompression pool has yet to try, as
-# `boa stats --json` counts them (read from the index: works while ARCHIVE is mounted).
+# `boa stats --json` counts them (read from the index: works while ARCHIVE is mounted; --sample 0:
+# no watching the pool for its rate).
 pool_pending() {
-	"$BOAFS_BUILD/boa" stats --json "$1" |
+	"$BOAFS_BUILD/boa" stats --json --sample 0 "$1" |
 		python3 -c 'import json, sys; print(json.load(sys.stdin)["pending_blocks"])'
 }
 
