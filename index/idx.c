@@ -98,13 +98,14 @@ enum idx_db {
 	DB_MODELS,
 	DB_SEGMENTS,
 	DB_ORPHANS,
+	DB_UNWRAP,
 	DB_COUNT
 };
 
 static const char *const db_names[DB_COUNT] = {
     [DB_META] = "meta",         [DB_INODES] = "inodes",   [DB_DIRENTS] = "dirents",
     [DB_BLOCKS] = "blocks",     [DB_XATTRS] = "xattrs",   [DB_MODELS] = "models",
-    [DB_SEGMENTS] = "segments", [DB_ORPHANS] = "orphans",
+    [DB_SEGMENTS] = "segments", [DB_ORPHANS] = "orphans", [DB_UNWRAP] = "unwrap",
 };
 
 struct idx_txn {
@@ -131,6 +132,8 @@ struct idx {
 	/* a write transaction faulted on a damaged page (see the fault guard): writes refused */
 	atomic_bool write_faulted;
 	size_t map_size;
+	/* the archive's format version, read at open; idx_format_raise moves it up */
+	atomic_uint_fast64_t format_version;
 };
 
 /* ---- encodings ---- */
@@ -574,7 +577,9 @@ static int meta_init(struct idx_txn *t, uint32_t block_size, uint32_t root_uid, 
 		}
 		got += (size_t)n;
 	}
-	rc = idx_meta_put_u64(t, "format_version", IDX_FORMAT_VERSION);
+	/* A new archive is written at the oldest version that can describe it, so older builds
+	 * keep reading it until a feature that needs more (an unwrapped file) is first used. */
+	rc = idx_meta_put_u64(t, "format_version", IDX_FORMAT_VERSION_MIN);
 	if (!rc)
 		rc = idx_meta_put_u64(t, "block_size", block_size);
 	if (!rc)
@@ -628,6 +633,7 @@ static int idx_setup(struct idx *idx, int create, uint32_t *block_size, uint32_t
 		}
 	}
 	if (fresh) {
+		atomic_store(&idx->format_version, IDX_FORMAT_VERSION_MIN);
 		rc = meta_init(&t, *block_size, root_uid, root_gid);
 		if (rc)
 			goto abort;
@@ -639,12 +645,14 @@ static int idx_setup(struct idx *idx, int create, uint32_t *block_size, uint32_t
 		}
 		if (rc)
 			goto abort;
-		if (v != IDX_FORMAT_VERSION) {
-			fprintf(stderr, "boafs: index: format version %llu, this build reads %d\n",
-			        (unsigned long long)v, IDX_FORMAT_VERSION);
+		if (v < IDX_FORMAT_VERSION_MIN || v > IDX_FORMAT_VERSION) {
+			fprintf(stderr,
+			        "boafs: index: format version %llu, this build reads %d to %d\n",
+			        (unsigned long long)v, IDX_FORMAT_VERSION_MIN, IDX_FORMAT_VERSION);
 			rc = -EPROTO;
 			goto abort;
 		}
+		atomic_store(&idx->format_version, v);
 		rc = idx_meta_get_u64(&t, "block_size", &v);
 		if (rc == -ENOENT || (!rc && (v == 0 || v > UINT32_MAX))) {
 			fprintf(stderr, "boafs: index: meta has no valid block size\n");
@@ -1010,6 +1018,39 @@ int idx_meta_get(struct idx_txn *t, const char *key, void *buf, size_t *len)
 		return -ERANGE;
 	memcpy(buf, v.mv_data, v.mv_size);
 	return 0;
+}
+
+int idx_meta_put(struct idx_txn *t, const char *key, const void *value, size_t len)
+{
+	size_t klen;
+	int rc = meta_key_len(key, &klen);
+
+	if (rc)
+		return rc;
+	return db_put(t, DB_META, key, klen, value, len);
+}
+
+uint64_t idx_format_version(struct idx *idx)
+{
+	return atomic_load(&idx->format_version);
+}
+
+int idx_format_raise(struct idx_txn *t, uint64_t version)
+{
+	uint64_t v = 0;
+	int rc;
+
+	if (version > IDX_FORMAT_VERSION)
+		return -EINVAL;
+	rc = idx_meta_get_u64(t, "format_version", &v);
+	if (rc || v >= version)
+		return rc;
+	rc = idx_meta_put_u64(t, "format_version", version);
+	/* Set before the commit: a stale higher value only skips a redundant raise later,
+	 * and the raise is repeated in the transaction of every unwrapped file. */
+	if (!rc)
+		atomic_store(&t->idx->format_version, version);
+	return rc;
 }
 
 int idx_ino_alloc(struct idx_txn *t, uint64_t *ino)
@@ -1748,4 +1789,58 @@ int idx_model_each(struct idx_txn *t, idx_model_cb cb, void *arg)
 	struct model_walk w = {cb, arg};
 
 	return db_walk(t, DB_MODELS, model_step, &w);
+}
+
+/* ---- unwrap: ino -> piece map of an unwrapped file (fs_unwrap.c owns the value) ---- */
+
+int idx_unwrap_get(struct idx_txn *t, uint64_t ino, const void **value, size_t *len)
+{
+	uint8_t k[8];
+	MDB_val v;
+	int rc;
+
+	be64_put(k, ino);
+	rc = db_get(t, DB_UNWRAP, k, sizeof(k), &v);
+	if (rc)
+		return rc;
+	*value = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+int idx_unwrap_put(struct idx_txn *t, uint64_t ino, const void *value, size_t len)
+{
+	uint8_t k[8];
+
+	be64_put(k, ino);
+	return db_put(t, DB_UNWRAP, k, sizeof(k), value, len);
+}
+
+int idx_unwrap_del(struct idx_txn *t, uint64_t ino)
+{
+	uint8_t k[8];
+
+	be64_put(k, ino);
+	return db_del(t, DB_UNWRAP, k, sizeof(k));
+}
+
+struct unwrap_walk {
+	idx_unwrap_cb cb;
+	void *arg;
+};
+
+static int unwrap_step(void *arg, const MDB_val *k, const MDB_val *v)
+{
+	struct unwrap_walk *w = arg;
+
+	if (k->mv_size != 8)
+		return value_corrupt(DB_UNWRAP, k->mv_size, 8);
+	return w->cb(w->arg, be64_get(k->mv_data), v->mv_data, v->mv_size);
+}
+
+int idx_unwrap_each(struct idx_txn *t, idx_unwrap_cb cb, void *arg)
+{
+	struct unwrap_walk w = {cb, arg};
+
+	return db_walk(t, DB_UNWRAP, unwrap_step, &w);
 }

@@ -16,9 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IDX_FORMAT_VERSION 1
-#define IDX_ROOT_INO       1
-#define IDX_NAME_MAX       255
+/* This build reads archives of versions MIN..VERSION and writes the lowest that describes what
+ * the archive holds: 1 = plain files only; 2 = unwrapped files (the `unwrap` database). */
+#define IDX_FORMAT_VERSION     2
+#define IDX_FORMAT_VERSION_MIN 1
+#define IDX_ROOT_INO           1
+#define IDX_NAME_MAX           255
 
 struct idx;
 struct idx_txn;
@@ -86,6 +89,11 @@ void idx_write_abort(struct idx_txn *t);
 int idx_meta_get_u64(struct idx_txn *t, const char *key, uint64_t *out);
 int idx_meta_put_u64(struct idx_txn *t, const char *key, uint64_t value);
 int idx_meta_get(struct idx_txn *t, const char *key, void *buf, size_t *len);
+int idx_meta_put(struct idx_txn *t, const char *key, const void *value, size_t len);
+/* The archive's format version (as read at open, or raised since). */
+uint64_t idx_format_version(struct idx *idx);
+/* Raises meta format_version to `version` in this write transaction unless it is that or more. */
+int idx_format_raise(struct idx_txn *t, uint64_t version);
 /* Returns the next unused inode number and bumps the counter (write txn). */
 int idx_ino_alloc(struct idx_txn *t, uint64_t *ino);
 
@@ -162,5 +170,14 @@ int idx_model_put(struct idx_txn *t, uint32_t model_id, const void *bytes, size_
 int idx_model_get(struct idx_txn *t, uint32_t model_id, const void **bytes, size_t *len);
 typedef int (*idx_model_cb)(void *arg, uint32_t model_id, const void *bytes, size_t len);
 int idx_model_each(struct idx_txn *t, idx_model_cb cb, void *arg);
+
+/* unwrap: ino -> the piece map of an unwrapped file, or the mark of a file found not worth it
+ * (the value's layout is fs_unwrap.c's, documented in index/FORMAT.md). get points *value into
+ * the map, valid until the transaction ends. */
+int idx_unwrap_get(struct idx_txn *t, uint64_t ino, const void **value, size_t *len);
+int idx_unwrap_put(struct idx_txn *t, uint64_t ino, const void *value, size_t len);
+int idx_unwrap_del(struct idx_txn *t, uint64_t ino);
+typedef int (*idx_unwrap_cb)(void *arg, uint64_t ino, const void *value, size_t len);
+int idx_unwrap_each(struct idx_txn *t, idx_unwrap_cb cb, void *arg);
 
 #endif
