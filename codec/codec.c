@@ -123,7 +123,8 @@ static int zstd_encode(struct codec *c, const struct codec_args *a, const void *
 
 	if (!z)
 		return -ENOMEM;
-	n = ZSTD_compressCCtx(z->cctx, out, cap, raw, len, c->zstd_level);
+	n = ZSTD_compressCCtx(z->cctx, out, cap, raw, len,
+	                      a && a->level ? a->level : c->zstd_level);
 	if (ZSTD_isError(n))
 		return cap < ZSTD_compressBound(len) ? -ENOSPC : -EIO;
 	*out_len = n;

@@ -46,7 +46,8 @@ int codec_is_fast(uint8_t codec);
 struct codec_args {
 	const struct boa_model
 	    *model;          /* the model the payload names, or to encode with; NULL: none */
-	int level;           /* encoding: the coder's level (BOA levels, boa.h) */
+	int level;           /* encoding: the coder's level (BOA levels, boa.h; for zstd, its
+	                      * level, 0 = the registry's zstd_level) */
 	struct boa_ctx *boa; /* a BOA context the caller owns; NULL: one from the shared set */
 };
 

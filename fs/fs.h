@@ -25,6 +25,7 @@ struct fs_cache;
 struct fs_models;
 struct fs_recompress;
 struct fs_heat;
+struct fs_unwrap;
 
 #define FS_CODECS CODEC_COUNT /* accounting keeps a row per codec id */
 enum fs_cpu_op { FS_CPU_ENCODE, FS_CPU_DECODE, FS_CPU_OPS };
@@ -58,6 +59,7 @@ struct fs_options {
 	int boa_level;
 	const char *model_path; /* -o model=: installed and made current at mount */
 	const char *mountpoint; /* recorded in ARCHIVE/lock while mounted */
+	int unwrap;             /* enum fs_unwrap_mode (fs_unwrap.h): -o unwrap= */
 	enum { FS_DAEMON, FS_ADMIN_READ, FS_ADMIN_WRITE } admin; /* who opens the archive */
 };
 
@@ -110,6 +112,7 @@ struct fs {
 	struct fs_models *models;
 	struct fs_recompress *recompress;
 	struct fs_heat *heat;                   /* when files were last read (fs_heat.h) */
+	struct fs_unwrap *unwrap; /* unwrapped files: canaries, regenerated pieces */
 	uint64_t cpu_ns[FS_CODECS][FS_CPU_OPS]; /* atomics; see fs_account.c */
 	uint64_t cpu_bytes[FS_CODECS][FS_CPU_OPS];
 };

@@ -15,6 +15,7 @@
 #include "fs_archive.h"
 #include "fs_file.h"
 #include "fs_gc.h"
+#include "fs_unwrap.h"
 
 _Static_assert(FS_ADMIN_CODECS == FS_CODECS, "fs_admin.h and fs.h count the same codecs");
 
@@ -57,7 +58,8 @@ static int tally_extent(void *arg, uint64_t ino, uint64_t block, const struct ex
 	struct tally *t = arg;
 	struct codec_tally *c;
 
-	if (e->codec >= FS_CODECS)
+	/* The stream blocks of unwrapped files are counted with those files (fs_unwrap_totals). */
+	if (e->codec >= FS_CODECS || block >= FS_UNWRAP_STREAM_BLOCK0)
 		return 0;
 	c = &t->codec[e->codec];
 	c->blocks++;
@@ -99,6 +101,17 @@ int fs_admin_stats(struct fs *fs, struct fs_admin_stats *st)
 		idx_meta_get_u64(t, "recompress.after_bytes", &st->recompress_after);
 	}
 	idx_read_end(t);
+	if (!rc) {
+		struct fs_unwrap_totals u;
+
+		rc = fs_unwrap_totals(fs, &u);
+		st->unwrapped.files = u.files;
+		st->unwrapped.logical = u.logical_bytes;
+		st->unwrapped.unwrapped = u.unwrapped_bytes;
+		st->unwrapped.stored = u.stored_bytes;
+		st->unwrapped.stored_before = u.before_bytes;
+		st->unwrapped.cpu_s = u.cpu_ns / 1e9;
+	}
 	if (rc)
 		return rc;
 	st->files = tl.files;
@@ -540,6 +553,15 @@ static int fsck_repair(struct fsck *f, struct fsck_inode_check *c)
 	return rc;
 }
 
+static void fsck_unwrap_bad(void *arg, uint64_t ino, uint64_t block, int err)
+{
+	if (block == UINT64_MAX)
+		fsck_report(arg, ino, "unwrapped file: piece map unreadable (%s)", strerror(-err));
+	else
+		fsck_report(arg, ino, "unwrapped file: block %llu does not regenerate (%s)",
+		            (unsigned long long)block, strerror(-err));
+}
+
 static void fsck_free(struct fsck *f, struct fsck_inode_check *check)
 {
 	if (f->names)
@@ -642,6 +664,11 @@ walked:
 			f.problems++;
 		}
 	}
+	/* Unwrapped files: every logical block regenerated and proven against its checksum. A
+	 * file that does not regenerate is reported; --repair leaves it as it is. */
+	rc = fs_unwrap_verify_all(f.fs, fsck_unwrap_bad, &f, &res->unwrapped_files);
+	if (rc)
+		goto out;
 	res->walked = 1;
 	if (repair && f.problems) {
 		rc = fsck_repair(&f, &check);

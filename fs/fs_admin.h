@@ -38,6 +38,11 @@ struct fs_admin_stats {
 	uint64_t files, dirs, file_bytes;
 	struct fs_admin_codec codec[FS_ADMIN_CODECS];
 	uint64_t recompress_before, recompress_after; /* stored bytes of recompressed blocks */
+	/* Unwrapped files (fs_unwrap.h), whose stream blocks the codec tallies leave out. */
+	struct {
+		uint64_t files, logical, unwrapped, stored, stored_before;
+		double cpu_s; /* their transforms */
+	} unwrapped;
 };
 
 int fs_admin_stats(struct fs *fs, struct fs_admin_stats *st);
@@ -74,6 +79,7 @@ int fs_admin_models(struct fs *fs, int (*fn)(void *arg, const struct fs_admin_mo
 
 struct fs_admin_fsck {
 	uint64_t problems, extents_checked, bytes_verified;
+	uint64_t unwrapped_files; /* unwrapped files regenerated whole */
 	int index_damaged; /* a walk met a damaged LMDB page: what is under it was not checked */
 	int walked;        /* the walk finished (or stopped at a damaged index page) */
 	int repaired;      /* --repair ran and committed */

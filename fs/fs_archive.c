@@ -25,6 +25,7 @@
 #include "fs_prefetch.h"
 #include "fs_heat.h"
 #include "fs_recompress.h"
+#include "fs_unwrap.h"
 
 static int load_accounting(struct fs *fs)
 {
@@ -387,6 +388,11 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	rc = load_accounting(fs);
 	if (rc)
 		goto fail;
+	rc = fs_unwrap_open(fs);
+	if (rc) {
+		fs_log("%s: cannot check the unwrap libraries: %s", archive, strerror(-rc));
+		goto fail;
+	}
 	if (opt->admin)
 		goto done;
 	if (create) {
@@ -450,6 +456,7 @@ int fs_close(struct fs *fs)
 	}
 	seg_close(fs->seg);
 	fs_cache_free(fs->cache);
+	fs_unwrap_close(fs);
 	fs_models_free(fs->models);
 	fs_heat_free(fs->heat);
 	codec_free(fs->codec);

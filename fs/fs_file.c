@@ -25,6 +25,7 @@
 #include "fs_node.h"
 #include "fs_prefetch.h"
 #include "fs_txn.h"
+#include "fs_unwrap.h"
 
 /* Dirty blocks kept per file before a write flushes them: large enough to batch one index
  * transaction per 64 blocks, small enough to bound memory per writer. */
@@ -88,7 +89,7 @@ int fs_block_load(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
 	struct idx_txn *t = NULL;
 	struct extent e;
 	uint8_t *payload = NULL;
-	int rc;
+	int hole = 0, rc;
 
 	if (fs_cache_get(fs->cache, ino, block, buf) == 0)
 		return 0;
@@ -99,8 +100,7 @@ int fs_block_load(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
 	rc = idx_extent_get(t, ino, block, &e);
 	idx_read_end(t);
 	if (rc == -ENOENT) {
-		memset(buf, 0, bs);
-		rc = 0;
+		hole = 1;
 		goto out;
 	}
 	if (rc)
@@ -130,6 +130,15 @@ int fs_block_load(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
 out:
 	pthread_rwlock_unlock(&fs->seg_remove_lock);
 	free(payload);
+	if (hole) {
+		/* No extent: a hole, or a block of a file stored unwrapped (it reads its stream
+		 * blocks through here, so the lock above is not held). */
+		rc = fs_unwrap_block_load(fs, ino, block, buf);
+		if (rc == -ENOENT) {
+			memset(buf, 0, bs);
+			rc = 0;
+		}
+	}
 	return rc;
 }
 
@@ -293,7 +302,9 @@ int fs_file_write(struct fs *fs, struct fs_node *n, uint64_t off, const uint8_t 
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&n->lock);
-	while (done < len) {
+	if (len)
+		rc = fs_unwrap_revert_locked(fs, n); /* plain blocks first, for a file unwrapped */
+	while (done < len && !rc) {
 		uint64_t block = (off + done) / bs;
 		size_t in_block = (off + done) % bs;
 		size_t chunk = bs - in_block;
@@ -548,6 +559,10 @@ int fs_file_truncate_locked(struct fs *fs, struct fs_node *n, uint64_t size)
 
 	if (size > FS_FILE_SIZE_MAX)
 		return -EFBIG; /* as ext4 past s_maxbytes */
+	/* A file stored unwrapped goes back to plain blocks first. */
+	rc = fs_unwrap_revert_locked(fs, n);
+	if (rc)
+		return rc;
 	/* Commit pending writes first: then every dirty block dropped below is also on disk,
 	 * and a failure can put memory back as it was. */
 	rc = flush(fs, n, UINT64_MAX);

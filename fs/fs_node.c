@@ -165,6 +165,8 @@ static int delete_inode_body(struct idx_txn *t, void *arg)
 	if (!rc)
 		rc = idx_xattr_del_all(t, ino);
 	if (!rc || rc == -ENOENT)
+		rc = idx_unwrap_del(t, ino);
+	if (!rc || rc == -ENOENT)
 		rc = idx_inode_del(t, ino);
 	if (!rc || rc == -ENOENT)
 		rc = idx_orphan_del(t, ino);

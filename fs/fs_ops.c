@@ -18,6 +18,7 @@
 #include "fs_log.h"
 #include "fs_node.h"
 #include "fs_ns.h"
+#include "fs_unwrap.h"
 #include "fs_ops.h"
 
 /* Attribute and entry caching in the kernel: every change goes through this daemon, so the
@@ -338,7 +339,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -rc);
 		return;
 	}
-	rc = open_handle(fs, n, fi);
+	/* An unwrapped file whose compression library drifted cannot be read back exactly. */
+	rc = fs_unwrap_check_open(fs, ino);
+	if (!rc)
+		rc = open_handle(fs, n, fi);
 	if (rc) {
 		fs_node_put(fs, n);
 		fuse_reply_err(req, -rc);

@@ -29,11 +29,14 @@
 #include "fs_node.h"
 #include "fs_recompress.h"
 #include "fs_txn.h"
+#include "fs_unwrap.h"
 
 #define RC_THREADS_MAX 64
 #define RC_BATCH       64 /* candidates found per scan of the index */
 #define FS_GC_TAIL_MIN (4ull << 20)
 
+/* A block to recompress, or (block == RC_FILE) a whole file to try to unwrap. */
+#define RC_FILE UINT64_MAX
 struct rc_item {
 	uint64_t ino, block;
 	struct extent e;
@@ -50,7 +53,8 @@ struct fs_recompress {
 	size_t cancelled; /* encodes and verifies that stopping cut short */
 	struct rc_item queue[RC_BATCH];
 	size_t qhead, qcount;
-	uint64_t cursor_ino, cursor_block; /* where the next scan starts */
+	uint64_t unwrapping[RC_THREADS_MAX]; /* files being unwrapped now (0: slot free) */
+	uint64_t cursor_ino, cursor_block;   /* where the next scan starts */
 	int64_t next_scan_ns, next_gc_ns;
 	int64_t gc_interval_ns;
 	int64_t cold_ns, scan_interval_ns;
@@ -108,6 +112,37 @@ static int scan_step(void *arg, uint64_t ino, uint64_t block, const struct exten
 	return 0;
 }
 
+/* 1 if `ino` is queued or being unwrapped (caller holds rc->lock). */
+static int file_busy(struct fs_recompress *rc, uint64_t ino)
+{
+	for (size_t i = 0; i < rc->qcount; i++) {
+		const struct rc_item *q = &rc->queue[(rc->qhead + i) % RC_BATCH];
+
+		if (q->block == RC_FILE && q->ino == ino)
+			return 1;
+	}
+	for (size_t i = 0; i < RC_THREADS_MAX; i++)
+		if (rc->unwrapping[i] == ino)
+			return 1;
+	return 0;
+}
+
+/* Whole cold files to try to unwrap go first: unwrapping replaces all of a file's blocks, so
+ * recompressing them one by one before would be wasted. */
+static void scan_files(struct fs_recompress *rc, struct scan *s)
+{
+	uint64_t inos[RC_BATCH / 4];
+	size_t count = 0;
+
+	if (fs_unwrap_candidates(rc->fs, rc->cold_ns, inos, RC_BATCH / 4, &count))
+		return;
+	pthread_mutex_lock(&rc->lock);
+	for (size_t i = 0; i < count; i++)
+		if (!file_busy(rc, inos[i]))
+			s->found[s->count++] = (struct rc_item){.ino = inos[i], .block = RC_FILE};
+	pthread_mutex_unlock(&rc->lock);
+}
+
 /* Walks the index from the cursor for up to RC_BATCH candidates, wrapping to the start once. */
 static int scan(struct fs_recompress *rc, struct scan *s)
 {
@@ -119,6 +154,7 @@ static int scan(struct fs_recompress *rc, struct scan *s)
 	s->now = fs_now_ns();
 	if (!rc->enabled)
 		return 0;
+	scan_files(rc, s);
 	for (pass = 0; pass < 2 && !s->full && s->count < RC_BATCH; pass++) {
 		uint64_t from_ino = pass ? 0 : rc->cursor_ino;
 		uint64_t from_block = pass ? 0 : rc->cursor_block;
@@ -454,16 +490,34 @@ static void *recompress_main(void *arg)
 			struct rc_item item = rc->queue[rc->qhead];
 			enum rc_outcome outcome = RC_NONE;
 			uint64_t after = 0;
+			size_t slot = RC_THREADS_MAX;
 			int err;
 
 			rc->qhead = (rc->qhead + 1) % RC_BATCH;
 			rc->qcount--;
+			if (item.block == RC_FILE)
+				for (slot = 0; slot < RC_THREADS_MAX && rc->unwrapping[slot];
+				     slot++)
+					;
+			if (slot < RC_THREADS_MAX)
+				rc->unwrapping[slot] = item.ino;
 			rc->working++;
 			pthread_mutex_unlock(&rc->lock);
-			err = b.payload && b.raw && b.encoded && b.check && b.boa
-			          ? recompress_one(rc, &b, &item, &outcome, &after)
-			          : -ENOMEM;
-			if (err && err != -EIO && err != -ECANCELED)
+			if (item.block == RC_FILE)
+				err = fs_unwrap_transform(fs, item.ino, &rc->stopping, b.boa);
+			else
+				err = b.payload && b.raw && b.encoded && b.check && b.boa
+				          ? recompress_one(rc, &b, &item, &outcome, &after)
+				          : -ENOMEM;
+			if (slot < RC_THREADS_MAX) {
+				pthread_mutex_lock(&rc->lock);
+				rc->unwrapping[slot] = 0;
+				pthread_mutex_unlock(&rc->lock);
+			}
+			if (err && err != -EIO && err != -ECANCELED && item.block == RC_FILE)
+				fs_log("inode %llu: unwrapping failed: %s",
+				       (unsigned long long)item.ino, strerror(-err));
+			else if (err && err != -EIO && err != -ECANCELED)
 				fs_log("inode %llu block %llu: recompression failed: %s",
 				       (unsigned long long)item.ino, (unsigned long long)item.block,
 				       strerror(-err));

@@ -18,6 +18,7 @@
 #include "fs.h"
 #include "fs_archive.h"
 #include "fs_log.h"
+#include "fs_unwrap.h"
 #include "fs_ops.h"
 
 /* Recompression works on cold data, where ratio matters more than speed: level 4 mixes in the
@@ -36,6 +37,7 @@ struct cli {
 	char *threads;
 	char *fuse_threads;
 	char *recompress;
+	char *unwrap;
 	char *model;
 	char *log;
 	int boa_level;
@@ -57,6 +59,7 @@ static const struct fuse_opt cli_spec[] = {
 	CLI_OPT("threads=%s", threads),
 	CLI_OPT("fuse_threads=%s", fuse_threads),
 	CLI_OPT("recompress=%s", recompress),
+	CLI_OPT("unwrap=%s", unwrap),
 	CLI_OPT("model=%s", model),
 	CLI_OPT("log=%s", log),
 	CLI_OPT("boa_level=%d", boa_level),
@@ -82,6 +85,9 @@ static void usage(const char *prog)
 	       "    -o recompress=POLICY   background recompression with BOA: off, now, or\n"
 	       "                           cold:SECONDS (blocks neither written nor read for\n"
 	       "                           that long; default cold:%llu, 30 days)\n"
+	       "    -o unwrap=MODE         already-compressed files (ROOT, gzip) stored as their\n"
+	       "                           unwrapped bytes by the background workers: auto\n"
+	       "                           (BOA or zstd -19 by cost; default), zstd, boa, off\n"
 	       "    -o threads=N           recompression workers (default: number of CPUs)\n"
 	       "    -o boa_level=N         BOA level for recompression, 1..9 (default %d)\n"
 	       "    -o model=FILE.boam     add a trained model to the archive and recompress\n"
@@ -416,6 +422,22 @@ int main(int argc, char *argv[])
 		        cli.recompress);
 		goto out_args;
 	}
+	if (cli.unwrap) {
+		static const char *const modes[] = {[FS_UNWRAP_AUTO] = "auto",
+		                                    [FS_UNWRAP_OFF] = "off",
+		                                    [FS_UNWRAP_ZSTD] = "zstd",
+		                                    [FS_UNWRAP_BOA] = "boa"};
+		size_t m = 0;
+
+		while (m < sizeof(modes) / sizeof(*modes) && strcmp(modes[m], cli.unwrap))
+			m++;
+		if (m == sizeof(modes) / sizeof(*modes)) {
+			fprintf(stderr, "boafs: unwrap=%s: expected auto, zstd, boa or off\n",
+			        cli.unwrap);
+			goto out_args;
+		}
+		fo.unwrap = (int)m;
+	}
 	/* The kernel checks permissions with the attributes we report, as on a local disk. */
 	fuse_opt_add_arg(&args, "-odefault_permissions");
 	/* The archive as the mount's source, so that mount, df and findmnt say which archive is
@@ -510,6 +532,7 @@ out_args:
 	free(cli.block_size);
 	free(cli.cache_size);
 	free(cli.recompress);
+	free(cli.unwrap);
 	free(cli.model);
 	free(cli.threads);
 	free(cli.fuse_threads);

@@ -95,6 +95,8 @@ static int stats_look(struct fs *fs, struct target *tg, struct stats_view *v)
 		v->pending += v->st.codec[c].pending;
 		v->pending_logical += v->st.codec[c].pending_logical;
 	}
+	v->logical += v->st.unwrapped.logical;
+	v->stored += v->st.unwrapped.stored;
 	v->t = now_s();
 	return 0;
 }
@@ -335,7 +337,17 @@ int cmd_stats(int argc, char **argv)
 			       ct->cpu_decode_s > 0 ? ct->decode_bytes / 1e6 / ct->cpu_decode_s
 			                            : 0);
 		}
-		printf("\n  },\n  \"recompression\": {\"stored_before_bytes\": %llu, "
+		printf("\n  },\n  \"unwrapped\": {\"files\": %llu, \"logical_bytes\": %llu, "
+		       "\"unwrapped_bytes\": %llu, \"stored_bytes\": %llu, "
+		       "\"stored_before_bytes\": %llu, \"ratio\": %.4f, \"cpu_s\": %.6f}",
+		       (unsigned long long)st.unwrapped.files,
+		       (unsigned long long)st.unwrapped.logical,
+		       (unsigned long long)st.unwrapped.unwrapped,
+		       (unsigned long long)st.unwrapped.stored,
+		       (unsigned long long)st.unwrapped.stored_before,
+		       st.unwrapped.stored ? (double)st.unwrapped.logical / st.unwrapped.stored : 0,
+		       st.unwrapped.cpu_s);
+		printf(",\n  \"recompression\": {\"stored_before_bytes\": %llu, "
 		       "\"stored_after_bytes\": %llu, \"saved_bytes\": %.0f, \"cpu_s\": %.6f},\n"
 		       "  \"cost\": {\"disk_usd_tb_month\": %g, \"cpu_usd_core_hour\": %g, "
 		       "\"months\": %g, \"core_watts\": %g, \"kgco2_per_kwh\": %g,\n"
@@ -399,6 +411,19 @@ int cmd_stats(int argc, char **argv)
 		       ct->stored ? (double)ct->logical / ct->stored : 0, enc, dec,
 		       enc > 0 ? ct->encode_bytes / 1e6 / enc : 0,
 		       dec > 0 ? ct->decode_bytes / 1e6 / dec : 0);
+	}
+	if (st.unwrapped.files) {
+		char c[32], d[32];
+
+		human(a, sizeof(a), st.unwrapped.logical);
+		human(b, sizeof(b), st.unwrapped.stored);
+		human(c, sizeof(c), st.unwrapped.unwrapped);
+		human(d, sizeof(d), st.unwrapped.stored_before);
+		printf("\nunwrapped: %llu files, logical %s, stored %s, ratio %.3fx, %.3f CPU s to "
+		       "unwrap (%s unwrapped bytes; %s stored before)\n",
+		       (unsigned long long)st.unwrapped.files, a, b,
+		       st.unwrapped.stored ? (double)st.unwrapped.logical / st.unwrapped.stored : 0,
+		       st.unwrapped.cpu_s, c, d);
 	}
 	human(a, sizeof(a), saved);
 	printf("\nrecompression with BOA saved %s for %.3f CPU seconds\n", a, boa_cpu_s);
@@ -522,6 +547,10 @@ int cmd_fsck(int argc, char **argv)
 	if (fs_admin_open(archive, repair, &fs))
 		return FSCK_EXIT_OPERATIONAL;
 	rc = fs_admin_fsck(fs, repair, stdout, &res);
+	if (res.unwrapped_files)
+		printf("%llu unwrapped file%s regenerated\n",
+		       (unsigned long long)res.unwrapped_files,
+		       res.unwrapped_files == 1 ? "" : "s");
 	if (res.walked)
 		printf("%s: %llu extents checked, %llu bytes verified, %llu problem%s\n",
 		       fs_admin_archive(fs), (unsigned long long)res.extents_checked,
