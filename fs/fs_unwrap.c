@@ -21,6 +21,7 @@
 
 #include "boa.h"
 #include "boa_model.h"
+#include "byteorder.h"
 #include "codec.h"
 #include "fs.h"
 #include "fs_account.h"
@@ -89,51 +90,21 @@ struct map_head {
 	uint64_t plan_len, before_bytes, cpu_ns, file_len, unwrapped_len;
 };
 
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	uint32_t v = 0;
-
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static void head_put(uint8_t *p, const struct map_head *h)
 {
 	memset(p, 0, MAP_HEAD);
-	put32(p, MAP_MAGIC);
-	p[4] = MAP_VERSION;
+	le32_put(p, MAP_MAGIC);
+	le16_put(p + 4, MAP_VERSION);
 	p[6] = h->state;
 	p[7] = h->coder;
-	put32(p + 8, h->block_size);
-	put64(p + 16, (uint64_t)h->mtime_ns);
-	put64(p + 24, (uint64_t)h->ctime_ns);
-	put64(p + 32, h->plan_len);
-	put64(p + 40, h->before_bytes);
-	put64(p + 48, h->cpu_ns);
-	put64(p + 56, h->file_len);
-	put64(p + 64, h->unwrapped_len);
+	le32_put(p + 8, h->block_size);
+	le64_put(p + 16, (uint64_t)h->mtime_ns);
+	le64_put(p + 24, (uint64_t)h->ctime_ns);
+	le64_put(p + 32, h->plan_len);
+	le64_put(p + 40, h->before_bytes);
+	le64_put(p + 48, h->cpu_ns);
+	le64_put(p + 56, h->file_len);
+	le64_put(p + 64, h->unwrapped_len);
 }
 
 /* Parses and checks a value's header; -EIO (logged) for one that does not add up. */
@@ -141,18 +112,18 @@ static int head_get(uint64_t ino, const uint8_t *p, size_t len, uint32_t bs, str
 {
 	uint64_t blocks;
 
-	if (len < MAP_HEAD || get32(p) != MAP_MAGIC || (p[4] | p[5] << 8) != MAP_VERSION)
+	if (len < MAP_HEAD || le32_get(p) != MAP_MAGIC || le16_get(p + 4) != MAP_VERSION)
 		goto bad;
 	h->state = p[6];
 	h->coder = p[7];
-	h->block_size = get32(p + 8);
-	h->mtime_ns = (int64_t)get64(p + 16);
-	h->ctime_ns = (int64_t)get64(p + 24);
-	h->plan_len = get64(p + 32);
-	h->before_bytes = get64(p + 40);
-	h->cpu_ns = get64(p + 48);
-	h->file_len = get64(p + 56);
-	h->unwrapped_len = get64(p + 64);
+	h->block_size = le32_get(p + 8);
+	h->mtime_ns = (int64_t)le64_get(p + 16);
+	h->ctime_ns = (int64_t)le64_get(p + 24);
+	h->plan_len = le64_get(p + 32);
+	h->before_bytes = le64_get(p + 40);
+	h->cpu_ns = le64_get(p + 48);
+	h->file_len = le64_get(p + 56);
+	h->unwrapped_len = le64_get(p + 64);
 	if (h->state == MAP_PLAIN)
 		return 0;
 	if (h->state != MAP_UNWRAPPED || h->block_size != bs || h->plan_len > len - MAP_HEAD)
@@ -221,8 +192,8 @@ int fs_unwrap_open(struct fs *fs)
 		return rc;
 	for (size_t i = 0; i + CANARY_ENTRY <= len; i += CANARY_ENTRY) {
 		uint8_t lib = list[i];
-		uint32_t version = get32(list + i + 4);
-		uint64_t hash = get64(list + i + 8);
+		uint32_t version = le32_get(list + i + 4);
+		uint64_t hash = le64_get(list + i + 8);
 		char msg[256] = "";
 
 		/* The test hook stands in for a library that changed its output under the same
@@ -285,7 +256,7 @@ static int map_load(struct fs *fs, uint64_t ino, uint64_t block, struct map *m)
 		goto out;
 	}
 	if (block < (m->head.file_len + fs->opt.block_size - 1) / fs->opt.block_size)
-		m->block_xxh64 = get64(v + MAP_HEAD + m->head.plan_len + 8 * block);
+		m->block_xxh64 = le64_get(v + MAP_HEAD + m->head.plan_len + 8 * block);
 	rc = unwrap_plan_decode(v + MAP_HEAD, m->head.plan_len, &m->plan);
 	if (rc) {
 		fs_log("inode %llu: piece map does not parse: %s", (unsigned long long)ino,
@@ -698,7 +669,7 @@ static int cand_step(void *arg, const struct idx_inode *in)
 		return rc;
 	/* Tried before: again only once the file changed. */
 	if (len >= MAP_HEAD && v[6] == MAP_PLAIN &&
-	    ((int64_t)get64(v + 16) != in->mtime_ns || (int64_t)get64(v + 24) != in->ctime_ns))
+	    ((int64_t)le64_get(v + 16) != in->mtime_ns || (int64_t)le64_get(v + 24) != in->ctime_ns))
 		w->inos[w->count++] = in->ino;
 	return 0;
 }
@@ -783,7 +754,7 @@ static int canaries_add(struct idx_txn *t, const struct unwrap_plan *plan)
 		if (!plan->lib_version[lib])
 			continue;
 		for (size_t i = 0; i + CANARY_ENTRY <= len; i += CANARY_ENTRY)
-			if (list[i] == lib && get32(list + i + 4) == plan->lib_version[lib])
+			if (list[i] == lib && le32_get(list + i + 4) == plan->lib_version[lib])
 				found = 1;
 		if (found)
 			continue;
@@ -791,8 +762,8 @@ static int canaries_add(struct idx_txn *t, const struct unwrap_plan *plan)
 			return -ENOSPC;
 		memset(list + len, 0, CANARY_ENTRY);
 		list[len] = lib;
-		put32(list + len + 4, plan->lib_version[lib]);
-		put64(list + len + 8, plan->canary[lib]);
+		le32_put(list + len + 4, plan->lib_version[lib]);
+		le64_put(list + len + 8, plan->canary[lib]);
 		len += CANARY_ENTRY;
 		changed = 1;
 	}
@@ -1150,7 +1121,7 @@ int fs_unwrap_transform(struct fs *fs, uint64_t ino, const int *stopping, struct
 	for (uint64_t b = 0; b < nblocks; b++) {
 		uint64_t len = size - b * bs < bs ? size - b * bs : bs;
 
-		put64(value + MAP_HEAD + plan_len + 8 * b, XXH64(data + b * bs, len, 0));
+		le64_put(value + MAP_HEAD + plan_len + 8 * b, XXH64(data + b * bs, len, 0));
 	}
 	h = (struct map_head){.state = MAP_UNWRAPPED,
 	                      .coder = use_boa ? CODEC_BOA : CODEC_ZSTD,
@@ -1213,10 +1184,10 @@ static int list_step(void *arg, uint64_t ino, const void *value, size_t len)
 		return 0;
 	if (w->totals) {
 		w->totals->files++;
-		w->totals->logical_bytes += get64(v + 56);
-		w->totals->unwrapped_bytes += get64(v + 64);
-		w->totals->before_bytes += get64(v + 40);
-		w->totals->cpu_ns += get64(v + 48);
+		w->totals->logical_bytes += le64_get(v + 56);
+		w->totals->unwrapped_bytes += le64_get(v + 64);
+		w->totals->before_bytes += le64_get(v + 40);
+		w->totals->cpu_ns += le64_get(v + 48);
 	}
 	if (w->count == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 64;
