@@ -118,7 +118,7 @@ static void test_meta_holds_version_uuid_and_next_ino(void **state)
 
 	assert_int_equal(idx_read_begin(f->idx, &t), 0);
 	assert_int_equal(idx_meta_get_u64(t, "format_version", &v), 0);
-	assert_int_equal(v, IDX_FORMAT_VERSION);
+	assert_int_equal(v, IDX_FORMAT_VERSION_MIN); /* until a feature needs more */
 	assert_int_equal(idx_meta_get_u64(t, "block_size", &v), 0);
 	assert_int_equal(v, 65536);
 	assert_int_equal(idx_meta_get(t, "uuid", uuid, &len), 0);
@@ -161,6 +161,90 @@ static void test_other_format_version_is_refused(void **state)
 	f->idx = NULL;
 	assert_int_equal(idx_open(f->dir, 0, &f->block_size, 0, 0, &f->idx), -EPROTO);
 	assert_null(f->idx);
+}
+
+static void test_format_is_raised_once_and_both_versions_open(void **state)
+{
+	struct fixture *f = *state;
+	struct idx_txn *t;
+	uint64_t v;
+
+	assert_int_equal(idx_format_version(f->idx), IDX_FORMAT_VERSION_MIN);
+	reopen(f); /* an archive of the oldest version this build reads */
+	assert_int_equal(idx_format_version(f->idx), IDX_FORMAT_VERSION_MIN);
+	assert_int_equal(idx_write_begin(f->idx, &t), 0);
+	assert_int_equal(idx_format_raise(t, 2), 0);
+	assert_int_equal(idx_format_raise(t, 1), 0); /* never lowered */
+	assert_int_equal(idx_format_raise(t, IDX_FORMAT_VERSION + 1), -EINVAL);
+	assert_int_equal(idx_write_commit(t), 0);
+	reopen(f);
+	assert_int_equal(idx_format_version(f->idx), 2);
+	assert_int_equal(idx_read_begin(f->idx, &t), 0);
+	assert_int_equal(idx_meta_get_u64(t, "format_version", &v), 0);
+	idx_read_end(t);
+	assert_int_equal(v, 2);
+}
+
+static void test_aborted_raise_leaves_the_version(void **state)
+{
+	struct fixture *f = *state;
+	struct idx_txn *t;
+
+	assert_int_equal(idx_write_begin(f->idx, &t), 0);
+	assert_int_equal(idx_format_raise(t, 2), 0);
+	idx_write_abort(t);
+	reopen(f);
+	assert_int_equal(idx_format_version(f->idx), IDX_FORMAT_VERSION_MIN);
+}
+
+static void test_version_below_the_oldest_is_refused(void **state)
+{
+	struct fixture *f = *state;
+	struct idx_txn *t;
+
+	assert_int_equal(idx_write_begin(f->idx, &t), 0);
+	assert_int_equal(idx_meta_put_u64(t, "format_version", IDX_FORMAT_VERSION_MIN - 1), 0);
+	assert_int_equal(idx_write_commit(t), 0);
+	idx_close(f->idx);
+	f->idx = NULL;
+	assert_int_equal(idx_open(f->dir, 0, &f->block_size, 0, 0, &f->idx), -EPROTO);
+}
+
+static int count_unwrap(void *arg, uint64_t ino, const void *value, size_t len)
+{
+	(void)value;
+	*(uint64_t *)arg += ino * 1000 + len;
+	return 0;
+}
+
+static void test_unwrap_values_put_get_delete_and_walk(void **state)
+{
+	struct fixture *f = *state;
+	struct idx_txn *t;
+	const void *v;
+	size_t len;
+	uint64_t sum = 0;
+
+	assert_int_equal(idx_write_begin(f->idx, &t), 0);
+	assert_int_equal(idx_unwrap_put(t, 7, "seven", 5), 0);
+	assert_int_equal(idx_unwrap_put(t, 300, "three hundred", 13), 0);
+	assert_int_equal(idx_write_commit(t), 0);
+	reopen(f);
+	assert_int_equal(idx_read_begin(f->idx, &t), 0);
+	assert_int_equal(idx_unwrap_get(t, 7, &v, &len), 0);
+	assert_int_equal(len, 5);
+	assert_memory_equal(v, "seven", 5);
+	assert_int_equal(idx_unwrap_get(t, 8, &v, &len), -ENOENT);
+	assert_int_equal(idx_unwrap_each(t, count_unwrap, &sum), 0);
+	idx_read_end(t);
+	assert_int_equal(sum, 7 * 1000 + 5 + 300 * 1000 + 13);
+	assert_int_equal(idx_write_begin(f->idx, &t), 0);
+	assert_int_equal(idx_unwrap_del(t, 7), 0);
+	assert_int_equal(idx_unwrap_del(t, 7), -ENOENT);
+	assert_int_equal(idx_write_commit(t), 0);
+	assert_int_equal(idx_read_begin(f->idx, &t), 0);
+	assert_int_equal(idx_unwrap_get(t, 7, &v, &len), -ENOENT);
+	idx_read_end(t);
 }
 
 static void test_garbage_dir_is_refused(void **state)
@@ -1022,6 +1106,10 @@ int main(void)
 	    T(test_meta_holds_version_uuid_and_next_ino),
 	    T(test_ino_alloc_counts_up_from_2),
 	    T(test_other_format_version_is_refused),
+	    T(test_format_is_raised_once_and_both_versions_open),
+	    T(test_aborted_raise_leaves_the_version),
+	    T(test_version_below_the_oldest_is_refused),
+	    T(test_unwrap_values_put_get_delete_and_walk),
 	    T(test_garbage_dir_is_refused),
 	    T(test_empty_dir_without_create_is_refused),
 	    T(test_inode_round_trip),
