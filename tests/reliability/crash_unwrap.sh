@@ -5,11 +5,11 @@
 # for the file being written, as it was before or after the write: a file switches form in one
 # index transaction, so a crash leaves the old or the new form, never a mix.
 #
-# Environment: ITER (rounds, default 6), SEED.
+# Environment: ITER (rounds, default 8), SEED.
 . "$(dirname "$0")/rlib.sh"
 require_boafs
 
-ITER=${ITER:-6}
+ITER=${ITER:-8}
 BOA=$(boa_tool fsck)
 rootc=$BOAFS_SRC/tests/data/rootc
 
@@ -35,16 +35,21 @@ for ((round = 1; round <= ITER; round++)); do
 	rm -f "$t/acked"
 	python3 - "$t/alt/$f" "$m/$f" "$round" "$t/acked" <<'PY' &
 import os, sys
-for path in sys.argv[1:3]:
-    fd = os.open(path, os.O_WRONLY)
-    os.pwrite(fd, ("round %s wrote here " % sys.argv[3]).encode() * 30, os.fstat(fd).st_size // 3)
-    os.fsync(fd)
-    os.close(fd)
+try:
+    for path in sys.argv[1:3]:
+        fd = os.open(path, os.O_WRONLY)
+        data = ("round %s wrote here " % sys.argv[3]).encode() * 30
+        os.pwrite(fd, data, os.fstat(fd).st_size // 3)
+        os.fsync(fd)
+        os.close(fd)
+except OSError:  # the daemon died first
+    sys.exit(0)
 open(sys.argv[4], "w").close()  # fsync acknowledged the write into the mount
 PY
 	writer=$!
-	# 0.1 .. 3 s: the kill lands in a scan, an encode, a verify or a commit (ASan or not).
-	sleep "$((RANDOM % 30 / 10)).$((RANDOM % 10))1"
+	# 0.1 s .. ITER + 1 s, longer each round: early kills land in scans and reverts, later ones
+	# in encodes, verifications and commits, and files get unwrapped between crashes.
+	sleep "$((RANDOM % (round + 1))).$((RANDOM % 10))1"
 	kill_boafs "$m"
 	wait "$writer" 2>/dev/null || true
 	if [ -n "$BOA" ]; then
@@ -73,3 +78,6 @@ PY
 	unwrapped_total=$((unwrapped_total + n))
 done
 note "$ITER rounds, $unwrapped_total files unwrapped between crashes"
+# Otherwise every kill came before the pool unwrapped anything, and nothing was shown.
+[ "$unwrapped_total" -gt 0 ] || fail "no file was unwrapped in $ITER rounds"
+
