@@ -722,6 +722,15 @@ int fs_file_seek(struct fs *fs, struct fs_node *n, uint64_t off, int whence, uin
 		rc = -ENXIO;
 		goto out;
 	}
+	/* An unwrapped file has no extents of its own blocks: all of it is data. */
+	rc = fs_unwrap_is_unwrapped(fs, n->ino);
+	if (rc) {
+		if (rc > 0) {
+			*out = whence == SEEK_DATA ? off : size;
+			rc = 0;
+		}
+		goto out;
+	}
 	if (whence == SEEK_DATA) {
 		w.next = UINT64_MAX;
 		rc = extent_walk(fs, &w, block);
@@ -815,6 +824,13 @@ int fs_file_fallocate(struct fs *fs, struct fs_node *n, int mode, uint64_t off, 
 	if (rc)
 		goto out;
 	size = n->attr.size;
+	/* A file stored unwrapped goes back to plain blocks before anything of it changes. */
+	if (((mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) && off < size) ||
+	    (!(mode & FALLOC_FL_KEEP_SIZE) && end > size)) {
+		rc = fs_unwrap_revert_locked(fs, n);
+		if (rc)
+			goto out;
+	}
 	if (mode & (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE)) {
 		/* Past the end the file reads as zeros already (see the invariant above). */
 		uint64_t to = end < size ? end : size;

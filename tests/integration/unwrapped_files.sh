@@ -128,7 +128,8 @@ cmp "$t/ref/pylhe-testfile-madgraph5-3.5.8-pp_to_jj.lhe.gz" \
 remount_boafs "$a" "$m" -o recompress=off
 cmp "$t/ref/uproot-issue121.root" "$m/uproot-issue121.root" || fail "zlib file after the drift"
 
-# An overwrite in the middle and a truncate turn the file back into plain blocks, exactly.
+# An overwrite in the middle, a truncate and a punched hole turn the file back into plain blocks,
+# exactly.
 python3 - "$m/uproot-mc10events.root" "$t/ref/uproot-mc10events.root" <<'PY' || fail "overwrite"
 import os, sys
 for path in sys.argv[1:]:
@@ -139,9 +140,24 @@ PY
 cmp "$t/ref/uproot-mc10events.root" "$m/uproot-mc10events.root" || fail "after the overwrite"
 truncate -s 300000 "$m/uproot-issue121.root" "$t/ref/uproot-issue121.root"
 cmp "$t/ref/uproot-issue121.root" "$m/uproot-issue121.root" || fail "after the truncate"
+# SEEK_DATA and SEEK_HOLE see an unwrapped file as all data (cp and tar rely on them), and a hole
+# punched into one turns it plain first.
+python3 - "$m/uproot-Zmumu-lz4.root" <<'PY' || fail "SEEK_DATA/SEEK_HOLE on an unwrapped file"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+size = os.fstat(fd).st_size
+assert os.lseek(fd, 1000, os.SEEK_DATA) == 1000
+assert os.lseek(fd, 1000, os.SEEK_HOLE) == size
+PY
+lhe=pylhe-testfile-madgraph5-3.5.8-pp_to_jj.lhe.gz
+fallocate -p -o 200000 -l 300000 "$m/$lhe" || fail "punching a hole into an unwrapped file"
+python3 -c 'import os, sys; fd = os.open(sys.argv[1], os.O_WRONLY); os.pwrite(fd, bytes(300000), 200000)' \
+	"$t/ref/$lhe"
+cmp "$t/ref/$lhe" "$m/$lhe" || fail "after the punched hole"
 remount_boafs "$a" "$m" -o recompress=off
 cmp "$t/ref/uproot-mc10events.root" "$m/uproot-mc10events.root" || fail "overwrite, remounted"
 cmp "$t/ref/uproot-issue121.root" "$m/uproot-issue121.root" || fail "truncate, remounted"
+cmp "$t/ref/$lhe" "$m/$lhe" || fail "punched hole, remounted"
 cmp "$t/ref/uproot-Zmumu-lz4.root" "$m/uproot-Zmumu-lz4.root" || fail "lz4 file, remounted"
 ino=$(ino_of uproot-Zmumu-lz4.root)
 unmount_boafs "$m"
