@@ -27,6 +27,7 @@
 #include "fs_account.h"
 #include "fs_cache.h"
 #include "fs_file.h"
+#include "fs_heat.h"
 #include "fs_log.h"
 #include "fs_model.h"
 #include "fs_node.h"
@@ -642,6 +643,7 @@ out:
 /* ---- candidates ---- */
 
 struct cand_walk {
+	struct fs *fs;
 	struct idx_txn *t;
 	int64_t now, cold_ns;
 	uint64_t *inos;
@@ -657,8 +659,15 @@ static int cand_step(void *arg, const struct idx_inode *in)
 
 	if (w->count == w->max)
 		return 1;
+	int64_t touched = in->mtime_ns, read = fs_heat_last_read(w->fs->heat, in->ino);
+
+	/* Cold as for blocks: neither written nor read for the cold period. */
+	if (read > touched)
+		touched = read;
+	if (in->atime_ns > touched)
+		touched = in->atime_ns;
 	if (!S_ISREG(in->mode) || in->nlink == 0 || in->size < 64 || in->size > FILE_MAX ||
-	    w->now - in->mtime_ns < w->cold_ns)
+	    w->now - touched < w->cold_ns)
 		return 0;
 	rc = idx_unwrap_get(w->t, in->ino, (const void **)&v, &len);
 	if (rc == -ENOENT) {
@@ -669,14 +678,15 @@ static int cand_step(void *arg, const struct idx_inode *in)
 		return rc;
 	/* Tried before: again only once the file changed. */
 	if (len >= MAP_HEAD && v[6] == MAP_PLAIN &&
-	    ((int64_t)le64_get(v + 16) != in->mtime_ns || (int64_t)le64_get(v + 24) != in->ctime_ns))
+	    ((int64_t)le64_get(v + 16) != in->mtime_ns ||
+	     (int64_t)le64_get(v + 24) != in->ctime_ns))
 		w->inos[w->count++] = in->ino;
 	return 0;
 }
 
 int fs_unwrap_candidates(struct fs *fs, int64_t cold_ns, uint64_t *inos, size_t max, size_t *count)
 {
-	struct cand_walk w = {NULL, fs_now_ns(), cold_ns, inos, max, 0};
+	struct cand_walk w = {fs, NULL, fs_now_ns(), cold_ns, inos, max, 0};
 	int rc;
 
 	*count = 0;
