@@ -26,10 +26,10 @@ models=${MODELS:-$work}
 size_of() { # LEVEL FILE [MODEL]: compressed size, after a checked round trip
 	local level=$1 in=$2 model=${3:-} m=()
 	[ -z "$model" ] || m=(-m "$model")
-	"$boa" compress "-$level" "${m[@]}" -f --verify "$in" "$work/c"
-	"$boa" decompress "${m[@]}" -f "$work/c" "$work/d"
+	"$boa" compress "-$level" "${m[@]}" -f --verify "$in" "$work/c.boa"
+	"$boa" decompress "${m[@]}" -f "$work/c.boa" "$work/d"
 	cmp -s "$in" "$work/d" || { echo "round trip of $in differs" >&2; exit 1; }
-	stat -c %s "$work/c"
+	stat -c %s "$work/c.boa"
 }
 
 printf '%-42s %9s %9s %11s %9s %8s\n' file raw boa-1 boa-4-seen boa-4-loo loo-gain

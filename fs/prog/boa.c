@@ -20,7 +20,7 @@ void boa_usage(FILE *f)
 	        "                    [-B SIZE] [-m MODEL] [--verify] FILE...\n"
 	        "       boa decompress [-t] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] [-m MODEL] "
 	        "FILE...\n"
-	        "       boa compress|decompress [options] IN OUT\n"
+	        "       boa compress [options] IN OUT.boa,  boa decompress [options] IN OUT\n"
 	        "       boa bench [--json] [-l LEVELS] [--no-peers] [-m MODEL] FILES...\n"
 	        "       boa train FILES... -o MODEL [--max-time SECONDS] [options]\n"
 	        "       boa stats ARCHIVE|MOUNTPOINT|PATH [--json] [--wait] [options]\n"

@@ -874,7 +874,7 @@ static int parse_size(const char *s, uint32_t *out)
 static const char codec_usage[] =
     "usage: boa compress [-1..-9] [-d] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] FILE...\n"
     "       boa decompress [-t] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] FILE...\n"
-    "       boa compress|decompress [options] IN OUT\n"
+    "       boa compress [options] IN OUT.boa      boa decompress [options] IN OUT\n"
     "  -1..-9          level (default %d); 1 needs no model, 2-9 mix in the Mamba model\n"
     "  -d, --decompress  decompress (boa compress -d is boa decompress)\n"
     "  -z, --compress  compress\n"
@@ -895,8 +895,16 @@ static const char codec_usage[] =
     "      --no-unwrap  code ROOT and gzip files as they are (by default their zlib/LZ4\n"
     "                  streams that re-create exactly are stored decompressed)\n"
     "FILE becomes FILE.boa and FILE.boa becomes FILE; FILE '-' is standard input, coded\n"
-    "to standard output. Two operands IN OUT name the output\n"
-    "(either may be '-'). Interrupted, boa removes its partial output.\n";
+    "to standard output. Two operands are IN OUT when OUT is what a FILE could not be: a\n"
+    "name ending in .boa for compress, one not ending in it for decompress, or '-' on\n"
+    "either side. Interrupted, boa removes its partial output.\n";
+
+static int has_boa_suffix(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n > 4 && !strcmp(name + n - 4, ".boa");
+}
 
 /* The output name of `in` when none is given: FILE -> FILE.boa, FILE.boa -> FILE; NULL (and a
  * message) when `in` has not the suffix that decompress needs or already has the one compress
@@ -1128,10 +1136,17 @@ int cmd_codec(int argc, char **argv, struct opts *o, int decompress)
 		return 2;
 	}
 	nin = argc - optind;
-	/* The IN OUT form of earlier versions: exactly two operands, no -o, -c or -t. */
+	/* The IN OUT form of earlier versions: exactly two operands, no -o, -c or -t, and an OUT
+	 * that two FILEs could not be (zstd would refuse it as a FILE): compress to a name ending
+	 * in .boa, decompress to one that does not, or '-' on either side. Two FILEs are never
+	 * taken for IN OUT, so that -f cannot overwrite a file meant as an input. */
 	if (nin == 2 && !r.output && !r.to_stdout && !r.test) {
-		r.output = argv[optind + 1];
-		nin = 1;
+		const char *in = argv[optind], *out = argv[optind + 1];
+
+		if (!strcmp(in, "-") || !strcmp(out, "-") || has_boa_suffix(out) != r.decompress) {
+			r.output = out;
+			nin = 1;
+		}
 	}
 	if (r.output && nin > 1) {
 		fail("-o names one output, but %d inputs were given", nin);

@@ -31,9 +31,17 @@ size=$(stat -c %s "$lhe")
 [ "$(stat -c %s "$tmp/l.boa")" -lt $((size / 4)) ] && ok || bad "LHE shrinks 4x"
 
 # an existing output is kept without -f
-echo keep > "$tmp/exists"
-if "$boa" compress "$lhe" "$tmp/exists" 2>/dev/null; then bad "overwrote without -f"; else ok; fi
-[ "$(cat "$tmp/exists")" = keep ] && ok || bad "existing output changed"
+echo keep > "$tmp/exists.boa"
+if "$boa" compress "$lhe" "$tmp/exists.boa" 2>/dev/null; then bad "overwrote without -f"; else ok; fi
+[ "$(cat "$tmp/exists.boa")" = keep ] && ok || bad "existing output changed"
+# Two FILEs are never taken for IN OUT, even with -f: each is compressed to its own name
+echo one > "$tmp/two-a"
+echo two > "$tmp/two-b"
+"$boa" compress -q -1 -f "$tmp/two-a" "$tmp/two-b" && [ "$(cat "$tmp/two-b")" = two ] &&
+	[ -f "$tmp/two-a.boa" ] && [ -f "$tmp/two-b.boa" ] && ok || bad "compress -f A B overwrote B"
+"$boa" decompress -q -f "$tmp/two-a.boa" "$tmp/two-b.boa" && [ "$(cat "$tmp/two-a")" = one ] &&
+	cmp -s "$tmp/two-b.boa" "$tmp/two-b.boa" && [ "$(cat "$tmp/two-b")" = two ] && ok ||
+	bad "decompress -f A.boa B.boa: each to its own name"
 
 # truncated containers are refused and write nothing
 "$boa" compress -1 -B 8K -f "$root" "$tmp/r.boa"
