@@ -1,5 +1,8 @@
-/* cmd_codec — `boa compress` and `boa decompress`: the .boa file container, threads over
- * chunks.
+/* cmd_codec — `boa compress` and `boa decompress`, with zstd's command line (FILE -> FILE.boa
+ * and back, -d -t -k --rm -c -o -f -q -v -V -T): the .boa file container, threads over chunks
+ * (the output does not depend on their number), the summary line.
+ * Signals: SIGINT, SIGTERM and SIGHUP remove the temporary output being written, then kill the
+ * program as the signal would have.
  * Errors: one line on stderr naming what failed, exit status 1 (2 for a usage error). A file
  * whose chunk does not verify is never written: output goes to a temporary file renamed into
  * place at the end (or, on stdout, stops before the bad chunk). */
