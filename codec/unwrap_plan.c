@@ -134,6 +134,14 @@ static void get_recipe(const uint8_t *q, struct unwrap_recipe *r)
 	r->lib_version = le32_get(q + 6);
 }
 
+/* Field by field: a recipe's padding bytes are whatever its copy left there. */
+static int recipe_equal(const struct unwrap_recipe *a, const struct unwrap_recipe *b)
+{
+	return a->lib == b->lib && a->origin == b->origin && a->level == b->level &&
+	       a->window_bits == b->window_bits && a->mem_level == b->mem_level &&
+	       a->strategy == b->strategy && a->lib_version == b->lib_version;
+}
+
 /* The distinct recipes of a plan, in order of first use, and each piece's index into them. */
 struct recipe_table {
 	struct unwrap_recipe *r;
@@ -156,7 +164,7 @@ static int recipe_table_build(const struct unwrap_plan *p, struct recipe_table *
 			continue;
 		/* Few distinct recipes per file (one or two): a linear search is enough. */
 		for (k = 0; k < t->n; k++)
-			if (memcmp(&t->r[k], r, sizeof(*r)) == 0)
+			if (recipe_equal(&t->r[k], r))
 				break;
 		if (k == t->n) {
 			struct unwrap_recipe *nr;

@@ -97,6 +97,19 @@ static void assert_plan_recreates(const struct unwrap_plan *p, const uint8_t *da
 	free(back);
 }
 
+/* Field by field: the structs have padding, which no one promises to zero. */
+static int piece_equal(const struct unwrap_piece *a, const struct unwrap_piece *b)
+{
+	return a->off == b->off && a->len == b->len && a->unwrapped_off == b->unwrapped_off &&
+	       a->unwrapped_len == b->unwrapped_len && a->xxh64 == b->xxh64 && a->kind == b->kind &&
+	       a->recipe.lib == b->recipe.lib && a->recipe.origin == b->recipe.origin &&
+	       a->recipe.level == b->recipe.level &&
+	       a->recipe.window_bits == b->recipe.window_bits &&
+	       a->recipe.mem_level == b->recipe.mem_level &&
+	       a->recipe.strategy == b->recipe.strategy &&
+	       a->recipe.lib_version == b->recipe.lib_version;
+}
+
 static struct unwrap_plan *scan(const struct file *f)
 {
 	struct unwrap_plan *p = NULL;
@@ -438,7 +451,7 @@ static void test_plan_serialization_round_trips(void **state)
 	assert_memory_equal(q->canary, p->canary, sizeof(p->canary));
 	assert_int_equal(q->n_pieces, p->n_pieces);
 	for (uint32_t i = 0; i < p->n_pieces; i++)
-		assert_memory_equal(&q->pieces[i], &p->pieces[i], sizeof(p->pieces[i]));
+		assert_true(piece_equal(&q->pieces[i], &p->pieces[i]));
 	/* The decoded plan alone re-creates the file. */
 	assert_plan_recreates(q, f.data, f.len);
 	unwrap_plan_free(q);

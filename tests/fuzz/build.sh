@@ -4,6 +4,7 @@
 #   fuzz_idx    index values written raw into LMDB, read by every idx_* reader (index/idx.c)
 #   fuzz_codec  block payloads: codec_decode for raw, zstd, BOA and unknown ids (codec/)
 #   fuzz_model  .boam model files: boa_model_load and a few predictions (codec/boa_model.c)
+#   fuzz_unwrap ROOT and gzip files given to unwrap_scan, serialized plans (codec/unwrap*.c)
 # with -fsanitize=fuzzer,address,undefined (UBSan aborts: -fno-sanitize-recover).
 #
 # usage: tests/fuzz/build.sh [OUTDIR]     OUTDIR default: $BOAFS_BUILD/fuzz, else build/fuzz
@@ -82,3 +83,4 @@ link fuzz_seg "$(obj "$SRC/index/seg.c")" -- -lxxhash -lpthread
 link fuzz_idx "$(obj "$SRC/index/idx.c")" -- -llmdb -lxxhash -lpthread
 link fuzz_codec "${codec_objs[@]}" -- -lzstd -lxxhash -lz -llz4 -lpthread -lm
 link fuzz_model "${codec_objs[@]}" -- -lzstd -lxxhash -lz -llz4 -lpthread -lm
+link fuzz_unwrap "${codec_objs[@]}" -- -lzstd -lxxhash -lz -llz4 -lpthread -lm

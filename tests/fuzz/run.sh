@@ -33,7 +33,7 @@ fi
 # Seeds, remade each run (they are cheap): inputs that reach past each parser's first checks.
 seeds=$OUT/seeds
 rm -rf "$seeds"
-mkdir -p "$seeds"/{seg,idx,codec,model}
+mkdir -p "$seeds"/{seg,idx,codec,model,unwrap}
 python3 - "$seeds" "$SRC/codec/models/fast.boam" <<'PY'
 import os, random, struct, subprocess, sys
 seeds, model = sys.argv[1], sys.argv[2]
@@ -77,12 +77,28 @@ put("codec", "boa-level2", bytes([0x84]) + b"\0\0\0" + bytes([0x12]) + leb(300) 
 m = open(model, "rb").read()
 put("model", "fast", b"\x00" + m)
 put("model", "fast-fixups", b"\x03" + m)
+# unwrap: a small ROOT file (header, an uncompressed key, a key with a ZL block and one with two
+# blocks) and a gzip file, both as their writers make them, so that mutations reach the parsers.
+import gzip, zlib
+def key(payload, objlen, name=b"t"):
+    keylen = 26 + 3 + len(name)
+    head = struct.pack(">ihiIhhii", keylen + len(payload), 4, objlen, 0, keylen, 1, 0, 0)
+    return head + b"\x01x" + bytes([len(name)]) + name + payload
+def zl(raw, level=1):
+    c = zlib.compress(raw, level)
+    return b"ZL\x08" + struct.pack("<I", len(c))[:3] + struct.pack("<I", len(raw))[:3] + c
+raw1 = b"".join(struct.pack(">f", rng.random()) for _ in range(200))
+raw2 = b"muon jet event " * 30
+keys = key(b"uncompressed", 12) + key(zl(raw1), len(raw1)) + key(zl(raw2, 4) + zl(raw1), len(raw2) + len(raw1))
+head = b"root" + struct.pack(">iii", 62600, 100, 100 + len(keys))
+put("unwrap", "root", b"\x00" + head.ljust(100, b"\0") + keys)
+put("unwrap", "gzip", b"\x00" + gzip.compress(block, 9))
 PY
 
-declare -A runs=([seg]=20000 [idx]=5000 [codec]=20000 [model]=3000)
-declare -A max_len=([seg]=16384 [idx]=4096 [codec]=8192 [model]=65536)
+declare -A runs=([seg]=20000 [idx]=5000 [codec]=20000 [model]=3000 [unwrap]=5000)
+declare -A max_len=([seg]=16384 [idx]=4096 [codec]=8192 [model]=65536 [unwrap]=8192)
 failed=()
-for t in seg idx codec model; do
+for t in seg idx codec model unwrap; do
 	corpus=$OUT/corpus/$t
 	mkdir -p "$corpus"
 	if [ -n "${FUZZ_SECONDS:-}" ]; then
