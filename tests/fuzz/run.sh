@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target of tests/fuzz for a fixed number of executions: a smoke test that
-# the parsers of untrusted bytes (segment records, index values, block payloads, model files)
-# survive random and mutated input under ASan and UBSan. Builds them first (build.sh).
+# the parsers of untrusted bytes (segment records, index values, block payloads, model files,
+# ROOT and gzip files to unwrap, unwrap plans) survive random and mutated input under ASan and
+# UBSan. Builds them first (build.sh).
 #
 # usage: tests/fuzz/run.sh
 # Environment:
-#   FUZZ_RUNS      executions per target (default: 20000 for seg and codec, 5000 for idx,
-#                  3000 for model; about a minute in all on one core)
+#   FUZZ_RUNS      executions per target (default: 20000 for seg and codec, 5000 for idx and
+#                  unwrap, 3000 for model; about a minute and a half in all on one core)
 #   FUZZ_SECONDS   instead of a count, run each target this long (the long variant:
 #                  FUZZ_SECONDS=600 tests/fuzz/run.sh)
 #   FUZZ_OUT       build and corpus directory (default $BOAFS_BUILD/fuzz, else build/fuzz); the
