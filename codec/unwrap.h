@@ -21,9 +21,10 @@
  * read-only after unwrap_scan/unwrap_plan_decode and may be shared between threads.
  * Errors: 0, or a negative errno: -EINVAL (bad arguments), -ENOMEM, -EIO (a stream does not
  * decode or re-create, a checksum does not match), -EBADMSG (a serialized plan is corrupt),
- * -EPROTO (a serialized plan of a newer format), -ENOTSUP (a recipe of a library or version this
- * build does not have). A file that is not ROOT/gzip or whose container is damaged is NOT an
- * error: unwrap_scan returns 0 with an all-VERBATIM plan and plan->fallback saying why. */
+ * -EPROTO (a serialized plan of a newer format), -ENOTSUP (unwrap_canary_*: this program's
+ * zlib or liblz4 compresses differently from the one a plan was made with). A file that is not
+ * ROOT/gzip or whose container is damaged is NOT an error: unwrap_scan returns 0 with an
+ * all-VERBATIM plan and plan->fallback saying why. */
 #ifndef BOAFS_UNWRAP_H
 #define BOAFS_UNWRAP_H
 
@@ -83,7 +84,9 @@ enum unwrap_fallback {
 	UNWRAP_DAMAGED_HEADER = 2, /* ROOT/gzip magic, but the file header is inconsistent */
 	UNWRAP_DAMAGED_KEYS = 3,   /* the ROOT key table or a block header is garbage or cut */
 	UNWRAP_DAMAGED_STREAM = 4, /* a gzip member does not decode or its trailer is wrong */
-	UNWRAP_TOO_LARGE = 5,      /* the unwrapped bytes would exceed opts->max_unwrapped */
+	/* the unwrapped bytes would pass opts->max_unwrapped: the streams of a ROOT file that still
+	 * fit are unwrapped; a gzip file stays plain */
+	UNWRAP_TOO_LARGE = 5,
 };
 
 enum unwrap_format {
