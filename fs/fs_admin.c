@@ -13,7 +13,7 @@
 #include "fs.h"
 #include "fs_admin.h"
 #include "fs_archive.h"
-#include "fs_file.h"
+#include "fs_block.h"
 #include "fs_gc.h"
 #include "fs_unwrap.h"
 

@@ -57,12 +57,8 @@ int fs_file_fallocate(struct fs *fs, struct fs_node *n, int mode, uint64_t off, 
  * gone (the prefetch workers' job, fs_prefetch.h). */
 int fs_file_prefetch(struct fs *fs, uint64_t ino, uint64_t block);
 
-/* Reads one stored block through the cache (no dirty data): a hole reads as zeros. */
+/* Reads one block as stored, through the cache (no dirty data): a stored block (fs_block.h), else
+ * a block of an unwrapped file (fs_unwrap.h), else a hole, which reads as zeros. */
 int fs_block_load(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf);
-
-/* Decodes a record's payload into `raw` (block_size bytes, zero-filled past raw_len) and checks
- * it against the extent's checksum; logs and returns -EIO on any mismatch. */
-int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct extent *e,
-                      const uint8_t *payload, uint8_t *raw);
 
 #endif

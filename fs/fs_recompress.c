@@ -21,7 +21,7 @@
 #include "codec.h"
 #include "fs.h"
 #include "fs_account.h"
-#include "fs_file.h"
+#include "fs_block.h"
 #include "fs_gc.h"
 #include "fs_heat.h"
 #include "fs_log.h"

@@ -25,8 +25,8 @@
 #include "codec.h"
 #include "fs.h"
 #include "fs_account.h"
+#include "fs_block.h"
 #include "fs_cache.h"
-#include "fs_file.h"
 #include "fs_heat.h"
 #include "fs_log.h"
 #include "fs_model.h"
@@ -313,6 +313,19 @@ int fs_unwrap_check_open(struct fs *fs, uint64_t ino)
 
 /* ---- regeneration ---- */
 
+/* A block as stored (fs_block.h), a hole reading as zeros: the stream blocks of an unwrapped
+ * file, and the blocks of a plain file about to be unwrapped, are never themselves unwrapped. */
+static int stored_block_load(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
+{
+	int rc = fs_block_read(fs, ino, block, buf);
+
+	if (rc == -ENOENT) {
+		memset(buf, 0, fs->opt.block_size);
+		rc = 0;
+	}
+	return rc;
+}
+
 /* Reads [off, off + len) of the file's unwrapped bytes from its stream blocks. */
 static int stream_read(struct fs *fs, uint64_t ino, uint64_t off, uint64_t len, uint8_t *out,
                        uint8_t *scratch)
@@ -325,7 +338,7 @@ static int stream_read(struct fs *fs, uint64_t ino, uint64_t off, uint64_t len, 
 
 		if (chunk > len)
 			chunk = len;
-		rc = fs_block_load(fs, ino, FS_UNWRAP_STREAM_BLOCK0 + k, scratch);
+		rc = stored_block_load(fs, ino, FS_UNWRAP_STREAM_BLOCK0 + k, scratch);
 		if (rc)
 			return rc;
 		memcpy(out, scratch + in, chunk);
@@ -1038,7 +1051,7 @@ int fs_unwrap_transform(struct fs *fs, uint64_t ino, const int *stopping, struct
 	}
 	/* Read without the node lock: the commit below checks that nothing changed meanwhile. */
 	for (uint64_t b = 0; b < nblocks && !rc; b++)
-		rc = fs_block_load(fs, ino, b, data + b * bs);
+		rc = stored_block_load(fs, ino, b, data + b * bs);
 	if (rc)
 		goto out;
 	{

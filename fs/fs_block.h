@@ -1,0 +1,30 @@
+/* The stored blocks: a block's extent, its record, decoding and checking it, and the cache of
+ * decoded blocks in front of them (fs_block.c).
+ *
+ * Owns: reading a stored block through the cache (extent lookup, record read, decode with the
+ * model the extent names, checksum), the log line that names the inode and block of a record
+ * that does not decode or check.
+ * Does not own: dirty data and holes' meaning (fs_file.h), unwrapped files (fs_unwrap.h),
+ * records (index/seg.h), codecs (codec/codec.h).
+ * Threads: any thread. A read holds fs->seg_remove_lock shared from the extent lookup to the
+ * record read, so compaction never removes the segment under it.
+ * Errors: 0, or a negative errno; a record that does not decode, or whose checksum fails, is -EIO
+ * with a log line naming the inode and block. */
+#ifndef BOAFS_FS_BLOCK_H
+#define BOAFS_FS_BLOCK_H
+
+#include <stdint.h>
+
+#include "fs.h"
+#include "idx.h"
+
+/* Reads stored block `block` of `ino` into `buf` (block_size bytes) through the cache; -ENOENT
+ * when no extent holds it (a hole, or a block of a file stored unwrapped: the caller decides). */
+int fs_block_read(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf);
+
+/* Decodes a record's payload into `raw` (block_size bytes, zero-filled past raw_len) and checks
+ * it against the extent's checksum; logs and returns -EIO on any mismatch. */
+int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct extent *e,
+                      const uint8_t *payload, uint8_t *raw);
+
+#endif
