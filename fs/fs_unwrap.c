@@ -420,7 +420,6 @@ static int piece_copy(struct fs *fs, uint64_t ino, const struct map *m, long i, 
 	struct fs_unwrap *u = fs->unwrap;
 	struct piece_slot *s;
 	uint8_t *unwrapped = NULL, *logical = NULL;
-	int64_t cpu;
 	int rc;
 
 	if (p->kind == UNWRAP_VERBATIM)
@@ -447,9 +446,7 @@ static int piece_copy(struct fs *fs, uint64_t ino, const struct map *m, long i, 
 	rc = stream_read(fs, ino, p->unwrapped_off, p->unwrapped_len, unwrapped, scratch);
 	if (rc)
 		goto out;
-	cpu = fs_thread_cpu_ns();
 	rc = unwrap_regenerate(p, unwrapped, logical);
-	fs_account(fs, CODEC_RAW, FS_CPU_DECODE, fs_thread_cpu_ns() - cpu, 0);
 	if (rc == -ENOMEM)
 		goto out;
 	if (rc) {
