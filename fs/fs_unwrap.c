@@ -998,6 +998,11 @@ static int plan_verify(uint64_t ino, const struct unwrap_plan *plan, const uint8
 	return rc;
 }
 
+static const char *container_name(const struct unwrap_plan *plan)
+{
+	return plan->format == UNWRAP_FORMAT_GZIP ? "gzip" : "ROOT";
+}
+
 static int has_streams(const struct unwrap_plan *plan)
 {
 	for (uint32_t i = 0; i < plan->n_pieces; i++)
@@ -1058,11 +1063,16 @@ int fs_unwrap_transform(struct fs *fs, uint64_t ino, const int *stopping, struct
 	}
 	if (rc)
 		goto out;
+	/* One line per container file that stays as it is, saying why. */
 	if (plan->fallback == UNWRAP_DAMAGED_HEADER || plan->fallback == UNWRAP_DAMAGED_KEYS ||
 	    plan->fallback == UNWRAP_DAMAGED_STREAM)
 		fs_log("inode %llu: %s file, %s: stored as it is", (unsigned long long)ino,
-		       plan->format == UNWRAP_FORMAT_GZIP ? "gzip" : "ROOT",
-		       unwrap_fallback_str(plan->fallback));
+		       container_name(plan), unwrap_fallback_str(plan->fallback));
+	else if (plan->format != UNWRAP_FORMAT_PLAIN && !has_streams(plan))
+		fs_log("inode %llu: %s file, no stream to unwrap (%u streams, %u of other codecs, "
+		       "%s): stored as it is",
+		       (unsigned long long)ino, container_name(plan), plan->stats.streams,
+		       plan->stats.streams_other, unwrap_fallback_str(plan->fallback));
 	if (!has_streams(plan) || __atomic_load_n(stopping, __ATOMIC_RELAXED)) {
 		if (!__atomic_load_n(stopping, __ATOMIC_RELAXED))
 			rc = mark_plain(fs, ino, mtime, ctime);
@@ -1080,6 +1090,8 @@ int fs_unwrap_transform(struct fs *fs, uint64_t ino, const int *stopping, struct
 	if (!rc)
 		rc = plan_verify(ino, plan, data, stream);
 	if (rc == -EIO) {
+		fs_log("inode %llu: %s file, a stream does not re-create: stored as it is",
+		       (unsigned long long)ino, container_name(plan));
 		rc = mark_plain(fs, ino, mtime, ctime);
 		goto out;
 	}
@@ -1122,6 +1134,10 @@ int fs_unwrap_transform(struct fs *fs, uint64_t ino, const int *stopping, struct
 	}
 	/* Worth it only when it saves at least 1/16 of what the file takes now. */
 	if (stored + stored / 16 >= before) {
+		fs_log("inode %llu: %s file, unwrapped with %s it would take %" PRIu64
+		       " bytes where it takes %" PRIu64 ": stored as it is",
+		       (unsigned long long)ino, container_name(plan), use_boa ? "BOA" : "zstd -19",
+		       stored, before);
 		rc = mark_plain(fs, ino, mtime, ctime);
 		goto out;
 	}
