@@ -81,6 +81,8 @@ struct scan {
 	size_t count;
 	uint64_t next_ino, next_block;
 	int full;
+	uint64_t files[RC_BATCH / 4]; /* files to try whole, queued now or earlier */
+	size_t nfiles;
 };
 
 static int scan_step(void *arg, uint64_t ino, uint64_t block, const struct extent *e)
@@ -96,6 +98,11 @@ static int scan_step(void *arg, uint64_t ino, uint64_t block, const struct exten
 	if (!codec_is_fast(e->codec) || (e->flags & EXTENT_BOA_TRIED) ||
 	    s->now - e->written_at_ns < s->rc->cold_ns)
 		return 0;
+	/* The blocks of a file about to be tried whole (unwrapped) wait for that: recompressing
+	 * them first would be wasted if it is unwrapped. */
+	for (size_t i = 0; i < s->nfiles; i++)
+		if (s->files[i] == ino)
+			return 0;
 	/* Cold means not written and not read: reads are noted in memory (fs_heat.h), and the
 	 * atime that relatime or strictatime stored lazily carries them across mounts. */
 	if (ino != s->touched_ino) {
@@ -141,6 +148,8 @@ static void scan_files(struct fs_recompress *rc, struct scan *s)
 		if (!file_busy(rc, inos[i]))
 			s->found[s->count++] = (struct rc_item){.ino = inos[i], .block = RC_FILE};
 	pthread_mutex_unlock(&rc->lock);
+	memcpy(s->files, inos, count * sizeof(*inos));
+	s->nfiles = count;
 }
 
 /* Walks the index from the cursor for up to RC_BATCH candidates, wrapping to the start once. */
