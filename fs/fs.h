@@ -84,6 +84,12 @@ struct fs_node {
 	size_t ndirty, dirty_cap;
 	uint64_t next_sequential_block;
 	int damaged; /* block map inconsistent at load: data reads fail with EIO */
+	/* Pushing decoded blocks into the kernel's page cache (fs_ops.c) races with anything that
+	 * changes the file's data behind the kernel's back, so it happens only while no handle can
+	 * write: `writers` counts handles open for writing, and a push holds `store_lock` for its
+	 * whole length, as do opening for writing and changing the size (both wait for a push). */
+	pthread_mutex_t store_lock;
+	uint32_t writers; /* guarded by store_lock */
 };
 
 struct fs {
@@ -108,11 +114,20 @@ struct fs {
 	 * the node table must not call back up by name. */
 	int (*node_flush)(struct fs *fs, struct fs_node *n);
 	struct fs_prefetch *prefetch;
+	void *fuse_session; /* struct fuse_session * of the mount (fs_ops_attach); NULL offline */
+	/* fs_ops_attach's stopper thread and its pipe (fs_ops.c: stopping by signal). */
+	pthread_t stopper, loop_thread;
+	int stopper_made;
+	int stop_pipe[2];
+	/* Open file handles (fs_ops.c), freed at fs_ops_detach if the kernel never released them
+	 * (stopped by a signal with files open). */
+	pthread_mutex_t handles_lock;
+	void *handles;
 	size_t ncpu; /* encoders per flush */
 	struct fs_models *models;
 	struct fs_recompress *recompress;
 	struct fs_heat *heat;                   /* when files were last read (fs_heat.h) */
-	struct fs_unwrap *unwrap; /* unwrapped files: canaries, regenerated pieces */
+	struct fs_unwrap *unwrap;               /* unwrapped files: canaries, regenerated pieces */
 	uint64_t cpu_ns[FS_CODECS][FS_CPU_OPS]; /* atomics; see fs_account.c */
 	uint64_t cpu_bytes[FS_CODECS][FS_CPU_OPS];
 };

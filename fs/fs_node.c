@@ -76,6 +76,7 @@ static void node_free(struct fs_node *n)
 		free(n->dirty[i].data);
 	free(n->dirty);
 	pthread_rwlock_destroy(&n->lock);
+	pthread_mutex_destroy(&n->store_lock);
 	free(n);
 }
 
@@ -137,6 +138,7 @@ int fs_node_get(struct fs *fs, uint64_t ino, struct fs_node **out)
 	n->ino = ino;
 	n->refs = 1;
 	pthread_rwlock_init(&n->lock, NULL);
+	pthread_mutex_init(&n->store_lock, NULL);
 
 	pthread_mutex_lock(&fs->nodes_lock);
 	other = node_find(fs, ino);

@@ -7,6 +7,8 @@
 #include <linux/falloc.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -20,6 +22,7 @@
 #include "fs_ns.h"
 #include "fs_unwrap.h"
 #include "fs_ops.h"
+#include "fs_prefetch.h"
 
 /* Attribute and entry caching in the kernel: every change goes through this daemon, so the
  * kernel's copy is only stale when a change it made itself is replied to, which updates it. */
@@ -29,7 +32,32 @@
 struct fs_handle {
 	struct fs_node *node;
 	int flags;
+	int writes;                    /* opened for writing: counted in node->writers */
+	struct fs_handle *prev, *next; /* fs->handles */
 };
+
+static void handle_link(struct fs *fs, struct fs_handle *h)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	h->prev = NULL;
+	h->next = fs->handles;
+	if (h->next)
+		h->next->prev = h;
+	fs->handles = h;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
+
+static void handle_unlink(struct fs *fs, struct fs_handle *h)
+{
+	pthread_mutex_lock(&fs->handles_lock);
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		fs->handles = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	pthread_mutex_unlock(&fs->handles_lock);
+}
 
 struct dir_entry {
 	char *name;
@@ -190,10 +218,19 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct stat st;
 	int rc;
 
+	struct fs_node *n = NULL;
+
 	for (size_t i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
 		if (to_set & bits[i].fuse)
 			a.set |= (unsigned int)bits[i].ns;
+	/* A new size changes data the kernel may cache: no page-cache store may run meanwhile. */
+	if ((to_set & FUSE_SET_ATTR_SIZE) && fs_node_get(fs, ino, &n) == 0)
+		pthread_mutex_lock(&n->store_lock);
 	rc = fs_ns_setattr(fs, ino, &a, &now);
+	if (n) {
+		pthread_mutex_unlock(&n->store_lock);
+		fs_node_put(fs, n);
+	}
 	if (rc) {
 		fuse_reply_err(req, -rc);
 		return;
@@ -289,6 +326,16 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 	fuse_reply_err(req, -fs_ns_rename(req_fs(req), parent, name, newparent, newname, flags));
 }
 
+/* The handle no longer writes (release): page-cache stores may run again once none does. */
+static void handle_unwrite(struct fs_handle *h)
+{
+	if (!h->writes)
+		return;
+	pthread_mutex_lock(&h->node->store_lock);
+	h->node->writers--;
+	pthread_mutex_unlock(&h->node->store_lock);
+}
+
 static int open_handle(struct fs *fs, struct fs_node *n, struct fuse_file_info *fi)
 {
 	struct fs_handle *h = malloc(sizeof(*h));
@@ -297,9 +344,17 @@ static int open_handle(struct fs *fs, struct fs_node *n, struct fuse_file_info *
 		return -ENOMEM;
 	h->node = n; /* keeps the caller's reference until release */
 	h->flags = fi->flags;
+	h->writes = (fi->flags & O_ACCMODE) != O_RDONLY;
+	if (h->writes) {
+		/* Waits for a page-cache store of this file to end; none starts until release. */
+		pthread_mutex_lock(&n->store_lock);
+		n->writers++;
+		pthread_mutex_unlock(&n->store_lock);
+	}
 	pthread_rwlock_wrlock(&n->lock);
 	n->open_count++;
 	pthread_rwlock_unlock(&n->lock);
+	handle_link(fs, h);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = 1;
 	return 0;
@@ -359,6 +414,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		pthread_rwlock_wrlock(&n->lock);
 		n->open_count--;
 		pthread_rwlock_unlock(&n->lock);
+		handle_unwrite(h);
+		handle_unlink(fs, h);
 		free(h);
 		fs_node_put(fs, n);
 	}
@@ -370,19 +427,196 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fs *fs = req_fs(req);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
 	uint8_t *buf = malloc(size ? size : 1);
+	uint32_t bs = fs->opt.block_size;
 	size_t got = 0;
-	int rc;
+	int rc, store;
 
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+
 	rc = fs_file_read(fs, h->node, (uint64_t)off, size, buf, &got);
+	/* A buffered read of part of a block (a random reader: read-ahead asks for whole blocks)
+	 * decoded all of it: have the rest pushed into the kernel's page cache, so that the
+	 * block's other pages cost no request and no decode. Only after the reply, which
+	 * unlocks this read's pages (a store waits for locked pages), and not for O_DIRECT. */
+	store = !rc && got && size < bs && !(fi->flags & O_DIRECT) && !h->writes;
 	if (rc)
 		fuse_reply_err(req, -rc);
 	else
 		fuse_reply_buf(req, (const char *)buf, got);
+	/* `fi` and the handle may be released from here on: use only `ino`, `off` and `got`. */
+	if (store) {
+		fs_prefetch_store(fs, ino, (uint64_t)off / bs);
+		if (((uint64_t)off + got - 1) / bs != (uint64_t)off / bs)
+			fs_prefetch_store(fs, ino, ((uint64_t)off + got - 1) / bs);
+	}
 	free(buf);
+}
+
+/* The store job (fs_prefetch_store): pushes block `block` of `ino` into the kernel's page cache.
+ * It runs only while no handle can write the file and holds the node's store_lock throughout,
+ * so the bytes it pushes cannot be older than a write or a truncate the kernel has seen. The
+ * kernel may wait for pages that reads in flight hold locked; those reads are served by FUSE
+ * workers, which never wait for a store (fs_ops_detach serves them at exit). */
+static int store_block(struct fs *fs, uint64_t ino, uint64_t block)
+{
+	struct fuse_session *se = fs->fuse_session;
+	struct fuse_bufvec bv = FUSE_BUFVEC_INIT(0);
+	uint32_t bs = fs->opt.block_size;
+	uint64_t start = block * bs, size;
+	uint8_t *data = NULL;
+	struct fs_node *n;
+	int rc;
+
+	if (!se)
+		return 0;
+	rc = fs_node_get(fs, ino, &n);
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&n->store_lock);
+	if (n->writers)
+		goto out; /* a writer may change the block: the kernel asks when it needs it */
+	pthread_rwlock_rdlock(&n->lock);
+	size = n->attr.size;
+	rc = n->damaged || n->ndirty ? -EAGAIN : 0;
+	pthread_rwlock_unlock(&n->lock);
+	if (rc || start >= size)
+		goto out;
+	data = malloc(bs);
+	rc = data ? fs_block_load(fs, ino, block, data) : -ENOMEM; /* cached: just decoded */
+	if (rc)
+		goto out;
+	bv.buf[0].mem = data;
+	bv.buf[0].size = size - start < bs ? size - start : bs;
+	rc = fuse_lowlevel_notify_store(se, ino, (off_t)start, &bv, 0);
+out:
+	pthread_mutex_unlock(&n->store_lock);
+	free(data);
+	fs_node_put(fs, n);
+	return rc;
+}
+
+/* Stopping by signal. libfuse ends its loop on SIGTERM, SIGINT or SIGHUP and drops requests
+ * it reads after that; a store waiting for a page that such a read holds locked would then wait
+ * forever, in the kernel, where not even SIGKILL ends it. So these signals first go to a thread
+ * of ours that stops the stores while the loop still serves reads, and only then to libfuse's
+ * handler. The write end of the pipe is the one piece of state a signal handler can reach. */
+static const int stop_signals[] = {SIGTERM, SIGINT, SIGHUP};
+static int stop_pipe_write = -1;
+
+static void on_stop_signal(int sig)
+{
+	int saved = errno;
+	unsigned char s = (unsigned char)sig;
+
+	if (write(stop_pipe_write, &s, 1) < 0)
+		(void)0; /* a full pipe already holds a stop */
+	errno = saved;
+}
+
+static void stores_quiesce(struct fs *fs)
+{
+	fs_prefetch_set_store(fs, NULL);
+	/* Bounded: 10 s is far past any store (a memcpy into 32 pages) while the loop serves. */
+	for (int i = 0; i < 1000 && fs_prefetch_storing(fs); i++)
+		usleep(10000);
+}
+
+static void *stopper_main(void *arg)
+{
+	struct fs *fs = arg;
+	struct fuse_session *se = fs->fuse_session;
+	unsigned char sig;
+
+	if (read(fs->stop_pipe[0], &sig, 1) != 1)
+		return NULL; /* fs_ops_detach: the loop ended otherwise */
+	stores_quiesce(fs);
+	/* Now libfuse's own handler, on the thread that runs the loop, ends it. */
+	signal(sig, SIG_DFL);
+	fuse_set_signal_handlers(se);
+	pthread_kill(fs->loop_thread, sig);
+	return NULL;
+}
+
+void fs_ops_attach(struct fs *fs, struct fuse_session *se)
+{
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+
+	fs->fuse_session = se;
+	fs->loop_thread = pthread_self();
+	pthread_mutex_init(&fs->handles_lock, NULL);
+	if (pipe2(fs->stop_pipe, O_CLOEXEC)) {
+		fs_log("page-cache stores off: cannot make a pipe: %s", strerror(errno));
+		return;
+	}
+	if (pthread_create(&fs->stopper, NULL, stopper_main, fs)) {
+		close(fs->stop_pipe[0]);
+		close(fs->stop_pipe[1]);
+		fs_log("page-cache stores off: cannot start a thread");
+		return;
+	}
+	fs->stopper_made = 1;
+	stop_pipe_write = fs->stop_pipe[1];
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++)
+		sigaction(stop_signals[i], &sa, NULL);
+	fs_prefetch_set_store(fs, store_block);
+}
+
+void fs_ops_detach(struct fs *fs)
+{
+	struct fuse_session *se = fs->fuse_session;
+	struct fuse_buf buf = {0};
+
+	if (!se)
+		return;
+	fs_prefetch_set_store(fs, NULL);
+	/* Ended by unmount: nothing reads any more, and a store still running finds the connection
+	 * gone. Serve what is left anyway, briefly, in case a store waits for a queued read. */
+	for (int i = 0; i < 20 && fs_prefetch_storing(fs); i++) {
+		struct pollfd pfd = {.fd = fuse_session_fd(se), .events = POLLIN};
+		int res;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		res = fuse_session_receive_buf(se, &buf);
+		if (res > 0)
+			fuse_session_process_buf(se, &buf);
+		else if (res != -EINTR && res != -EAGAIN)
+			break;
+	}
+	free(buf.mem);
+	for (size_t i = 0; i < sizeof(stop_signals) / sizeof(stop_signals[0]); i++) {
+		struct sigaction now;
+
+		if (sigaction(stop_signals[i], NULL, &now) == 0 && now.sa_handler == on_stop_signal)
+			signal(stop_signals[i], SIG_DFL);
+	}
+	if (fs->stopper_made) {
+		stop_pipe_write = -1;
+		close(fs->stop_pipe[1]); /* the stopper reads end of file unless a signal came */
+		pthread_join(fs->stopper, NULL);
+		close(fs->stop_pipe[0]);
+		fs->stopper_made = 0;
+	}
+	/* The loop has ended: handles the kernel did not release (a signal ended it with files
+	 * open) go now, with their references and writer counts. */
+	while (fs->handles) {
+		struct fs_handle *h = fs->handles;
+		struct fs_node *n = h->node;
+
+		handle_unlink(fs, h);
+		pthread_rwlock_wrlock(&n->lock);
+		n->open_count--;
+		pthread_rwlock_unlock(&n->lock);
+		handle_unwrite(h);
+		free(h);
+		fs_node_put(fs, n);
+	}
+	pthread_mutex_destroy(&fs->handles_lock);
+	fs->fuse_session = NULL;
 }
 
 static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
@@ -480,6 +714,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	n->open_count--;
 	pthread_rwlock_unlock(&n->lock);
+	handle_unwrite(h);
+	handle_unlink(fs, h);
 	free(h);
 	fs_node_put(fs, n);
 	fuse_reply_err(req, 0);

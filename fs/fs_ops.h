@@ -13,6 +13,13 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+struct fs;
+
 extern const struct fuse_lowlevel_ops fs_ops;
+/* Once mounted: lets random reads push the blocks they decode into the kernel's page cache
+ * through `se`. fs_ops_detach, when the loop has ended and before the session goes, stops that
+ * and waits for stores in progress. */
+void fs_ops_attach(struct fs *fs, struct fuse_session *se);
+void fs_ops_detach(struct fs *fs);
 
 #endif

@@ -1,6 +1,7 @@
-/* Read-ahead: a worker thread that decodes the block after the one a sequential reader just
- * read, so the next read finds it in the cache. Requests go into a small ring; when the ring
- * is full a request is dropped, which only costs speed. */
+/* Read-ahead: worker threads that decode the blocks after the one a sequential reader just
+ * read, so the next read finds them in the cache, and that push a block a random reader touched
+ * into the kernel's page cache (the store job, fs_ops.c). Requests go into a small ring; when
+ * the ring is full a request is dropped, which only costs speed. */
 #include <errno.h>
 #include <stdlib.h>
 
@@ -9,14 +10,19 @@
 
 #define PREFETCH_QUEUE 64
 
+enum prefetch_kind { PREFETCH_LOAD, PREFETCH_STORE };
+
 struct prefetch_req {
 	uint64_t ino, block;
+	enum prefetch_kind kind;
 };
 
 #define PREFETCH_THREADS_MAX 8
 
 struct fs_prefetch {
 	fs_prefetch_load_fn load;
+	fs_prefetch_load_fn store; /* NULL: store requests are dropped */
+	size_t storing;            /* store jobs running */
 	pthread_t threads[PREFETCH_THREADS_MAX];
 	size_t nthreads;
 	pthread_mutex_t lock;
@@ -29,16 +35,17 @@ struct fs_prefetch {
 };
 
 /* 1 if the block is queued or being decoded already: a slow decode is never done twice. */
-static int pending(const struct fs_prefetch *p, uint64_t ino, uint64_t block)
+static int pending(const struct fs_prefetch *p, uint64_t ino, uint64_t block,
+                   enum prefetch_kind kind)
 {
 	for (size_t i = 0; i < p->count; i++) {
 		const struct prefetch_req *r = &p->ring[(p->head + i) % PREFETCH_QUEUE];
 
-		if (r->ino == ino && r->block == block)
+		if (r->ino == ino && r->block == block && r->kind == kind)
 			return 1;
 	}
 	for (size_t i = 0; i < p->nthreads; i++)
-		if (p->busy[i].ino == ino && p->busy[i].block == block)
+		if (p->busy[i].ino == ino && p->busy[i].block == block && p->busy[i].kind == kind)
 			return 1;
 	return 0;
 }
@@ -62,10 +69,22 @@ static void *prefetch_main(void *arg)
 		p->head = (p->head + 1) % PREFETCH_QUEUE;
 		p->count--;
 		p->busy[slot] = req;
-		pthread_mutex_unlock(&p->lock);
-		/* Errors surface when the reader itself reads the block. */
-		(void)p->load(fs, req.ino, req.block);
-		pthread_mutex_lock(&p->lock);
+		if (req.kind == PREFETCH_STORE) {
+			fs_prefetch_load_fn store = p->store;
+
+			if (store) {
+				p->storing++;
+				pthread_mutex_unlock(&p->lock);
+				(void)store(fs, req.ino, req.block);
+				pthread_mutex_lock(&p->lock);
+				p->storing--;
+			}
+		} else {
+			pthread_mutex_unlock(&p->lock);
+			/* Errors surface when the reader itself reads the block. */
+			(void)p->load(fs, req.ino, req.block);
+			pthread_mutex_lock(&p->lock);
+		}
 		p->busy[slot].ino = 0;
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -121,17 +140,53 @@ void fs_prefetch_stop(struct fs *fs)
 	fs->prefetch = NULL;
 }
 
-void fs_prefetch_request(struct fs *fs, uint64_t ino, uint64_t block)
+static void request(struct fs *fs, uint64_t ino, uint64_t block, enum prefetch_kind kind)
 {
 	struct fs_prefetch *p = fs->prefetch;
 
 	if (!p)
 		return;
 	pthread_mutex_lock(&p->lock);
-	if (p->count < PREFETCH_QUEUE && !pending(p, ino, block)) {
-		p->ring[(p->head + p->count) % PREFETCH_QUEUE] = (struct prefetch_req){ino, block};
+	if (p->count < PREFETCH_QUEUE && (kind != PREFETCH_STORE || p->store) &&
+	    !pending(p, ino, block, kind)) {
+		p->ring[(p->head + p->count) % PREFETCH_QUEUE] =
+		    (struct prefetch_req){ino, block, kind};
 		p->count++;
 		pthread_cond_signal(&p->wake);
 	}
 	pthread_mutex_unlock(&p->lock);
+}
+
+void fs_prefetch_request(struct fs *fs, uint64_t ino, uint64_t block)
+{
+	request(fs, ino, block, PREFETCH_LOAD);
+}
+
+void fs_prefetch_store(struct fs *fs, uint64_t ino, uint64_t block)
+{
+	request(fs, ino, block, PREFETCH_STORE);
+}
+
+void fs_prefetch_set_store(struct fs *fs, fs_prefetch_load_fn store)
+{
+	struct fs_prefetch *p = fs->prefetch;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->store = store;
+	pthread_mutex_unlock(&p->lock);
+}
+
+size_t fs_prefetch_storing(struct fs *fs)
+{
+	struct fs_prefetch *p = fs->prefetch;
+	size_t n;
+
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	n = p->storing;
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }

@@ -20,6 +20,13 @@ typedef int (*fs_prefetch_load_fn)(struct fs *fs, uint64_t ino, uint64_t block);
 int fs_prefetch_start(struct fs *fs, fs_prefetch_load_fn load);
 void fs_prefetch_stop(struct fs *fs);
 void fs_prefetch_request(struct fs *fs, uint64_t ino, uint64_t block);
+/* Queues a store job: `store` (fs_prefetch_set_store) pushes the cached block into the
+ * kernel's page cache. Dropped while no store function is set. */
+void fs_prefetch_store(struct fs *fs, uint64_t ino, uint64_t block);
+/* Sets the store job (NULL: none; jobs running go on). */
+void fs_prefetch_set_store(struct fs *fs, fs_prefetch_load_fn store);
+/* How many store jobs are running now. */
+size_t fs_prefetch_storing(struct fs *fs);
 /* How many blocks ahead a sequential reader is served (the number of prefetch workers). */
 size_t fs_prefetch_depth(struct fs *fs);
 

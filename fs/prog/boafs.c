@@ -489,6 +489,7 @@ int main(int argc, char *argv[])
 		fs_log_to_file(log_fd);
 		log_fd = -1;
 	}
+	fs_ops_attach(fs, se);
 	if (ready_pipe >= 0) {
 		report_ready(ready_pipe);
 		ready_pipe = -1;
@@ -510,6 +511,7 @@ int main(int argc, char *argv[])
 	 * are the ordinary ways to stop a daemon, so they exit 0 once everything is stored. */
 	rc = rc == 0 || rc == SIGTERM || rc == SIGINT || rc == SIGHUP ? 0 : 1;
 out_unmount:
+	fs_ops_detach(fs);
 	fuse_session_unmount(se);
 out_signals:
 	fuse_remove_signal_handlers(se);
