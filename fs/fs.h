@@ -40,6 +40,13 @@ enum fs_atime { FS_ATIME_RELATIME, FS_ATIME_NOATIME, FS_ATIME_STRICT };
  * between campaigns or done, and will be read rarely and in bulk, where BOA's slower decoding
  * costs least. */
 #define FS_COLD_SECONDS_DEFAULT (30ull * 24 * 3600)
+/* Blocks untouched for this much longer (-o frozen=S): half a year, data kept for the record
+ * after its analysis is published, are recoded once more at a level that mixes in the Mamba. */
+#define FS_FROZEN_SECONDS_DEFAULT (182ull * 24 * 3600)
+/* The two tiers' BOA levels (-o boa_level=, -o frozen_level=): cold blocks are coded fast and
+ * without the Mamba, frozen ones with it, for the last percent. */
+#define FS_BOA_LEVEL_COLD_DEFAULT   1
+#define FS_BOA_LEVEL_FROZEN_DEFAULT 4
 
 /* The defaults of struct fs_options, written here only: boafs and the archive commands of boa
  * start from them. A new archive keeps its block size for good. */
@@ -56,10 +63,12 @@ struct fs_options {
 	enum fs_recompress_mode recompress;
 	uint64_t cold_seconds; /* FS_RECOMPRESS_COLD: blocks not written or read for this long */
 	enum fs_atime atime;
-	int boa_level;
-	const char *model_path; /* -o model=: installed and made current at mount */
-	const char *mountpoint; /* recorded in ARCHIVE/lock while mounted */
-	int unwrap;             /* enum fs_unwrap_mode (fs_unwrap.h): -o unwrap= */
+	int boa_level;           /* cold tier */
+	int frozen_level;        /* frozen tier; 0: no frozen tier */
+	uint64_t frozen_seconds; /* not written or read for this long: recoded at frozen_level */
+	const char *model_path;  /* -o model=: installed and made current at mount */
+	const char *mountpoint;  /* recorded in ARCHIVE/lock while mounted */
+	int unwrap;              /* enum fs_unwrap_mode (fs_unwrap.h): -o unwrap= */
 	enum { FS_DAEMON, FS_ADMIN_READ, FS_ADMIN_WRITE } admin; /* who opens the archive */
 };
 

@@ -40,6 +40,15 @@
 struct rc_item {
 	uint64_t ino, block;
 	struct extent e;
+	int tier; /* RC_COLD: fast codec -> BOA; RC_FROZEN: BOA without Mamba -> with */
+};
+
+enum { RC_COLD, RC_FROZEN, RC_TIERS };
+
+struct rc_tier {
+	int level;
+	const struct boa_model *model; /* NULL at levels that use none */
+	int64_t age_ns;                /* untouched this long; -1: tier off */
 };
 
 struct fs_recompress {
@@ -67,8 +76,7 @@ struct fs_recompress {
 		uint64_t replaced, kept, failed, before_bytes, after_bytes;
 	} pass;
 	int enabled; /* recompression; compaction runs regardless */
-	int level;
-	const struct boa_model *model; /* NULL at levels that use none */
+	struct rc_tier tiers[RC_TIERS];
 };
 
 struct scan {
@@ -88,6 +96,8 @@ struct scan {
 static int scan_step(void *arg, uint64_t ino, uint64_t block, const struct extent *e)
 {
 	struct scan *s = arg;
+	int64_t need;
+	int tier;
 
 	if (s->count == RC_BATCH) {
 		s->full = 1;
@@ -95,8 +105,16 @@ static int scan_step(void *arg, uint64_t ino, uint64_t block, const struct exten
 	}
 	s->next_ino = ino;
 	s->next_block = block + 1;
-	if (!codec_is_fast(e->codec) || (e->flags & EXTENT_BOA_TRIED) ||
-	    s->now - e->written_at_ns < s->rc->cold_ns)
+	if (e->flags & EXTENT_BOA_TRIED)
+		return 0;
+	if (codec_is_fast(e->codec))
+		tier = RC_COLD;
+	else if (e->codec == CODEC_BOA && !e->model_id && s->rc->tiers[RC_FROZEN].age_ns >= 0)
+		tier = RC_FROZEN; /* coded without the Mamba (the cold tier's kind) */
+	else
+		return 0;
+	need = s->rc->tiers[tier].age_ns;
+	if (s->now - e->written_at_ns < need)
 		return 0;
 	/* The blocks of a file about to be tried whole (unwrapped) wait for that: recompressing
 	 * them first would be wasted if it is unwrapped. */
@@ -110,12 +128,11 @@ static int scan_step(void *arg, uint64_t ino, uint64_t block, const struct exten
 
 		s->touched_ino = ino;
 		s->touched_ns = fs_heat_last_read(s->rc->fs->heat, ino);
-		if (s->rc->cold_ns && idx_inode_get(s->t, ino, &a) == 0 &&
-		    a.atime_ns > s->touched_ns)
+		if (idx_inode_get(s->t, ino, &a) == 0 && a.atime_ns > s->touched_ns)
 			s->touched_ns = a.atime_ns;
 	}
-	if (s->now - s->touched_ns >= s->rc->cold_ns)
-		s->found[s->count++] = (struct rc_item){ino, block, *e};
+	if (!need || s->now - s->touched_ns >= need)
+		s->found[s->count++] = (struct rc_item){ino, block, *e, tier};
 	return 0;
 }
 
@@ -300,8 +317,11 @@ struct rc_buffers {
 
 /* BOA costs far more CPU to decode than zstd: it has to save at least 1/32 of what is stored,
  * and a block kept raw must shrink by 1/8, the rule that kept it raw in the first place. */
-static int worth_it(const struct extent *e, size_t encoded_len)
+static int worth_it(const struct extent *e, size_t encoded_len, int tier)
 {
+	/* Frozen data is read least: any saving of 1/256 or more is worth the slower decoding. */
+	if (tier == RC_FROZEN)
+		return encoded_len < e->stored_len - e->stored_len / 256;
 	if (e->codec == CODEC_RAW && encoded_len > e->raw_len - e->raw_len / 8)
 		return 0;
 	return encoded_len + encoded_len / 32 < e->stored_len;
@@ -317,7 +337,8 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 	const struct extent *e = &item->e;
 	struct seg_record_info info = {0};
 	struct extent fresh;
-	struct codec_args args = {.model = rc->model, .level = rc->level, .boa = b->boa};
+	const struct rc_tier *tier = &rc->tiers[item->tier];
+	struct codec_args args = {.model = tier->model, .level = tier->level, .boa = b->boa};
 	size_t encoded_len = 0;
 	int64_t cpu;
 	int err;
@@ -337,7 +358,7 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 		return err; /* -ECANCELED: unmounting; the block stays as it is */
 	if (__atomic_load_n(&rc->stopping, __ATOMIC_RELAXED))
 		return 0; /* unmounting: no verify, no commit */
-	if (!worth_it(e, encoded_len)) {
+	if (!worth_it(e, encoded_len, item->tier)) {
 		*outcome = RC_KEPT;
 		return mark_tried(fs, item);
 	}
@@ -353,12 +374,12 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 	if (err || memcmp(b->check, b->raw, e->raw_len)) {
 		fs_log("inode %llu block %llu: BOA level %d did not decode back to the block; kept "
 		       "as %s",
-		       (unsigned long long)item->ino, (unsigned long long)item->block, rc->level,
+		       (unsigned long long)item->ino, (unsigned long long)item->block, tier->level,
 		       codec_name(e->codec));
 		return mark_tried(fs, item);
 	}
 	info.codec = CODEC_BOA;
-	info.model_id = rc->model ? boa_model_id(rc->model) : 0;
+	info.model_id = tier->model ? boa_model_id(tier->model) : 0;
 	info.raw_len = e->raw_len;
 	info.raw_xxh64 = e->raw_xxh64;
 	info.ino = item->ino;
@@ -366,6 +387,7 @@ static int recompress_one(struct fs_recompress *rc, struct rc_buffers *b,
 	err = seg_append(fs->seg, &info, b->encoded, (uint32_t)encoded_len, &fresh);
 	if (err)
 		return err;
+	fresh.written_at_ns = e->written_at_ns; /* the data's age, which the frozen tier counts */
 	err = seg_sync(fs->seg);
 	if (!err)
 		err = commit_replace(fs, item, &fresh);
@@ -451,8 +473,10 @@ static void pass_start(struct fs_recompress *rc)
 	rc->pass_active = 1;
 	rc->pass_started_ns = fs_now_ns();
 	memset(&rc->pass, 0, sizeof(rc->pass));
-	fs_log("recompression pass started: blocks not written or read for %llu s, BOA level %d",
-	       (unsigned long long)(rc->cold_ns / 1000000000), rc->level);
+	fs_log(
+	    "recompression pass started: blocks not written or read for %llu s to BOA level %d%s",
+	    (unsigned long long)(rc->cold_ns / 1000000000), rc->tiers[RC_COLD].level,
+	    rc->tiers[RC_FROZEN].age_ns >= 0 ? ", frozen ones to the frozen level" : "");
 }
 
 /* rc->lock not held; only the scanning thread ends a pass. */
@@ -616,19 +640,25 @@ int fs_recompress_start(struct fs *fs)
 	if (!rc)
 		return -ENOMEM;
 	rc->fs = fs;
-	rc->level = fs->opt.boa_level;
-	uses = boa_level_uses_model(rc->level);
-	if (uses < 0) {
-		free(rc);
-		return -EINVAL;
-	}
-	if (uses && fs->opt.recompress != FS_RECOMPRESS_OFF && fs_model_current(fs, &rc->model)) {
-		fs_log("no model installed for BOA level %d; recompressing at level 1 (no Mamba)",
-		       rc->level);
-		rc->level = 1;
-		rc->model = NULL;
-	}
 	rc->enabled = fs->opt.recompress != FS_RECOMPRESS_OFF;
+	for (int i = 0; i < RC_TIERS; i++) {
+		struct rc_tier *tier = &rc->tiers[i];
+
+		tier->level = i == RC_COLD ? fs->opt.boa_level : fs->opt.frozen_level;
+		if (i == RC_FROZEN && !tier->level)
+			continue; /* no frozen tier */
+		uses = boa_level_uses_model(tier->level);
+		if (uses < 0) {
+			free(rc);
+			return -EINVAL;
+		}
+		if (uses && rc->enabled && fs_model_current(fs, &tier->model)) {
+			fs_log("no model installed for BOA level %d; using level 1 (no Mamba)",
+			       tier->level);
+			tier->level = 1;
+			tier->model = NULL;
+		}
+	}
 	if (fs->opt.recompress == FS_RECOMPRESS_NOW) {
 		rc->cold_ns = 0;
 		rc->scan_interval_ns = 1000000000ll;
@@ -639,6 +669,17 @@ int fs_recompress_start(struct fs *fs)
 			rc->scan_interval_ns = 1000000000ll;
 		if (rc->scan_interval_ns > 60000000000ll)
 			rc->scan_interval_ns = 60000000000ll;
+	}
+	rc->tiers[RC_COLD].age_ns = rc->cold_ns;
+	/* The frozen tier recodes what the cold tier coded without the Mamba, with it: off when
+	 * the cold tier uses the Mamba already or the frozen one does not; never sooner than cold.
+	 */
+	rc->tiers[RC_FROZEN].age_ns = -1;
+	if (fs->opt.frozen_level && !rc->tiers[RC_COLD].model && rc->tiers[RC_FROZEN].model &&
+	    fs->opt.frozen_seconds) {
+		rc->tiers[RC_FROZEN].age_ns = (int64_t)fs->opt.frozen_seconds * 1000000000ll;
+		if (rc->tiers[RC_FROZEN].age_ns < rc->cold_ns)
+			rc->tiers[RC_FROZEN].age_ns = rc->cold_ns;
 	}
 	rc->gc_interval_ns = fs->opt.recompress == FS_RECOMPRESS_NOW ? 2000000000ll : 10000000000ll;
 	{

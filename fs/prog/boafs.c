@@ -21,10 +21,6 @@
 #include "fs_unwrap.h"
 #include "fs_ops.h"
 
-/* Recompression works on cold data, where ratio matters more than speed: level 4 mixes in the
- * default Mamba model (about 4 % smaller than level 1 on HEP blocks, a third of its speed). */
-#define FS_BOA_LEVEL_DEFAULT 4
-
 #ifndef BOAFS_VERSION
 #define BOAFS_VERSION "unknown"
 #endif
@@ -41,6 +37,8 @@ struct cli {
 	char *model;
 	char *log;
 	int boa_level;
+	int frozen_level;
+	char *frozen;
 	int read_only;
 	enum fs_atime atime;
 	int show_help;
@@ -63,6 +61,8 @@ static const struct fuse_opt cli_spec[] = {
 	CLI_OPT("model=%s", model),
 	CLI_OPT("log=%s", log),
 	CLI_OPT("boa_level=%d", boa_level),
+	CLI_OPT("frozen_level=%d", frozen_level),
+	CLI_OPT("frozen=%s", frozen),
 	FUSE_OPT_KEY("ro", FUSE_OPT_KEY_KEEP),
 	CLI_OPT("-h", show_help),
 	CLI_OPT("--help", show_help),
@@ -89,7 +89,10 @@ static void usage(const char *prog)
 	       "                           unwrapped bytes by the background workers: auto\n"
 	       "                           (BOA or zstd -19 by cost; default), zstd, boa, off\n"
 	       "    -o threads=N           recompression workers (default: number of CPUs)\n"
-	       "    -o boa_level=N         BOA level for recompression, 1..9 (default %d)\n"
+	       "    -o boa_level=N         BOA level for cold blocks, 1..9 (default %d)\n"
+	       "    -o frozen=SECONDS|off  blocks untouched that long are recoded at the\n"
+	       "                           frozen level (default %llu, half a year)\n"
+	       "    -o frozen_level=N      BOA level for frozen blocks, 1..9 (default %d)\n"
 	       "    -o model=FILE.boam     add a trained model to the archive and recompress\n"
 	       "                           with it from now on\n"
 	       "    -o fuse_threads=N      maximum FUSE worker threads (default 16)\n"
@@ -104,7 +107,8 @@ static void usage(const char *prog)
 	       "    -V, --version          version\n\n",
 	       prog, (unsigned)(FS_BLOCK_SIZE_DEFAULT >> 10), FS_ZSTD_LEVEL_DEFAULT,
 	       (unsigned long long)(FS_CACHE_SIZE_DEFAULT >> 20),
-	       (unsigned long long)FS_COLD_SECONDS_DEFAULT, FS_BOA_LEVEL_DEFAULT);
+	       (unsigned long long)FS_COLD_SECONDS_DEFAULT, FS_BOA_LEVEL_COLD_DEFAULT,
+	       (unsigned long long)FS_FROZEN_SECONDS_DEFAULT, FS_BOA_LEVEL_FROZEN_DEFAULT);
 }
 
 /* A byte count with an optional K, M or G (KiB, MiB, GiB) suffix; no sign, no overflow. */
@@ -325,7 +329,9 @@ static int fsname_arg(const char *archive, char **out)
 int main(int argc, char *argv[])
 {
 	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
-	struct cli cli = {.zstd_level = FS_ZSTD_LEVEL_DEFAULT, .boa_level = FS_BOA_LEVEL_DEFAULT};
+	struct cli cli = {.zstd_level = FS_ZSTD_LEVEL_DEFAULT,
+	                  .boa_level = FS_BOA_LEVEL_COLD_DEFAULT,
+	                  .frozen_level = FS_BOA_LEVEL_FROZEN_DEFAULT};
 	unsigned fuse_threads = 16;
 	struct fuse_cmdline_opts opts = {0};
 	char mnt_path[PATH_MAX];
@@ -402,6 +408,25 @@ int main(int argc, char *argv[])
 		goto out_args;
 	}
 	fo.boa_level = cli.boa_level;
+	if (boa_level_uses_model(cli.frozen_level) < 0) {
+		fprintf(stderr, "boafs: frozen_level=%d: must be %d..%d\n", cli.frozen_level,
+		        BOA_LEVEL_MIN, BOA_LEVEL_MAX);
+		goto out_args;
+	}
+	fo.frozen_level = cli.frozen_level;
+	fo.frozen_seconds = FS_FROZEN_SECONDS_DEFAULT;
+	if (cli.frozen && !strcmp(cli.frozen, "off")) {
+		fo.frozen_level = 0;
+	} else if (cli.frozen) {
+		char *end;
+
+		errno = 0;
+		fo.frozen_seconds = strtoull(cli.frozen, &end, 10);
+		if (cli.frozen[0] < '0' || cli.frozen[0] > '9' || errno || *end) {
+			fprintf(stderr, "boafs: frozen=%s: expected SECONDS or off\n", cli.frozen);
+			goto out_args;
+		}
+	}
 	fo.model_path = cli.model;
 	if (cli.model) {
 		/* Checked before anything is made: a mistyped model= must not leave an archive. */
@@ -527,6 +552,7 @@ out_args:
 	if (log_fd >= 0)
 		close(log_fd);
 	free(cli.log);
+	free(cli.frozen);
 	free(fsname);
 	free(opts.mountpoint);
 	fuse_opt_free_args(&args);
