@@ -593,7 +593,10 @@ int cmd_bench(int argc, char **argv, struct opts *o)
 		}
 		/* As boa compress: a file with streams that re-create is coded unwrapped. */
 		scan_s = now_s();
-		if (unwrap_scan(data, len, NULL, &plan) == 0 && plan->stats.streams_unwrapped > 0) {
+		/* 2 GiB of unwrapped bytes at most, as boa compress (cmd_codec.c). */
+		if (unwrap_scan(data, len, &(struct unwrap_scan_opts){.max_unwrapped = 2ull << 30},
+		                &plan) == 0 &&
+		    plan->stats.streams_unwrapped > 0) {
 			unwrapped = malloc(plan->unwrapped_len ? (size_t)plan->unwrapped_len : 1);
 			if (unwrapped && unwrap_plan_unwrap(plan, data, len, unwrapped)) {
 				free(unwrapped);

@@ -51,10 +51,13 @@
 #define BOAF_VERSION_UNWRAPPED 2
 #define BOAF_PLAN_MAX          ((uint32_t)256 << 20)
 /* Files up to this size are read whole to be unwrapped; larger ones are coded as they are. */
-#define BOAF_UNWRAP_MAX   ((uint64_t)1 << 30)
-#define BOAF_HEADER       16
-#define BOAF_CHUNK_HEADER 24
-#define BOAF_CHUNK_MAX    ((uint32_t)256 << 20)
+#define BOAF_UNWRAP_MAX ((uint64_t)1 << 30)
+/* ... and their unwrapped bytes, held in memory too, may reach this much; streams past it are
+ * coded as they are (unwrap.h's own default, 64 times the file, is too much for memory). */
+#define BOAF_UNWRAPPED_MAX ((uint64_t)2 << 30)
+#define BOAF_HEADER        16
+#define BOAF_CHUNK_HEADER  24
+#define BOAF_CHUNK_MAX     ((uint32_t)256 << 20)
 
 /* ---- files ---- */
 
@@ -516,7 +519,8 @@ static int unwrap_input(struct chunk_pass *p, struct unwrap_plan **plan, uint8_t
 		rc = -EIO;
 		goto out;
 	}
-	rc = unwrap_scan(data, (size_t)st.st_size, NULL, &pl);
+	rc = unwrap_scan(data, (size_t)st.st_size,
+	                 &(struct unwrap_scan_opts){.max_unwrapped = BOAF_UNWRAPPED_MAX}, &pl);
 	if (rc == -ENOMEM || (!rc && pl->stats.streams_unwrapped == 0)) {
 		rc = 0;
 		goto rewind;
