@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Read-ahead on BOA blocks: a sequential read of a recompressed file asks the read-ahead
+# workers for the blocks ahead and returns the file's bytes; random reads ask for nothing ahead
+# (each decodes only its own block). The daemon's count of blocks requested ahead, logged when
+# it stops ("read-ahead: N blocks requested ahead"), tells which happened.
+. "$(dirname "$0")/lib.sh"
+require_boafs
+BOA=$BOAFS_BUILD/boa
+[ -x "$BOA" ] || fail "boa not built: $BOA"
+
+t=$(it_tmpdir)
+mkdir "$t/mnt"
+a=$t/archive
+m=$t/mnt
+
+requested() { # LOG: blocks requested ahead during that mount (0 when it logged no line)
+	local n
+	n=$(sed -n 's/.*read-ahead: \([0-9]*\) blocks requested ahead.*/\1/p' "$1" | tail -1)
+	echo "${n:-0}"
+}
+
+make_data "$t/ref" $((1 << 20))
+mount_boafs "$a" "$m" -o recompress=now,boa_level=1,threads=2
+cp "$t/ref" "$m/data"
+# Every block BOA-coded (or tried): a condition, however slow the machine.
+wait_for 1200 eval '[ "$("$BOA" stats --json "$a" | python3 -c "import json,sys; print(json.load(sys.stdin)[\"pending_blocks\"])")" = 0 ]' ||
+	fail "recompression did not finish"
+unmount_boafs "$m"
+boa_blocks=$("$BOA" stats --json "$a" | python3 -c 'import json,sys; print(json.load(sys.stdin)["codecs"]["boa"]["blocks"])')
+[ "$boa_blocks" -gt 0 ] || fail "no block was recompressed with BOA"
+
+# Random reads, each in another block, never the next one: nothing requested ahead.
+mount_boafs "$a" "$m" -o recompress=off,threads=2
+log=${_it_log[$(realpath -m -- "$m")]}
+python3 - "$m/data" "$t/ref" <<'PY' || fail "random reads returned wrong bytes"
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+ref = open(sys.argv[2], "rb").read()
+for block in (5, 1, 7, 3, 6, 0):
+    off = block * 131072 + 4096
+    assert os.pread(fd, 4096, off) == ref[off:off + 4096], block
+os.close(fd)
+PY
+unmount_boafs "$m"
+n=$(requested "$log")
+[ "$n" -eq 0 ] || fail "random reads requested $n blocks ahead; log: $(cat "$log")"
+
+# A sequential read: blocks requested ahead, and the same bytes.
+mount_boafs "$a" "$m" -o recompress=off,threads=2
+log=${_it_log[$(realpath -m -- "$m")]}
+cmp "$t/ref" "$m/data" || fail "sequential read of the BOA-coded file differs"
+unmount_boafs "$m"
+n=$(requested "$log")
+[ "$n" -gt 0 ] || fail "a sequential read requested nothing ahead; log: $(cat "$log")"
+note "sequential read: $n blocks requested ahead"
+note "ok"
