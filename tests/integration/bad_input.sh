@@ -23,7 +23,7 @@ soft_fail() {
 refused() {
 	local what=$1 rc=0
 	shift
-	timeout -k 5 30 "$BOAFS_BIN" "$@" </dev/null >"$t/out" 2>"$t/err" || rc=$?
+	timeout -k 5 "$MOUNT_TIMEOUT" "$BOAFS_BIN" "$@" </dev/null >"$t/out" 2>"$t/err" || rc=$?
 	note "$what: exit $rc: $(head -c 300 "$t/err")"
 	[ -z "$(mounts_under "$t")" ] || fail "$what: left a mount: $(mounts_under "$t")"
 	[ "$rc" -ne 124 ] && [ "$rc" -ne 137 ] || fail "$what: hung (killed by timeout)"
@@ -139,13 +139,13 @@ one_line "archive parent missing"
 mount_boafs "$t/archive" "$t/mnt"
 printf 'still here' >"$t/mnt/f"
 before=$(mounts_under "$t")
-timeout -k 5 30 "$BOAFS_BIN" "$t/archive2" "$t/mnt" </dev/null >"$t/out" 2>"$t/err" && rc=0 || rc=$?
+timeout -k 5 "$MOUNT_TIMEOUT" "$BOAFS_BIN" "$t/archive2" "$t/mnt" </dev/null >"$t/out" 2>"$t/err" && rc=0 || rc=$?
 note "mountpoint in use: exit $rc: $(head -c 300 "$t/err")"
 [ "$rc" -ne 0 ] && [ "$rc" -lt 124 ] || fail "mountpoint in use: exit status $rc"
 assert_eq "$before" "$(mounts_under "$t")" "mounts after refusing a used mountpoint"
 one_line "mountpoint in use"
 mkdir "$t/mnt2"
-timeout -k 5 30 "$BOAFS_BIN" "$t/archive" "$t/mnt2" </dev/null >"$t/out" 2>"$t/err" && rc=0 || rc=$?
+timeout -k 5 "$MOUNT_TIMEOUT" "$BOAFS_BIN" "$t/archive" "$t/mnt2" </dev/null >"$t/out" 2>"$t/err" && rc=0 || rc=$?
 note "archive in use by another daemon: exit $rc: $(head -c 300 "$t/err")"
 # One daemon per archive (ARCHIVE/lock): the second is refused, and says where it is mounted.
 if [ "$rc" -eq 0 ]; then

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Bad input to every program is an error message, never a crash, a hang or a success.
 #
-# Each case runs a program with a 30 s limit and must exit non-zero, below 128 (no signal), with
-# exactly one non-empty line on stderr (or a usage text), no sanitizer report, and, for boafs, no
-# mount left behind and no new archive made where there was none (boafs runs in the foreground,
-# -f, so that a crash is not hidden behind the exit status 1 of the parent). Cases:
+# Each case runs a program with a limit of MOUNT_TIMEOUT (lib.sh: 120 s, for an ASan build on a
+# busy machine) and must exit non-zero, below 128 (no signal), with exactly one non-empty line
+# on stderr (or a usage text), no sanitizer report, and, for boafs, no mount left behind and no
+# new archive made where there was none (boafs runs in the foreground, -f, so that a crash is
+# not hidden behind the exit status 1 of the parent). Cases:
 #   boafs: damaged archives (empty index/, empty data.mdb, data.mdb of one or its two meta
 #     pages, seg/ a file, the lock a directory), index entries boafs never writes
 #     (format_version 2, block_size 0 or 2^48, no block_size), bad -o values of the options tests/integration/bad_input.sh does not
@@ -40,12 +41,12 @@ refused() {
 	local what=$1 rc=0 lines
 	shift
 	cases=$((cases + 1))
-	timeout -k 5 30 "$@" </dev/null >"$t/out" 2>"$t/err" || rc=$?
+	timeout -k 5 "$MOUNT_TIMEOUT" "$@" </dev/null >"$t/out" 2>"$t/err" || rc=$?
 	lines=$(grep -c . "$t/err" || true)
 	if [ "$rc" -eq 0 ]; then
 		failures+=("$what: accepted (exit status 0); stderr: $(head -c 300 "$t/err")")
 	elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-		failures+=("$what: hung (killed after 30 s)")
+		failures+=("$what: hung (killed after $MOUNT_TIMEOUT s)")
 	elif [ "$rc" -ge 128 ]; then
 		failures+=("$what: died of signal $((rc - 128)); stderr: $(head -c 300 "$t/err")")
 	elif grep -Eq 'Sanitizer|runtime error:' "$t/err"; then
@@ -74,13 +75,13 @@ boafs_refused() {
 	[ -e "$c" ] && existed=1
 	"$BOAFS_BIN" "$c" "$m" -f "$@" </dev/null >"$t/err" 2>&1 &
 	pid=$!
-	while kill -0 "$pid" 2>/dev/null && ! is_mounted "$m" && [ "$waited" -lt 300 ]; do
+	while kill -0 "$pid" 2>/dev/null && ! is_mounted "$m" && [ "$waited" -lt $((MOUNT_TIMEOUT * 10)) ]; do
 		sleep 0.1
 		waited=$((waited + 1))
 	done
 	if is_mounted "$m" || kill -0 "$pid" 2>/dev/null; then
 		is_mounted "$m" && failures+=("$what: accepted (mounted)") ||
-			failures+=("$what: hung for 30 s")
+			failures+=("$what: hung for $MOUNT_TIMEOUT s")
 		fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null || true
 		sleep 1
 		kill -KILL "$pid" 2>/dev/null || true
@@ -197,7 +198,7 @@ tolerated() {
 	cases=$((cases + 1))
 	"$BOAFS_BIN" "$c" "$m" -f </dev/null >"$log" 2>&1 &
 	pid=$!
-	while ! is_mounted "$m" && kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 300 ]; do
+	while ! is_mounted "$m" && kill -0 "$pid" 2>/dev/null && [ "$waited" -lt $((MOUNT_TIMEOUT * 10)) ]; do
 		sleep 0.1
 		waited=$((waited + 1))
 	done
@@ -239,7 +240,7 @@ PY
 	fi
 	[ "$rc" -eq 0 ] || failures+=("$what: walking the mount hung or failed ($rc)")
 	fusermount3 -u "$m" 2>/dev/null || fusermount3 -u -z "$m" 2>/dev/null || true
-	for ((waited = 0; waited < 200; waited++)); do
+	for ((waited = 0; waited < EXIT_TIMEOUT * 10; waited++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done

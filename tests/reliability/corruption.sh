@@ -314,7 +314,7 @@ with open(path, "r+b") as f:
 PY
 	"$BOAFS_BIN" "$c" "$m" -f </dev/null >"$log" 2>&1 &
 	pid=$!
-	while ! is_mounted "$m" && kill -0 "$pid" 2>/dev/null && [ "$waited" -lt 300 ]; do
+	while ! is_mounted "$m" && kill -0 "$pid" 2>/dev/null && [ "$waited" -lt $((MOUNT_TIMEOUT * 10)) ]; do
 		sleep 0.1
 		waited=$((waited + 1))
 	done
@@ -322,7 +322,7 @@ PY
 		if kill -0 "$pid" 2>/dev/null; then
 			kill -KILL "$pid"
 			wait "$pid" 2>/dev/null || true
-			trial_failed "$what" "the daemon neither mounted nor exited within 30 s"
+			trial_failed "$what" "the daemon neither mounted nor exited within $MOUNT_TIMEOUT s"
 			return 0
 		fi
 		wait "$pid" || rc=$?
@@ -383,14 +383,14 @@ PY
 	fi
 	# Exit status 1 at unmount (a failed final sync) is allowed for a damaged index.
 	fusermount3 -u "$m" || fusermount3 -u -z "$m" || true
-	for ((waited = 0; waited < 200; waited++)); do
+	for ((waited = 0; waited < EXIT_TIMEOUT * 10; waited++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
 	if kill -0 "$pid" 2>/dev/null; then
 		kill -KILL "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
-		trial_failed "$what" "the daemon did not exit 20 s after the unmount"
+		trial_failed "$what" "the daemon did not exit $EXIT_TIMEOUT s after the unmount"
 		return 0
 	fi
 	rc=0

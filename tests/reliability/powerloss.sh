@@ -182,7 +182,8 @@ fsck_offline "$ITER" "at the end"
 # ---- probes: a power cut at a chosen moment ----
 
 # cut_at_dirsync ARCHIVE MNT N: runs the daemon with the shim on ARCHIVE until it kills itself
-# right after its Nth directory fsync (or 15 s have passed), detaches the mount, and applies the
+# right after its Nth directory fsync (or MOUNT_TIMEOUT, 120 s, has passed: the compaction it
+# waits for runs in the nice-19 pool, slow on a busy machine), detaches the mount, and applies the
 # worst case. Returns 1 when the daemon never got there.
 cut_at_dirsync() {
 	local archive=$1 mnt=$2 i reached=1 out
@@ -196,7 +197,7 @@ cut_at_dirsync() {
 	_it_mounts+=("$mnt")
 	# stderr aside: bash reports the job that the shim killed ("Killed") while this waits.
 	{
-		for ((i = 0; i < 150; i++)); do
+		for ((i = 0; i < MOUNT_TIMEOUT * 10; i++)); do
 			kill -0 "${_it_pid[$mnt]}" || break
 			sleep 0.1
 		done
