@@ -156,8 +156,8 @@ peer zstd-19 zst zstd -d -q -c -- zstd -19 -q -c
 step_start=$SECONDS
 peer xz-9e xz xz -d -c -- xz -9e -c
 step_start=$SECONDS
-peer "boa ${level:+-$level }(whole files)" boa "$boa" decompress -T 1 {} - -- \
-	"$boa" compress ${level:+-$level} -T 1 {} -
+peer "boa ${level:+-$level }(whole files)" boa "$boa" decompress -q -T 1 {} - -- \
+	"$boa" compress -q ${level:+-$level} -T 1 {} -
 
 # ---- boafs -----------------------------------------------------------------------------------
 # mount_archive ARCHIVE OPTIONS: the daemon in the foreground of a background job, so that an
@@ -195,7 +195,7 @@ read_cpu() {
 	done
 	unmount_archive
 	busy=$(cat "$work/daemon.cpu")
-	awk -v a="$idle" -v b="$busy" 'BEGIN { d = b - a; printf "%.6f", d > 0 ? d : 0 }'
+	awk -v a="$idle" -v b="$busy" 'BEGIN { d = b - a; printf "%.6f", (d > 0 ? d : 0) }'
 }
 
 step 2 "boafs, zstd stage: the files copied in with recompression off"
