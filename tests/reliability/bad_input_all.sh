@@ -8,7 +8,7 @@
 # not hidden behind the exit status 1 of the parent). Cases:
 #   boafs: damaged archives (empty index/, empty data.mdb, data.mdb of one or its two meta
 #     pages, seg/ a file, the lock a directory), index entries boafs never writes
-#     (format_version 2, block_size 0 or 2^48, no block_size), bad -o values of the options tests/integration/bad_input.sh does not
+#     (format_version 99, block_size 0 or 2^48, no block_size), bad -o values of the options tests/integration/bad_input.sh does not
 #     cover (recompress, threads, boa_level, model, fuse_threads), extra arguments.
 #   boafs, where mounting may also be right: seg/ missing, junk files in seg/, a root inode that
 #     is a regular file or 10 bytes long, a directory entry naming a missing inode or making a
@@ -155,8 +155,8 @@ boafs_refused "boafs: ARCHIVE/lock is a directory" "$c"
 be64() { printf '%016x' "$1"; }
 hex() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
 c=$(fresh version2)
-"$P" put "$c/index" meta "$(hex format_version)" 0200000000000000
-boafs_refused "boafs: format_version 2" "$c"
+"$P" put "$c/index" meta "$(hex format_version)" 6300000000000000 # 99: 1 and 2 are valid
+boafs_refused "boafs: format_version 99" "$c"
 c=$(fresh bs0)
 "$P" put "$c/index" meta "$(hex block_size)" 0000000000000000
 boafs_refused "boafs: block_size 0 in meta" "$c"
