@@ -587,7 +587,7 @@ int fs_unwrap_revert_locked(struct fs *fs, struct fs_node *n)
 	struct extent *extents = NULL;
 	uint8_t *raw = NULL, *payload = NULL;
 	struct revert_op op;
-	uint64_t nblocks;
+	uint64_t nblocks = 0;
 	int rc;
 
 	rc = fs_unwrap_is_unwrapped(fs, n->ino);
@@ -644,6 +644,8 @@ out:
 	if (rc)
 		fs_log("inode %llu: cannot turn the unwrapped file back into plain blocks: %s",
 		       (unsigned long long)n->ino, strerror(-rc));
+	for (uint64_t b = 0; extents && b < nblocks; b++)
+		seg_settle(fs->seg, &extents[b]); /* committed or given up */
 	free(extents);
 	free(raw);
 	free(payload);
@@ -1020,7 +1022,7 @@ int fs_unwrap_transform(struct fs *fs, uint64_t ino, const int *stopping, struct
 	struct extent *extents = NULL;
 	uint8_t *data = NULL, *stream = NULL, *value = NULL;
 	uint8_t *out = NULL, *boa_out = NULL, *check = NULL;
-	uint64_t size, nblocks, nstream, before, stored = 0;
+	uint64_t size, nblocks, nstream = 0, before, stored = 0;
 	int64_t mtime, ctime, cpu0 = fs_thread_cpu_ns();
 	int level = fs->opt.boa_level, use_boa = 0, rc;
 	struct codec_args boa;
@@ -1190,6 +1192,9 @@ int fs_unwrap_transform(struct fs *fs, uint64_t ino, const int *stopping, struct
 	}
 	pthread_rwlock_unlock(&n->lock);
 out:
+	/* Committed or given up: gc may judge these records by the index now (seg_settle). */
+	for (uint64_t k = 0; extents && k < nstream; k++)
+		seg_settle(fs->seg, &extents[k]);
 	if (n)
 		fs_node_put(fs, n);
 	unwrap_plan_free(plan);
