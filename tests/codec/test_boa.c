@@ -271,6 +271,52 @@ static void test_hep_files_round_trip(void **state)
 	assert_true(files >= 7);
 }
 
+/* Chunks written by the coder before format version 2 (tests/data/boa-v1, made at commit
+ * a2a783e) decode with today's code to the slices of tests/data/hep they were made from. */
+static void test_version_1_chunks_still_decode(void **state)
+{
+	struct fixture *f = *state;
+	const char *src = getenv("BOAFS_SRC");
+	char path[4096], chunk[256], source[256];
+	long offset;
+	size_t len, enc_len, src_len;
+	int chunks = 0;
+	FILE *mf;
+
+	if (!src)
+		skip();
+	snprintf(path, sizeof(path), "%s/tests/data/boa-v1/MANIFEST", src);
+	mf = fopen(path, "r");
+	assert_non_null(mf);
+	while (fscanf(mf, "%255s %255s %ld %zu", chunk, source, &offset, &len) == 4) {
+		uint8_t *enc, *raw, *dec = malloc(len);
+		int level;
+		uint64_t raw_len;
+		uint32_t model_id;
+
+		snprintf(path, sizeof(path), "%s/tests/data/boa-v1/%s", src, chunk);
+		enc = read_file(path, &enc_len);
+		snprintf(path, sizeof(path), "%s/tests/data/hep/%s", src, source);
+		raw = read_file(path, &src_len);
+		assert_true((size_t)offset + len <= src_len);
+		assert_int_equal(enc[0] >> 4, 1); /* written as version 1 */
+		assert_int_equal(boa_chunk_info(enc, enc_len, &level, &raw_len, &model_id), 0);
+		assert_int_equal(raw_len, len);
+		if (level_runs(f, level)) {
+			memset(dec, 0, len);
+			assert_int_equal(boa_ctx_decode(f->ctx, f->model, enc, enc_len, dec, len),
+			                 0);
+			assert_memory_equal(dec, raw + offset, len);
+			chunks++;
+		}
+		free(enc);
+		free(raw);
+		free(dec);
+	}
+	fclose(mf);
+	assert_true(chunks >= 4);
+}
+
 static void test_hep_block_round_trips_at_every_level(void **state)
 {
 	struct fixture *f = *state;
@@ -409,6 +455,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_level_and_missing_model_are_refused),
 	    cmocka_unit_test(test_hep_files_round_trip),
 	    cmocka_unit_test(test_hep_block_round_trips_at_every_level),
+	    cmocka_unit_test(test_version_1_chunks_still_decode),
 	    cmocka_unit_test(test_damaged_chunks_are_eio),
 	    cmocka_unit_test(test_encoding_is_deterministic_across_contexts),
 	    cmocka_unit_test(test_cancel_flag_stops_coding_and_leaves_context_usable),
