@@ -13,7 +13,7 @@
 #define BOA_HAVE_MODEL 1
 #endif
 
-#define BOA_VERSION    1
+#define BOA_VERSION    2 /* written; 1 (the level table before the faster coder) still read */
 #define BOA_HEADER_MAX (1 + 10 + 4 + 4)
 #define BOA_CHECK_STEP 4096 /* bytes between checks that coding still beats storing */
 
@@ -23,6 +23,7 @@ struct boa_ctx {
 };
 
 struct chunk_header {
+	int version;
 	int level;
 	uint64_t raw_len;
 	uint32_t model_id;
@@ -37,9 +38,17 @@ size_t boa_bound(size_t len)
 
 int boa_level_uses_model(int level)
 {
-	const struct bp_level *lv = bp_level_get(level);
+	const struct bp_level *lv = bp_level_get(BOA_VERSION, level);
 
 	return lv ? lv->mamba : -EINVAL;
+}
+
+/* Whether a chunk of this version and level (0 = stored) names a model. */
+static int chunk_uses_model(int version, int level)
+{
+	const struct bp_level *lv = level ? bp_level_get(version, level) : NULL;
+
+	return lv && lv->mamba;
 }
 
 int boa_ctx_new(struct boa_ctx **out)
@@ -83,19 +92,19 @@ static uint32_t model_id_of(const struct boa_model *m)
 #endif
 }
 
-/* The predictor for `level` (and `m` if the level uses it), reusing the last one if it fits. */
-static int ctx_predictor(struct boa_ctx *c, int level, const struct boa_model *m, struct bp **out)
+/* The predictor for `lv` (and `m` if the level uses it), reusing the last one if it fits. */
+static int ctx_predictor(struct boa_ctx *c, const struct bp_level *lv, const struct boa_model *m,
+                         struct bp **out)
 {
 	int rc;
 
-	if (c->bp && bp_level(c->bp) == level &&
-	    (!boa_level_uses_model(level) || bp_model(c->bp) == m)) {
+	if (c->bp && bp_params(c->bp) == lv && (!lv->mamba || bp_model(c->bp) == m)) {
 		*out = c->bp;
 		return 0;
 	}
 	bp_free(c->bp);
 	c->bp = NULL;
-	rc = bp_new(level, m, &c->bp);
+	rc = bp_new(lv, m, &c->bp);
 	if (rc)
 		return rc;
 	*out = c->bp;
@@ -107,12 +116,12 @@ static size_t header_write(uint8_t *h, const struct chunk_header *ch)
 	size_t n = 0;
 	uint64_t v = ch->raw_len;
 
-	h[n++] = (uint8_t)(BOA_VERSION << 4 | ch->level);
+	h[n++] = (uint8_t)(ch->version << 4 | ch->level);
 	do {
 		h[n++] = (uint8_t)((v & 127) | (v > 127 ? 128 : 0));
 		v >>= 7;
 	} while (v);
-	if (ch->level && boa_level_uses_model(ch->level) == 1) {
+	if (chunk_uses_model(ch->version, ch->level)) {
 		for (int i = 0; i < 4; i++)
 			h[n++] = (uint8_t)(ch->model_id >> (8 * i));
 	}
@@ -127,8 +136,9 @@ static int header_read(const uint8_t *h, size_t len, struct chunk_header *ch)
 	int shift = 0;
 
 	memset(ch, 0, sizeof(*ch));
-	if (len < 1 || h[0] >> 4 != BOA_VERSION || (h[0] & 15) > BOA_LEVEL_MAX)
+	if (len < 1 || h[0] >> 4 < 1 || h[0] >> 4 > BOA_VERSION || (h[0] & 15) > BOA_LEVEL_MAX)
 		return -EIO;
+	ch->version = h[0] >> 4;
 	ch->level = h[n++] & 15;
 	for (;;) {
 		if (n >= len || shift > 63)
@@ -138,7 +148,7 @@ static int header_read(const uint8_t *h, size_t len, struct chunk_header *ch)
 		if (!(h[n++] & 128))
 			break;
 	}
-	if (ch->level && boa_level_uses_model(ch->level) == 1) {
+	if (chunk_uses_model(ch->version, ch->level)) {
 		if (len - n < 4)
 			return -EIO;
 		for (int i = 0; i < 4; i++)
@@ -185,7 +195,7 @@ static int store(const struct chunk_header *coded, const void *in, size_t len, u
 int boa_ctx_encode(struct boa_ctx *c, const struct boa_model *m, int level, const void *in,
                    size_t len, void *out, size_t cap, size_t *out_len)
 {
-	const struct bp_level *lv = bp_level_get(level);
+	const struct bp_level *lv = bp_level_get(BOA_VERSION, level);
 	const uint8_t *src = in;
 	uint8_t *dst = out;
 	uint8_t hdr[BOA_HEADER_MAX];
@@ -201,6 +211,7 @@ int boa_ctx_encode(struct boa_ctx *c, const struct boa_model *m, int level, cons
 		return -ENOSPC;
 	if (lv->mamba && (!m || !BOA_HAVE_MODEL))
 		return -ENOTSUP;
+	ch.version = BOA_VERSION;
 	ch.level = level;
 	ch.raw_len = len;
 	ch.model_id = lv->mamba ? model_id_of(m) : 0;
@@ -209,7 +220,7 @@ int boa_ctx_encode(struct boa_ctx *c, const struct boa_model *m, int level, cons
 	stored_len = hlen - (lv->mamba ? 4 : 0) + len;
 	if (len == 0 || stored_len <= hlen + 1)
 		return store(&ch, in, len, dst, cap, out_len);
-	rc = ctx_predictor(c, level, m, &p);
+	rc = ctx_predictor(c, lv, m, &p);
 	if (rc)
 		return rc;
 	/* Code only while it stays smaller than storing, and within cap. */
@@ -245,6 +256,7 @@ int boa_ctx_decode(struct boa_ctx *c, const struct boa_model *m, const void *in,
 {
 	const uint8_t *src = in;
 	uint8_t *dst = out;
+	const struct bp_level *lv;
 	struct chunk_header ch;
 	struct mix_dec d;
 	struct bp *p;
@@ -262,13 +274,14 @@ int boa_ctx_decode(struct boa_ctx *c, const struct boa_model *m, const void *in,
 			memcpy(dst, src + ch.len, raw_len);
 		goto check;
 	}
-	if (boa_level_uses_model(ch.level)) {
+	lv = bp_level_get(ch.version, ch.level);
+	if (lv->mamba) {
 		if (!m || !BOA_HAVE_MODEL)
 			return -ENOTSUP;
 		if (model_id_of(m) != ch.model_id)
 			return -ENOENT;
 	}
-	rc = ctx_predictor(c, ch.level, m, &p);
+	rc = ctx_predictor(c, lv, m, &p);
 	if (rc)
 		return rc;
 	bp_reset(p, dst, raw_len);

@@ -10,35 +10,64 @@
 #define BOA_HAVE_MODEL 1
 #endif
 
-#define BP_MAX_MIXERS 5
+/* Weight sets of a first-layer mixer, by its selector (mixer_select). */
+static const int bp_mixer_sets[BP_SEL_KINDS] = {256, 256, 200, 128, 128, 2048};
 
-/* Weight sets of each first-layer mixer, by its selector (mixer_select). */
-static const int bp_mixer_sets[BP_MAX_MIXERS] = {256, 256, 200, 128, 128};
-
-/* Levels: 1 mixes context models only; 2..9 add the Mamba (the caller's model: the `boa`
- * command gives its "fast" built-in model at 2-3, "default" at 4-9) and grow the context models;
- * 5..9 differ mostly in table sizes (memory: 64 MB of hashed contexts at 1-2, up to 512 MB at 8-9,
- * allocated lazily and touched in proportion to the chunk). Changing a row changes the coded
- * format of that level. */
+/* Format 1 (written before the faster coder; still read): 1 mixes context models only; 2..9 add the
+ * Mamba (the caller's model: the `boa` command gives its "fast" built-in model at 2-3, "default" at
+ * 4-9) and grow the context models; 5..9 differ mostly in table sizes (memory: 64 MB of hashed
+ * contexts at 1-2, up to 512 MB at 8-9, allocated lazily and touched in proportion to the chunk).
+ * Changing a row changes the coded format of that level. */
 /* clang-format off */
 #define CM(orders, sparse, indirect, record, text, match_min, match_bits, hash_bits, limit) \
-	{orders, sparse, indirect, record, text, match_min, match_bits, hash_bits, limit}
-static const struct bp_level bp_levels[10] = {
+	{MIX_CTX_COUNTS(orders, sparse, indirect, record, text), (record) > 0, 1, match_min,      \
+	 match_bits, hash_bits, limit}
+#define SEL_V1 {BP_SEL_C0, BP_SEL_MATCH, BP_SEL_HITS, BP_SEL_COLUMN, BP_SEL_MAMBA}
+static const struct bp_level bp_levels_v1[10] = {
 	/*     mamba mixers apms lr  orders sparse indirect record text match bits hash limit */
-	[1] = {0,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023)},
-	[2] = {1,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023)},
-	[3] = {1,    5,     3,   15, CM(0x7c, 2,     2,       4,     3,   4,    20,  21,  1023)},
-	[4] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    20,  21,  1023)},
-	[5] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023)},
-	[6] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023)},
-	[7] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  23,  1023)},
-	[8] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    22,  23,  1023)},
-	[9] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    23,  23,  1023)},
+	[1] = {0,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023), SEL_V1},
+	[2] = {1,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023), SEL_V1},
+	[3] = {1,    5,     3,   15, CM(0x7c, 2,     2,       4,     3,   4,    20,  21,  1023), SEL_V1},
+	[4] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    20,  21,  1023), SEL_V1},
+	[5] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023), SEL_V1},
+	[6] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023), SEL_V1},
+	[7] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  23,  1023), SEL_V1},
+	[8] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    22,  23,  1023), SEL_V1},
+	[9] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    23,  23,  1023), SEL_V1},
+};
+/* Format 2 (measured on the HEP samples in 128 KiB blocks, examples/boa-frontier.md): the same
+ * models, fewer of them where they bring least per unit of time. Each hashed context costs about
+ * the same; the 17 of format-1 level 1 each save 0.01-0.4 %. Kept, in order of what they bring:
+ * order 2, text, order 6, records (one stride and one long stride back); then order 1 and the
+ * bytes two strides back; then the rest. Mixers: weights chosen by the last byte's top bits with
+ * this byte's bits (C1), match length, record column, and the Mamba's confidence where it is
+ * mixed in.
+ *   1-3  no Mamba: 1 fastest, 2 the filesystem's default for cold blocks (within 1 % of format-1
+ *        level 1), 3, 4 the format-1 level 1 contexts with better mixer contexts;
+ *   5-9  with the Mamba (frozen data): 7 all the contexts of level 4, smaller than format-1
+ *        level 4; 8-9 the same with larger tables, which pay only on chunks over 128 KiB. */
+#define CTX_7  (MIX_CTX_O2 | MIX_CTX_O6 | MIX_CTX_REC2 | MIX_CTX_LONG1 | MIX_CTX_TEXTS)
+#define CTX_9  (CTX_7 | MIX_CTX_O1 | MIX_CTX_REC3)
+#define CTX_11 (CTX_9 | MIX_CTX_SPARSE2 | MIX_CTX_LONG2)
+#define CTX_17 MIX_CTX_COUNTS(0x5e, 2, 2, 3, 3)
+#define CM2(contexts, match_bits, hash_bits) {contexts, 1, 1, 4, match_bits, hash_bits, 1023}
+#define SEL_FAST {BP_SEL_C1, BP_SEL_MATCH, BP_SEL_COLUMN, 0, 0}
+#define SEL_MAMBA {BP_SEL_C1, BP_SEL_MATCH, BP_SEL_COLUMN, BP_SEL_MAMBA, 0}
+static const struct bp_level bp_levels[10] = {
+	/*     mamba mixers apms lr  contexts match hash */
+	[1] = {0,    3,     1,   15, CM2(CTX_7,  20,   20), SEL_FAST},
+	[2] = {0,    3,     2,   15, CM2(CTX_7,  20,   20), SEL_FAST},
+	[3] = {0,    3,     3,   15, CM2(CTX_9,  20,   20), SEL_FAST},
+	[4] = {0,    3,     3,   15, CM2(CTX_17, 20,   20), SEL_FAST},
+	[5] = {1,    4,     3,   15, CM2(CTX_7,  20,   20), SEL_MAMBA},
+	[6] = {1,    4,     3,   15, CM2(CTX_11, 20,   20), SEL_MAMBA},
+	[7] = {1,    4,     3,   15, CM2(CTX_17, 20,   20), SEL_MAMBA},
+	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA},
+	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA},
 };
 /* clang-format on */
 
 struct bp {
-	int level;
 	const struct bp_level *lv;
 	const struct boa_model *model;
 	struct boa_stream *stream;
@@ -58,11 +87,11 @@ struct bp {
 	int mamba_st;
 };
 
-const struct bp_level *bp_level_get(int level)
+const struct bp_level *bp_level_get(int version, int level)
 {
-	if (level < 1 || level > 9)
+	if (level < 1 || level > 9 || version < 1 || version > 2)
 		return NULL;
-	return &bp_levels[level];
+	return version == 1 ? &bp_levels_v1[level] : &bp_levels[level];
 }
 
 #if BOA_HAVE_MODEL
@@ -78,9 +107,8 @@ static void mamba_next(struct bp *p)
 }
 #endif
 
-int bp_new(int level, const struct boa_model *m, struct bp **out)
+int bp_new(const struct bp_level *lv, const struct boa_model *m, struct bp **out)
 {
-	const struct bp_level *lv = bp_level_get(level);
 	struct bp *p;
 	int rc, n;
 
@@ -92,7 +120,6 @@ int bp_new(int level, const struct boa_model *m, struct bp **out)
 	if (!p)
 		return -ENOMEM;
 	memset(p, 0, sizeof(*p));
-	p->level = level;
 	p->lv = lv;
 	p->model = lv->mamba ? m : NULL;
 	rc = mix_cm_new(&lv->cm, &p->cm);
@@ -111,7 +138,7 @@ int bp_new(int level, const struct boa_model *m, struct bp **out)
 	p->nx = n;
 	p->nmixers = lv->mixers;
 	for (int i = 0; i < p->nmixers; i++) {
-		rc = mix_mixer_new(&p->mixer[i], n, bp_mixer_sets[i], 4096, lv->lr_shift);
+		rc = mix_mixer_new(&p->mixer[i], n, bp_mixer_sets[lv->sel[i]], 4096, lv->lr_shift);
 		if (rc)
 			goto fail;
 	}
@@ -152,9 +179,9 @@ void bp_free(struct bp *p)
 	free(p);
 }
 
-int bp_level(const struct bp *p)
+const struct bp_level *bp_params(const struct bp *p)
 {
-	return p->level;
+	return p->lv;
 }
 
 const struct boa_model *bp_model(const struct bp *p)
@@ -188,17 +215,20 @@ static int mixer_select(const struct bp *p, int i)
 	const struct mix_cm *cm = p->cm;
 	int bitpos = cm->bitpos;
 
-	switch (i) {
-	case 0:
+	switch (p->lv->sel[i]) {
+	case BP_SEL_C0:
 		return (int)cm->c0;
-	case 1:
+	case BP_SEL_C1:
+		return (int)((cm->c4 & 0xe0) << 3 | cm->c0);
+	case BP_SEL_MATCH:
 		return mix_cm_match_bucket(cm) * 8 + bitpos;
-	case 2: { /* how many order-n contexts were seen before, and whether other kinds were */
+	case BP_SEL_HITS: { /* how many order-n contexts were seen before, and whether other kinds
+		               were */
 		int others = cm->hits - cm->order_hits;
 
 		return (cm->order_hits * 3 + (others > 2 ? 2 : others > 0)) * 8 + bitpos;
 	}
-	case 3: {
+	case BP_SEL_COLUMN: {
 		uint32_t col = cm->stride ? cm->rec_col + 1 : 0;
 
 		return (int)((col > 15 ? 15 : col) * 8 + (uint32_t)bitpos);

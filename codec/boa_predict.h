@@ -20,22 +20,36 @@
 
 struct boa_model;
 
+/* Mixer weight-set selectors (what picks a first-layer mixer's weights for a bit). */
+enum {
+	BP_SEL_C0,     /* the bits of the byte so far */
+	BP_SEL_MATCH,  /* match length bucket, bit position */
+	BP_SEL_HITS,   /* how many contexts were seen before, bit position */
+	BP_SEL_COLUMN, /* column within the record, bit position */
+	BP_SEL_MAMBA,  /* the Mamba's confidence, bit position */
+	BP_SEL_C1,     /* the last byte's top 3 bits and the bits of this byte so far */
+	BP_SEL_KINDS,
+};
+
+#define BP_MAX_MIXERS 5
+
 struct bp_level {
 	int mamba;  /* uses the Mamba byte model */
 	int mixers; /* first-layer mixers (1..5); with more than one, a second layer mixes them */
 	int apms;   /* refinement stages after mixing (0..3) */
 	int lr_shift;
 	struct mix_cm_params cm;
+	uint8_t sel[BP_MAX_MIXERS]; /* BP_SEL_* of each first-layer mixer */
 };
 
-/* NULL unless 1 <= level <= 9. */
-const struct bp_level *bp_level_get(int level);
+/* Format `version` (1 or 2, boa.h)'s level `level`; NULL unless 1 <= level <= 9. */
+const struct bp_level *bp_level_get(int version, int level);
 
 struct bp;
 
-int bp_new(int level, const struct boa_model *m, struct bp **out);
+int bp_new(const struct bp_level *lv, const struct boa_model *m, struct bp **out);
 void bp_free(struct bp *p);
-int bp_level(const struct bp *p);
+const struct bp_level *bp_params(const struct bp *p);
 const struct boa_model *bp_model(const struct bp *p);
 /* Starts a chunk of `len` bytes whose history is read from `buf` as it is coded. */
 void bp_reset(struct bp *p, const uint8_t *buf, size_t len);

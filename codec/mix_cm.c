@@ -60,14 +60,12 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 	int n = 0, norders;
 
 	if (p->hash_bits_max < HASH_BITS_MIN || p->hash_bits_max > 26 || p->limit < 1 ||
-	    p->limit > 1023 || p->sparse > 3 || p->indirect > 2 || p->record > 5 || p->text > 3 ||
+	    p->limit > 1023 || (p->contexts & ~MIX_CTX_ALL) ||
 	    (p->match_min &&
 	     (p->match_min < 2 || p->match_min > 8 || p->match_bits < 10 || p->match_bits > 26)))
 		return -EINVAL;
-	for (int k = 1; k <= 7; k++)
-		n += (p->orders >> k) & 1;
-	norders = n;
-	n += p->sparse + p->record + (p->record >= 2 ? 2 : 0) + p->text + p->indirect;
+	norders = __builtin_popcount(p->contexts & MIX_CTX_ORDERS);
+	n = __builtin_popcount(p->contexts);
 	if (n > MIX_CM_MAX_HASHED)
 		return -EINVAL;
 	cm = calloc(1, sizeof(*cm));
@@ -75,8 +73,16 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 		return -ENOMEM;
 	cm->p = *p;
 	cm->nhashed = n;
+	for (int i = 0; i < 256; i++) {
+		int n0 = mix_state_count[i][0], n1 = mix_state_count[i][1];
+
+		cm->deterministic[i] = (int16_t)(n0 && n1 ? 0
+		                                 : n1     ? 128 + 32 * (n1 > 24 ? 24 : n1)
+		                                          : -128 - 32 * (n0 > 24 ? 24 : n0));
+	}
 	cm->norders = norders;
-	cm->ninputs = 2 + 2 * n + (p->match_min ? 2 : 0) + (p->record ? 1 : 0);
+	cm->ninputs =
+	    2 + (p->det_inputs ? 2 : 1) * n + (p->match_min ? 2 : 0) + (p->record ? 1 : 0);
 	cm->table_cap = (size_t)1 << p->hash_bits_max;
 	cm->table = aligned_alloc(CM_LINE, cm->table_cap * CM_LINE);
 	cm->o0 = malloc(256 * sizeof(uint32_t));
@@ -205,9 +211,15 @@ static uint8_t *slot_find(struct mix_cm *cm, uint32_t h)
 static void buckets_select(struct mix_cm *cm)
 {
 	uint32_t nib = cm->c0; /* 1 at a byte start, 1xxxx at its middle */
+	uint32_t h[MIX_CM_MAX_HASHED];
 
+	/* all the lines first, so that their cache misses overlap */
+	for (int k = 0; k < cm->nhashed; k++) {
+		h[k] = cm_hash(cm->ctx_hash[k], nib);
+		__builtin_prefetch(cm->table + ((size_t)(h[k] >> 6) & cm->mask) * CM_LINE);
+	}
 	for (int k = 0; k < cm->nhashed; k++)
-		cm->bucket[k] = slot_find(cm, cm_hash(cm->ctx_hash[k], nib));
+		cm->bucket[k] = slot_find(cm, h[k]);
 }
 
 static inline uint8_t hist(const struct mix_cm *cm, uint32_t back)
@@ -340,71 +352,73 @@ static void contexts_update(struct mix_cm *cm)
 	uint32_t c4 = cm->c4, c8 = cm->c8;
 	int k = 0;
 
-	if (cm->p.orders & (1u << 1))
+	uint32_t on = cm->p.contexts;
+
+	if (on & MIX_CTX_O1)
 		cm->ctx_hash[k++] = cm_hash(SALT_ORDER + 1, c4 & 0xff);
-	if (cm->p.orders & (1u << 2))
+	if (on & MIX_CTX_O2)
 		cm->ctx_hash[k++] = cm_hash(SALT_ORDER + 2, c4 & 0xffff);
-	if (cm->p.orders & (1u << 3))
+	if (on & MIX_CTX_O3)
 		cm->ctx_hash[k++] = cm_hash(SALT_ORDER + 3, c4 & 0xffffff);
-	if (cm->p.orders & (1u << 4))
+	if (on & MIX_CTX_O4)
 		cm->ctx_hash[k++] = cm_hash(SALT_ORDER + 4, c4);
-	if (cm->p.orders & (1u << 5))
+	if (on & MIX_CTX_O5)
 		cm->ctx_hash[k++] = cm_hash3(SALT_ORDER + 5, c4, c8 & 0xff);
-	if (cm->p.orders & (1u << 6))
+	if (on & MIX_CTX_O6)
 		cm->ctx_hash[k++] = cm_hash3(SALT_ORDER + 6, c4, c8 & 0xffff);
-	if (cm->p.orders & (1u << 7))
+	if (on & MIX_CTX_O7)
 		cm->ctx_hash[k++] = cm_hash3(SALT_ORDER + 7, c4, c8 & 0xffffff);
-	if (cm->p.sparse >= 1)
+	if (on & MIX_CTX_SPARSE1)
 		cm->ctx_hash[k++] = cm_hash(SALT_SPARSE + 1, c4 & 0xffff00);
-	if (cm->p.sparse >= 2)
+	if (on & MIX_CTX_SPARSE2)
 		cm->ctx_hash[k++] = cm_hash(SALT_SPARSE + 2, c4 & 0xff00ff00);
-	if (cm->p.sparse >= 3)
+	if (on & MIX_CTX_SPARSE3)
 		cm->ctx_hash[k++] = cm_hash(SALT_SPARSE + 3, (c4 & 0xff) | (c8 & 0xff) << 8);
-	if (cm->p.record) {
+	if (on & MIX_CTX_RECORDS) {
 		uint32_t st = cm->stride ? cm->stride : 4; /* 4: the common float width */
 		uint32_t col = cm->rec_col, run = cm->rec_run > 15 ? 15 : cm->rec_run;
 		uint32_t up1 = hist(cm, st), up2 = hist(cm, 2 * st);
 
-		if (cm->p.record >= 1)
+		uint32_t lg = cm->rec_long; /* the same field of the previous long records */
+
+		if (on & MIX_CTX_REC1)
 			cm->ctx_hash[k++] =
 			    cm_hash3(SALT_RECORD + 1, st << 16 | col, cm->rec_prefix);
-		if (cm->p.record >= 2)
+		if (on & MIX_CTX_REC2)
 			cm->ctx_hash[k++] =
 			    cm_hash3(SALT_RECORD + 2, st << 16 | col, up1 << 8 | run);
-		if (cm->p.record >= 3)
+		if (on & MIX_CTX_REC3)
 			cm->ctx_hash[k++] = cm_hash3(SALT_RECORD + 3, st, up1 << 8 | up2);
-		if (cm->p.record >= 2) { /* the same field of the previous two long records */
-			uint32_t lg = cm->rec_long;
-
+		if (on & MIX_CTX_LONG1)
 			cm->ctx_hash[k++] = cm_hash3(
 			    SALT_RECORD + 6, lg, (uint32_t)hist(cm, lg) << 8 | hist(cm, 2 * lg));
+		if (on & MIX_CTX_LONG2)
 			cm->ctx_hash[k++] = cm_hash3(SALT_RECORD + 7, lg << 8 | (c4 & 0xff),
 			                             (uint32_t)hist(cm, lg) << 8 | up1);
-		}
-		if (cm->p.record >= 4)
+		if (on & MIX_CTX_REC4)
 			cm->ctx_hash[k++] = cm_hash3(SALT_RECORD + 4, st, up1 << 8 | (c4 & 0xff));
-		if (cm->p.record >= 5)
+		if (on & MIX_CTX_REC5)
 			cm->ctx_hash[k++] =
 			    cm_hash3(SALT_RECORD + 5, st << 16 | col, up1 << 16 | (c4 & 0xffff));
 	}
-	if (cm->p.text) {
+	if (on & MIX_CTX_TEXTS) {
 		uint32_t col = cm->pos - cm->line_start;
 		uint32_t above_at = cm->prev_line_start + col;
 		uint32_t above = above_at < cm->line_start ? cm->buf[above_at] : 0;
 
 		if (col > 255)
 			col = 255;
-		if (cm->p.text >= 1)
+		if (on & MIX_CTX_TEXT1)
 			cm->ctx_hash[k++] = cm_hash3(SALT_TEXT + 1, col, above);
-		if (cm->p.text >= 2)
+		if (on & MIX_CTX_TEXT2)
 			cm->ctx_hash[k++] = cm_hash3(SALT_TEXT + 2, cm->field, cm->word_hash);
-		if (cm->p.text >= 3)
+		if (on & MIX_CTX_TEXT3)
 			cm->ctx_hash[k++] = cm_hash3(SALT_TEXT + 3, above << 8 | (c4 & 0xff), col);
 	}
 	/* indirect: what followed the last times these 1 and 2 bytes were seen */
-	if (cm->p.indirect >= 1)
+	if (on & MIX_CTX_IND1)
 		cm->ctx_hash[k++] = cm_hash3(SALT_INDIRECT + 1, c4 & 0xff, cm->ind1[c4 & 0xff]);
-	if (cm->p.indirect >= 2)
+	if (on & MIX_CTX_IND2)
 		cm->ctx_hash[k++] = cm_hash3(SALT_INDIRECT + 2, c4 & 0xffff,
 		                             cm->ind2[c4 & 0xffff] | (c4 & 0xff) << 16);
 }
@@ -448,26 +462,25 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 
 			node = (1u << j) | (cm->c0 & ((1u << j) - 1));
 		}
-		for (int k = 0; k < cm->nhashed; k++) {
+		const uint32_t *sm = cm->sm;
+		const int nh = cm->nhashed, no = cm->norders, det = cm->p.det_inputs;
+
+		for (int k = 0; k < nh; k++) {
 			uint8_t *h = cm->bucket[k] + node;
-			uint32_t *r = cm->sm + k * 256 + *h;
+			uint32_t st = *h;
+			int32_t a = 0, b = 0;
 
 			cm->hist[k] = h;
-			cm->sm_slot[k] = r;
-			if (*h) {
-				int n0 = mix_state_count[*h][0], n1 = mix_state_count[*h][1];
-
+			cm->hist_state[k] = (uint8_t)st; /* two contexts may share a slot */
+			if (st) {
 				hits++;
-				order_hits += k < cm->norders;
-				x[n++] = mix_stretch((int)counter_p12(*r));
-				/* a context that has only ever seen one bit value */
-				x[n++] = n0 && n1 ? 0
-				         : n1     ? 128 + 32 * (n1 > 24 ? 24 : n1)
-				                  : -128 - 32 * (n0 > 24 ? 24 : n0);
-			} else {
-				x[n++] = 0;
-				x[n++] = 0;
+				order_hits += k < no;
+				a = mix_stretch((int)counter_p12(sm[k * 256 + st]));
+				b = cm->deterministic[st];
 			}
+			x[n++] = a;
+			if (det)
+				x[n++] = b;
 		}
 	}
 	if (cm->p.match_min) {
@@ -540,8 +553,11 @@ void mix_cm_update(struct mix_cm *cm, int bit)
 	counter_update(cm->slot[0], bit, 1023);
 	counter_update(cm->slot[1], bit, limit);
 	for (int k = 0; k < cm->nhashed; k++) {
-		*cm->hist[k] = mix_state_next[*cm->hist[k]][bit];
-		counter_update(cm->sm_slot[k], bit, 127);
+		uint8_t *h = cm->hist[k];
+		uint32_t st = cm->hist_state[k];
+
+		*h = mix_state_next[*h][bit];
+		counter_update(&cm->sm[k * 256 + st], bit, 127);
 	}
 	if (cm->match_slot)
 		counter_update(cm->match_slot, bit, 255);
@@ -559,11 +575,11 @@ void mix_cm_update(struct mix_cm *cm, int bit)
 		cm->pos++;
 		if (cm->p.match_min)
 			match_update(cm);
-		if (cm->p.record)
+		if (cm->p.record || (cm->p.contexts & MIX_CTX_RECORDS))
 			record_update(cm, c);
-		if (cm->p.text)
+		if (cm->p.contexts & MIX_CTX_TEXTS)
 			text_update(cm, c);
-		if (cm->p.indirect) {
+		if (cm->p.contexts & (MIX_CTX_IND1 | MIX_CTX_IND2)) {
 			uint32_t c1 = (cm->c4 >> 8) & 0xff, c2 = (cm->c4 >> 8) & 0xffff;
 
 			cm->ind1[c1] = (uint16_t)(cm->ind1[c1] << 8 | c);

@@ -25,15 +25,54 @@
 #define MIX_CM_MAX_HASHED 24
 #define MIX_CM_MAX_INPUTS (2 * MIX_CM_MAX_HASHED + 5)
 
+/* The hashed contexts, one bit each, computed in this order (the order is part of the format:
+ * it sets each context's place among the mixer inputs). */
+enum {
+	MIX_CTX_O1 = 1u << 1, /* bits 1..7: order-k contexts (the last k bytes) */
+	MIX_CTX_O2 = 1u << 2,
+	MIX_CTX_O3 = 1u << 3,
+	MIX_CTX_O4 = 1u << 4,
+	MIX_CTX_O5 = 1u << 5,
+	MIX_CTX_O6 = 1u << 6,
+	MIX_CTX_O7 = 1u << 7,
+	MIX_CTX_ORDERS = 0xfeu,
+	MIX_CTX_SPARSE1 = 1u << 8,  /* bytes 2-3 back */
+	MIX_CTX_SPARSE2 = 1u << 9,  /* bytes 2 and 4 back */
+	MIX_CTX_SPARSE3 = 1u << 10, /* bytes 1 and 5 back */
+	MIX_CTX_REC1 = 1u << 11,    /* stride, column, the record so far */
+	MIX_CTX_REC2 = 1u << 12,    /* stride, column, the byte a stride back, run length */
+	MIX_CTX_REC3 = 1u << 13,    /* the bytes one and two strides back */
+	MIX_CTX_LONG1 = 1u << 14,   /* the bytes one and two long strides back */
+	MIX_CTX_LONG2 = 1u << 15,   /* a long stride back, a stride back, the last byte */
+	MIX_CTX_REC4 = 1u << 16,    /* a stride back and the last byte */
+	MIX_CTX_REC5 = 1u << 17,    /* column, a stride back, the last two bytes */
+	MIX_CTX_RECORDS = 0x3f800u,
+	MIX_CTX_TEXT1 = 1u << 18, /* text column and the byte above */
+	MIX_CTX_TEXT2 = 1u << 19, /* field number and the word so far */
+	MIX_CTX_TEXT3 = 1u << 20, /* the byte above, the last byte, the column */
+	MIX_CTX_TEXTS = 0x1c0000u,
+	MIX_CTX_IND1 = 1u << 21, /* the bytes that followed the last byte */
+	MIX_CTX_IND2 = 1u << 22, /* ... the last two bytes */
+	MIX_CTX_ALL = 0x7ffffeu,
+};
+
+/* The contexts of the format-1 level table, given by counts: orders (a mask of MIX_CTX_O*),
+ * the first `sparse` sparse, `record` record (REC1, then REC2 with LONG1-2, REC3, REC4, REC5),
+ * `text` text and `indirect` indirect contexts. */
+#define MIX_CTX_COUNTS(orders, sparse, indirect, record, text)                                     \
+	((uint32_t)(orders) | ((1u << (sparse)) - 1) << 8 | ((record) >= 1 ? MIX_CTX_REC1 : 0) |   \
+	 ((record) >= 2 ? MIX_CTX_REC2 | MIX_CTX_LONG1 | MIX_CTX_LONG2 : 0) |                      \
+	 ((record) >= 3 ? MIX_CTX_REC3 : 0) | ((record) >= 4 ? MIX_CTX_REC4 : 0) |                 \
+	 ((record) >= 5 ? MIX_CTX_REC5 : 0) | ((1u << (text)) - 1) << 18 |                         \
+	 ((1u << (indirect)) - 1) << 21)
+
 /* Which contexts a level uses. */
 struct mix_cm_params {
-	uint32_t orders; /* bit k (2..7): hashed order-k context */
-	int sparse;      /* 0..3 sparse byte-pair contexts */
-	int indirect;    /* 0..2 indirect contexts: the bytes that followed the last 1 or 2 bytes */
-	int record;      /* 0..5 fixed-width record contexts */
-	int text;        /* 0..3 text column / field / word contexts */
-	int match_min;   /* minimum match length, 0 = no match model */
-	int match_bits;  /* log2 of the match model's hash table */
+	uint32_t contexts; /* MIX_CTX_* bits: the hashed contexts */
+	int record;        /* 1: the record match (the last few records) as an input */
+	int det_inputs;    /* 1: each hashed context also says whether it saw one bit value only */
+	int match_min;     /* minimum match length, 0 = no match model */
+	int match_bits;    /* log2 of the match model's hash table */
 	int hash_bits_max; /* log2 of the largest hashed table, in 64-byte lines */
 	int limit;         /* counter count limit (adaptation floor), <= 1023 */
 };
@@ -57,7 +96,7 @@ struct mix_cm {
 	uint32_t *slot[2];                  /* order-0 and order-1 counters for this bit */
 	/* per kind of hashed context: bit-history state -> learned probability */
 	uint32_t *sm;
-	uint32_t *sm_slot[MIX_CM_MAX_HASHED];
+	uint8_t hist_state[MIX_CM_MAX_HASHED]; /* the history each context had for this bit */
 	/* direct order 0 and 1 */
 	uint32_t *o0; /* 256 */
 	uint32_t *o1; /* 65536 */
@@ -93,6 +132,8 @@ struct mix_cm {
 	int order_hits; /* of them, order-n contexts (the first norders hashed) */
 	int norders;
 	int ninputs;
+	/* per bit-history state: the input saying "this context has only seen one bit value" */
+	int16_t deterministic[256];
 };
 
 int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out);

@@ -44,9 +44,11 @@ enum fs_atime { FS_ATIME_RELATIME, FS_ATIME_NOATIME, FS_ATIME_STRICT };
  * after its analysis is published, are recoded once more at a level that mixes in the Mamba. */
 #define FS_FROZEN_SECONDS_DEFAULT (182ull * 24 * 3600)
 /* The two tiers' BOA levels (-o boa_level=, -o frozen_level=): cold blocks are coded fast and
- * without the Mamba, frozen ones with it, for the last percent. */
-#define FS_BOA_LEVEL_COLD_DEFAULT   1
-#define FS_BOA_LEVEL_FROZEN_DEFAULT 4
+ * without the Mamba (level 2: within 1 % of the first format's level 1 at twice its speed),
+ * frozen ones with it, for the last percent (level 7: smaller than the first format's level 4);
+ * examples/boa-frontier.md. */
+#define FS_BOA_LEVEL_COLD_DEFAULT   2
+#define FS_BOA_LEVEL_FROZEN_DEFAULT 7
 
 /* The defaults of struct fs_options, written here only: boafs and the archive commands of boa
  * start from them. A new archive keeps its block size for good. */

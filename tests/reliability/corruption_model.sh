@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A damaged stored model is reported, never decoded with. BOA blocks name the model they were
 # coded with (its id); the model's bytes live in the index (models DB). Two HEP files are written
-# in 16 KiB blocks and recompressed with BOA level 4 (which uses the Mamba model), beside an
+# in 16 KiB blocks and recompressed with BOA level 7 (which uses the Mamba model), beside an
 # incompressible file that stays raw and needs no model. Then, in copies of the archive, the
 # stored model gets one fault each: a byte flipped in its weights, 4 KiB of it zeroed, or cut to
 # half its length. Each copy is mounted with the default options (background recompression on):
@@ -23,7 +23,7 @@ cp "$HEP_DATA/pylhe-testfile-hpcgen.hdf5" "$t/ref/hdf5"
 cp "$HEP_DATA/pylhe-testfile-powheg-box-v2-Z.lhe" "$t/ref/lhe"
 head -c 50000 /dev/urandom >"$t/ref/noise"
 
-mount_boafs "$a" "$m" -o block_size=16K,recompress=now,boa_level=4
+mount_boafs "$a" "$m" -o block_size=16K,recompress=now,boa_level=7
 cp "$t/ref"/* "$m/"
 declare -A ino
 for f in hdf5 lhe noise; do ino[$f]=$(stat -c %i "$m/$f"); done
