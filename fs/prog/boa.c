@@ -28,8 +28,8 @@ void boa_usage(FILE *f)
 	        "       boa fsck|gc|models ARCHIVE [options]\n"
 	        "       boa --help | -V | --version      (boa COMMAND --help for each)\n"
 	        "FILE becomes FILE.boa and back, as with zstd; '-' is stdin to stdout. -T0 uses\n"
-	        "every CPU, with the same output bytes. Level 1 needs no model; 2-9 mix in the\n"
-	        "Mamba byte model (built-in 'fast' at 2-3, 'default' at 4-9, or -m MODEL).\n"
+	        "every CPU, with the same output bytes. Levels 1-4 need no model; 5-9 mix in\n"
+	        "the Mamba byte model (built-in 'default', or -m MODEL).\n"
 	        "Default level %d. See boa(1).\n",
 	        BOA_LEVEL_DEFAULT);
 }

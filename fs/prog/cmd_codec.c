@@ -670,7 +670,9 @@ static int decompress_read(struct chunk_pass *p, struct job *j, uint64_t idx)
 	}
 	j->in_len = j->stored_len + BOAF_CHUNK_HEADER;
 	j->model = NULL;
-	if (level && boa_level_uses_model(level) == 1) {
+	/* by the model id the chunk header names, not by the level: a level's meaning depends on
+	 * the format version of the boa chunk (boa.h), and files of every version are read */
+	if (level && j->model_id) {
 		struct boa_model *m;
 
 		if (models_by_id(&p->o->models, j->model_id, &m)) {
@@ -897,7 +899,7 @@ static const char codec_usage[] =
     "  -T, --threads N   code N chunks at once (0: one per CPU; default 1); the output\n"
     "                  is the same bytes whatever N\n"
     "  -B, --chunk-size SIZE  raw bytes per chunk, e.g. 1M (default 4M)\n"
-    "  -m, --model FILE  the Mamba model for levels 2-9 (default: built-in)\n"
+    "  -m, --model FILE  the Mamba model for levels 5-9 (default: built-in)\n"
     "      --verify    decode every chunk after coding it, before writing it\n"
     "      --no-unwrap  code ROOT and gzip files as they are (by default their zlib/LZ4\n"
     "                  streams that re-create exactly are stored decompressed)\n"

@@ -75,7 +75,7 @@ int models_for_level(struct models *ms, int level, struct boa_model **out)
 	if (*out)
 		return 0;
 	if (!ms->path)
-		fail("the built-in model '%s' is not available; levels 2-9 need it (or -m)",
+		fail("the built-in model '%s' is not available; levels 5-9 need it (or -m)",
 		     builtin_names[i]);
 	return -ENOENT;
 }
