@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# BOA per core, level by level, against xz -9e and zpaq -m5, as boafs stores data: in 128 KiB
+# blocks. Not part of the test suite (it measures time).
+#
+# Two sets:
+#   samples  the HEP samples (../shared/data/hep when present, else tests/data/hep), each file
+#            coded with `boa compress -B 128K`; the peers code each 128 KiB piece on its own;
+#   pieces   the uncompressed samples (all but the zlib-compressed uproot-HZZ.root) cut into
+#            128 KiB files, each coded on its own by every coder.
+# Rows: this checkout's levels (LEVELS, default 1-9) and the format-1 levels 1 and 4 of commit
+# OLD (default a2a783e, the coder before format 2), built by this script from `git archive`
+# (or OLD_BOA=path/to/boa). Every file is decompressed and compared.
+#
+# Speed is per core: one process, one thread, CPU seconds (user + sys) from /usr/bin/time; on a
+# shared machine that is steadier than wall time, but still moves with cache and memory
+# contention, so compare rows of one run. Ratios and bytes are exact on any machine.
+#   examples/bench-speed.sh                   # everything (about 20 min on one idle core)
+#   LEVELS="1 2 3" SETS=pieces examples/bench-speed.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+data=${HEP_DATA:-}
+[ -n "$data" ] || { [ -d ../shared/data/hep ] && data=../shared/data/hep || data=tests/data/hep; }
+levels=${LEVELS:-1 2 3 4 5 6 7 8 9}
+old=${OLD:-a2a783e}
+sets=${SETS:-samples pieces}
+build=${BUILD:-build-bench}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+[ -d "$build" ] || meson setup "$build" --buildtype=release -Db_ndebug=true > /dev/null
+ninja -C "$build" boa > /dev/null
+boa=$root/$build/boa
+old_boa=${OLD_BOA:-}
+if [ -z "$old_boa" ]; then
+	echo "building the format-1 coder of $old ..." >&2
+	mkdir -p "$work/old"
+	git archive "$old" | tar -x -C "$work/old"
+	meson setup "$work/old/build" "$work/old" --buildtype=release -Db_ndebug=true > /dev/null
+	ninja -C "$work/old/build" boa > /dev/null
+	old_boa=$work/old/build/boa
+fi
+
+# The sets: a list of files each.
+mkdir -p "$work/samples" "$work/pieces"
+for f in "$data"/*; do
+	case $f in *.md) continue ;; esac
+	cp "$f" "$work/samples/"
+	case $f in *HZZ*) continue ;; esac
+	split -b 131072 -d -a 3 "$f" "$work/pieces/$(basename "$f")."
+done
+
+cpu() { # OUTFILE CMD...: runs CMD, adds its user + sys seconds to OUTFILE's number
+	local t
+	/usr/bin/time -f "%U %S" -o "$work/time" "${@:2}"
+	t=$(awk '{ print $1 + $2 }' "$work/time")
+	awk -v a="$(cat "$1" 2> /dev/null || echo 0)" -v b="$t" 'BEGIN { print a + b }' > "$1"
+}
+
+# Prints "bytes enc_seconds dec_seconds" for coder NAME over the files of set SET.
+run_coder() { # SET NAME
+	local set=$1 name=$2 bytes=0 f base
+	rm -f "$work/enc_t" "$work/dec_t"
+	for f in "$work/$set"/*; do
+		base=$work/out
+		case $name in
+		boa-*|old-*)
+			local bin=$boa lv=${name#*-}
+			[ "${name%%-*}" = old ] && bin=$old_boa
+			cpu "$work/enc_t" "$bin" compress "-$lv" -B 128K -f "$f" "$base.boa"
+			cpu "$work/dec_t" "$bin" decompress -f "$base.boa" "$base.raw"
+			bytes=$((bytes + $(stat -c %s "$base.boa")))
+			;;
+		xz)
+			rm -f "$base.xz"
+			split -b 131072 -d -a 3 "$f" "$work/piece."
+			for p in "$work"/piece.*; do
+				cpu "$work/enc_t" xz -9e -k -c "$p" > "$base.xz"
+				cpu "$work/dec_t" xz -d -c "$base.xz" > "$base.raw"
+				cmp -s "$base.raw" "$p" || { echo "xz round trip failed: $p" >&2; exit 1; }
+				bytes=$((bytes + $(stat -c %s "$base.xz")))
+			done
+			rm -f "$work"/piece.*
+			continue
+			;;
+		zpaq)
+			split -b 131072 -d -a 3 "$f" "$work/piece."
+			for p in "$work"/piece.*; do
+				rm -f "$base.zpaq"
+				(cd "$work" && cpu "$work/enc_t" zpaq a "$base.zpaq" "$(basename "$p")" -m5 > /dev/null 2>&1)
+				mkdir -p "$work/x" && rm -rf "$work/x"/*
+				(cd "$work/x" && cpu "$work/dec_t" zpaq x "$base.zpaq" > /dev/null 2>&1)
+				cmp -s "$work/x/$(basename "$p")" "$p" || { echo "zpaq round trip failed: $p" >&2; exit 1; }
+				bytes=$((bytes + $(stat -c %s "$base.zpaq")))
+			done
+			rm -f "$work"/piece.*
+			continue
+			;;
+		esac
+		cmp -s "$base.raw" "$f" || { echo "$name: round trip failed: $f" >&2; exit 1; }
+	done
+	echo "$bytes $(cat "$work/enc_t") $(cat "$work/dec_t")"
+}
+
+for set in $sets; do
+	raw=$(cat "$work/$set"/* | wc -c)
+	nfiles=$(ls "$work/$set" | wc -l)
+	read -r xz_bytes xz_e xz_d < <(run_coder "$set" xz)
+	read -r zp_bytes zp_e zp_d < <(run_coder "$set" zpaq)
+	echo
+	echo "set $set: $nfiles files, $raw bytes; data: $data; CPU seconds per core (user + sys)"
+	printf '%-14s %10s %7s %9s %9s %10s %10s\n' coder bytes ratio "vs xz" "vs zpaq" "comp MB/s" "dec MB/s"
+	row() { # NAME BYTES ENC DEC
+		awk -v n="$1" -v b="$2" -v e="$3" -v d="$4" -v r="$raw" -v x="$xz_bytes" -v z="$zp_bytes" \
+			'BEGIN {
+				vx = (b / x - 1) * 100; vz = (b / z - 1) * 100
+				ce = e > 0 ? r / e / 1e6 : 0; cd = d > 0 ? r / d / 1e6 : 0
+				printf "%-14s %10d %7.3f %+8.2f%% %+8.2f%% %10.3f %10.3f\n", n, b, r / b, vx, vz, ce, cd
+			}'
+	}
+	for name in old-1 old-4; do
+		read -r b e d < <(run_coder "$set" "$name")
+		row "boa $name" "$b" "$e" "$d"
+	done
+	for l in $levels; do
+		read -r b e d < <(run_coder "$set" "boa-$l")
+		row "boa -$l" "$b" "$e" "$d"
+	done
+	row "xz -9e" "$xz_bytes" "$xz_e" "$xz_d"
+	row "zpaq -m5" "$zp_bytes" "$zp_e" "$zp_d"
+done
