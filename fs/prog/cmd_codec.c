@@ -884,7 +884,7 @@ static const char codec_usage[] =
     "usage: boa compress [-1..-9] [-d] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] FILE...\n"
     "       boa decompress [-t] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] FILE...\n"
     "       boa compress [options] IN OUT.boa      boa decompress [options] IN OUT\n"
-    "  -1..-9          level (default %d); 1 needs no model, 2-9 mix in the Mamba model\n"
+    "  -1..-9          level (default %d); 1-4 need no model, 5-9 mix in the Mamba model\n"
     "  -d, --decompress  decompress (boa compress -d is boa decompress)\n"
     "  -z, --compress  compress\n"
     "  -t, --test      decompress and verify every chunk, write nothing\n"
