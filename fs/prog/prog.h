@@ -21,8 +21,9 @@ double now_s(void);
 
 /* ---- models ---- */
 
-/* Models: -m FILE for every level that uses one, else the built-ins: "fast" for levels 2-3,
- * "default" for 4-9. A decoder takes whichever of them has the chunk's model id. */
+/* Models: -m FILE for every level that uses one, else the built-ins: "default" for the levels
+ * that use one (5-9), "fast" kept for format-1 chunks of levels 2-3. A decoder takes whichever of
+ * them has the chunk's model id. */
 struct models {
 	const char *path; /* -m */
 	struct boa_model *user, *builtin[2];
