@@ -653,9 +653,9 @@ int fs_recompress_start(struct fs *fs)
 			return -EINVAL;
 		}
 		if (uses && rc->enabled && fs_model_current(fs, &tier->model)) {
-			fs_log("no model installed for BOA level %d; using level 1 (no Mamba)",
-			       tier->level);
-			tier->level = 1;
+			fs_log("no model installed for BOA level %d; using level %d (no Mamba)",
+			       tier->level, FS_BOA_LEVEL_COLD_DEFAULT);
+			tier->level = FS_BOA_LEVEL_COLD_DEFAULT;
 			tier->model = NULL;
 		}
 	}
