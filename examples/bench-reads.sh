@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# bench-reads.sh — what reading BOA-recompressed data through a boafs mount costs, in one run:
+#   1. sequential read of a recompressed file (cold: remounted, page cache dropped when root),
+#      with -o threads=1 and with -o threads=<all CPUs> read-ahead workers;
+#   2. p50/p99 latency of random 4 KiB O_DIRECT reads of cold BOA blocks (daemon remounted, so
+#      its block cache is empty; every read lands in a block not read before);
+#   3. unmount time while the recompression pool is busy encoding at the frozen level.
+# Not part of the test suite: it measures, it does not check.
+#
+# usage: examples/bench-reads.sh
+#   BOAFS_BUILD=DIR   build directory (default ./build, else the first ./build*/)
+#   BENCH_DIR=DIR     where the temp dir goes (default /var/tmp)
+#   BENCH_SIZE=64M    size of the file (the HEP samples in tests/data/hep, cut and mixed)
+#   BENCH_LEVEL=1     BOA level the file is recompressed at (1: the cold tier's default)
+#   BENCH_BUSY_LEVEL=4  level of the encodes running during the unmount measurement
+#   BENCH_READS=200   random reads (at most one per block)
+# Recompressing BENCH_SIZE at BENCH_LEVEL takes a while (BOA encodes at well under 1 MB/s per
+# core today); the script shows the pool's progress.
+set -euo pipefail
+
+src=$(cd "$(dirname "$0")/.." && pwd)
+if [ -z "${BOAFS_BUILD:-}" ]; then
+	for d in "$src/build" "$src"/build*/; do
+		if [ -x "$d/fs/boafs" ]; then
+			BOAFS_BUILD=$(cd "$d" && pwd)
+			break
+		fi
+	done
+fi
+: "${BOAFS_BUILD:?no build directory with fs/boafs found; set BOAFS_BUILD}"
+export BOAFS_BUILD BOAFS_SRC=$src
+export HEP_DATA=${HEP_DATA:-$src/tests/data/hep}
+export TMPDIR=${BENCH_DIR:-/var/tmp}
+size=${BENCH_SIZE:-64M}
+level=${BENCH_LEVEL:-1}
+busy_level=${BENCH_BUSY_LEVEL:-4}
+nreads=${BENCH_READS:-200}
+ncpu=$(nproc)
+
+# shellcheck source=../tests/integration/lib.sh
+. "$src/tests/integration/lib.sh"
+require_boafs
+BOA=$BOAFS_BUILD/boa
+bytes=$(numfmt --from=iec "$size")
+
+t=$(it_tmpdir)
+mkdir "$t/mnt"
+a=$t/archive
+m=$t/mnt
+
+stats() { "$BOA" stats --json "$a" | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+cold_mount() { # cold_mount ARGS...: remount, daemon cache empty, page cache dropped (root)
+	is_mounted "$m" && { unmount_boafs "$m" || fail "unmount failed"; }
+	sync
+	[ "$(id -u)" -ne 0 ] || echo 3 >/proc/sys/vm/drop_caches
+	mount_boafs "$a" "$m" "$@" || fail "mount failed"
+}
+
+echo "making a ${size} file from the HEP samples and recompressing it at BOA level $level ..." >&2
+make_data "$t/ref" "$bytes"
+mount_boafs "$a" "$m" -o "recompress=now,boa_level=$level,frozen=off,threads=$ncpu"
+cp "$t/ref" "$m/data"
+start=$(date +%s)
+while :; do
+	p=$(stats 'd["pending_blocks"]')
+	printf '\r  %s blocks waiting, %ds ' "$p" $(($(date +%s) - start)) >&2
+	[ "$p" -eq 0 ] && break
+	sleep 2
+done
+echo >&2
+blocks=$(stats 'd["codecs"]["boa"]["blocks"]')
+stored=$(stats 'd["stored_bytes"]')
+
+# 1. sequential read, 1 and all read-ahead workers
+# seq_read THREADS: sets mbps to the MB/s of a cold cat of the file. Not run in $(...): the
+# mounts it makes must belong to this shell, which unmounts them.
+seq_read() {
+	cold_mount -o "recompress=off,threads=$1"
+	local s e
+	s=$(date +%s%N)
+	cat "$m/data" >/dev/null
+	e=$(date +%s%N)
+	cmp -s "$t/ref" "$m/data" || fail "the file read back differs"
+	mbps=$(python3 -c "import sys; print('%.2f' % ($bytes / 1e6 / ((int(sys.argv[2]) - int(sys.argv[1])) / 1e9)))" "$s" "$e")
+}
+echo "sequential reads ..." >&2
+seq_read 1
+seq1=$mbps
+seq_read "$ncpu"
+seqn=$mbps
+
+# 2. random 4 KiB reads of cold BOA blocks
+echo "random 4 KiB reads of cold blocks ..." >&2
+cold_mount -o recompress=off
+lat=$(python3 - "$m/data" "$bytes" "$nreads" <<'PY'
+import mmap, os, random, sys, time
+path, size, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+bs = 131072
+blocks = list(range(size // bs))
+random.Random(1).shuffle(blocks)
+fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+buf = mmap.mmap(-1, 4096)
+ms = []
+for b in blocks[:n]:
+    off = b * bs + random.Random(b).randrange(0, bs // 4096) * 4096
+    t0 = time.perf_counter()
+    os.preadv(fd, [buf], off)
+    ms.append((time.perf_counter() - t0) * 1e3)
+os.close(fd)
+ms.sort()
+q = lambda p: ms[min(len(ms) - 1, int(p * len(ms)))]
+print("%.1f %.1f %d" % (q(0.50), q(0.99), len(ms)))
+PY
+)
+read -r p50 p99 nlat <<<"$lat"
+unmount_boafs "$m"
+
+# 3. unmount while the pool encodes (the file back to zstd first: a copy in a fresh archive)
+echo "unmount with the pool busy (level $busy_level) ..." >&2
+a2=$t/archive2
+mount_boafs "$a2" "$m" -o recompress=off
+cp "$t/ref" "$m/data"
+unmount_boafs "$m"
+mount_boafs "$a2" "$m" -o "recompress=now,boa_level=$busy_level,frozen=off,threads=$ncpu"
+pid=${_it_pid[$(realpath -m -- "$m")]}
+busy_ticks() {
+	local sum=0 f
+	for f in /proc/"$pid"/task/*/stat; do
+		# nice (field 19) 19: a recompression worker; utime + stime (fields 14, 15)
+		read -r -a s < <(sed 's/.*) //' "$f" 2>/dev/null) || continue
+		[ "${s[16]:-0}" = 19 ] && sum=$((sum + s[11] + s[12]))
+	done
+	echo "$sum"
+}
+wait_for 600 eval '[ "$(busy_ticks)" -ge $(getconf CLK_TCK) ]' || fail "the pool never got busy"
+s=$(date +%s%N)
+fusermount3 -u -- "$m"
+while kill -0 "$pid" 2>/dev/null; do sleep 0.01; done
+e=$(date +%s%N)
+umount_ms=$(((e - s) / 1000000))
+unmount_boafs "$m" || true
+
+echo
+echo "boafs read benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $ncpu CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $("$BOAFS_BIN" -V | sed -n 1p)"
+echo "file: $size of HEP samples, BOA level $level: $blocks BOA blocks, $stored bytes stored"
+printf '%-58s %s\n' "sequential read, cold, -o threads=1 (MB/s)" "$seq1"
+printf '%-58s %s\n' "sequential read, cold, -o threads=$ncpu (MB/s)" "$seqn"
+printf '%-58s %s / %s\n' "random 4 KiB O_DIRECT read, cold block, p50 / p99 (ms)" "$p50" "$p99"
+printf '%-58s %s\n' "  (reads measured)" "$nlat"
+printf '%-58s %s\n' "unmount with the pool encoding at level $busy_level (ms)" "$umount_ms"
