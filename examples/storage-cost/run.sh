@@ -259,8 +259,8 @@ step 6 "table and plot"
 {
 	echo "# Storage cost of the HEP samples (${#files[@]} files, $logical bytes)"
 	echo
-	echo "Measured $(date -u +%F) on $(nproc) cores ($(uname -m)); load average at the end:" \
-		"$(cut -d' ' -f1-3 /proc/loadavg). CPU seconds are user + system; on a shared machine"
+	echo "Measured $(date -u +%F) on $(nproc) cores ($(uname -m)); load average at the end:"
+	echo "$(cut -d' ' -f1-3 /proc/loadavg). CPU seconds are user + system; on a shared machine"
 	echo "they are inflated. boafs at BOA level ${level:-4 (default)}, \`boa compress\` at" \
 		"level ${level:-1 (default)}."
 	echo
@@ -276,9 +276,11 @@ print('| %s | %s | %.2fx | %s | %s | %s | %s | %s |' % (name, format(b, ','), lo
 " "$name" "$bytes" "$w" "$r" "$what" "$logical"
 	done <"$out/points.tsv"
 	echo
+	echo "\`boa compress\` stores ROOT and gzip files unwrapped (its default)."
 	echo "Ratio is logical / stored bytes. boafs counts 48 bytes of record header per 128 KiB"
 	echo "block; the other rows are bare compressed streams of whole files, which allow no random"
-	echo "access. boafs after BOA: $enc_boa CPU s of BOA encoding and $verify_boa of verification"
+	printf 'access. boafs after BOA: %.3f CPU s of BOA encoding and %.3f of verification\n' \
+		"$enc_boa" "$verify_boa"
 	echo "decoding. Read CPU for boafs is the daemon's, for everything it does to serve the reads."
 	echo
 	echo "Latency of a random 4 KiB O_DIRECT read of pylhe-testfile-pr29.lhe that lands in a"
