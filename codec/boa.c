@@ -9,10 +9,6 @@
 #include "boa_predict.h"
 #include "mix_ac.h"
 
-#ifndef BOA_HAVE_MODEL
-#define BOA_HAVE_MODEL 1
-#endif
-
 #define BOA_VERSION    2 /* written; 1 (the level table before the faster coder) still read */
 #define BOA_HEADER_MAX (1 + 10 + 4 + 4)
 #define BOA_CHECK_STEP 4096 /* bytes between checks that coding still beats storing */
@@ -84,12 +80,7 @@ static int cancelled(const struct boa_ctx *c, size_t i)
 
 static uint32_t model_id_of(const struct boa_model *m)
 {
-#if BOA_HAVE_MODEL
 	return boa_model_id(m);
-#else
-	(void)m;
-	return 0;
-#endif
 }
 
 /* The predictor for `lv` (and `m` if the level uses it), reusing the last one if it fits. */
@@ -209,7 +200,7 @@ int boa_ctx_encode(struct boa_ctx *c, const struct boa_model *m, int level, cons
 		return -EINVAL;
 	if (cap < BOA_HEADER_MAX)
 		return -ENOSPC;
-	if (lv->mamba && (!m || !BOA_HAVE_MODEL))
+	if (lv->mamba && !m)
 		return -ENOTSUP;
 	ch.version = BOA_VERSION;
 	ch.level = level;
@@ -276,7 +267,7 @@ int boa_ctx_decode(struct boa_ctx *c, const struct boa_model *m, const void *in,
 	}
 	lv = bp_level_get(ch.version, ch.level);
 	if (lv->mamba) {
-		if (!m || !BOA_HAVE_MODEL)
+		if (!m)
 			return -ENOTSUP;
 		if (model_id_of(m) != ch.model_id)
 			return -ENOENT;

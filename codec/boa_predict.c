@@ -6,10 +6,6 @@
 #include "boa_predict.h"
 #include "mix_mixer.h"
 
-#ifndef BOA_HAVE_MODEL
-#define BOA_HAVE_MODEL 1
-#endif
-
 /* Weight sets of a first-layer mixer, by its selector (mixer_select). */
 static const int bp_mixer_sets[BP_SEL_KINDS] = {256, 256, 200, 128, 128, 2048};
 
@@ -94,7 +90,6 @@ const struct bp_level *bp_level_get(int version, int level)
 	return version == 1 ? &bp_levels_v1[level] : &bp_levels[level];
 }
 
-#if BOA_HAVE_MODEL
 static void mamba_next(struct bp *p)
 {
 	uint32_t freq[256];
@@ -105,7 +100,6 @@ static void mamba_next(struct bp *p)
 	for (int i = 255; i >= 1; i--)
 		p->tree[i] = p->tree[2 * i] + p->tree[2 * i + 1];
 }
-#endif
 
 int bp_new(const struct bp_level *lv, const struct boa_model *m, struct bp **out)
 {
@@ -114,7 +108,7 @@ int bp_new(const struct bp_level *lv, const struct boa_model *m, struct bp **out
 
 	if (!lv)
 		return -EINVAL;
-	if (lv->mamba && (!BOA_HAVE_MODEL || !m))
+	if (lv->mamba && !m)
 		return -ENOTSUP;
 	p = aligned_alloc(32, (sizeof(*p) + 31) & ~(size_t)31); /* the inputs are vectors */
 	if (!p)
@@ -125,13 +119,11 @@ int bp_new(const struct bp_level *lv, const struct boa_model *m, struct bp **out
 	rc = mix_cm_new(&lv->cm, &p->cm);
 	if (rc)
 		goto fail;
-#if BOA_HAVE_MODEL
 	if (lv->mamba) {
 		rc = boa_stream_new(m, &p->stream);
 		if (rc)
 			goto fail;
 	}
-#endif
 	n = 1 + p->cm->ninputs + (lv->mamba ? 2 : 0);
 	if (lv->mamba && (rc = mix_apm_new(&p->mamba_apm, 65536, 6)))
 		goto fail;
@@ -166,10 +158,8 @@ void bp_free(struct bp *p)
 	if (!p)
 		return;
 	mix_cm_free(p->cm);
-#if BOA_HAVE_MODEL
 	if (p->stream)
 		boa_stream_free(p->stream);
-#endif
 	for (int i = 0; i < BP_MAX_MIXERS; i++)
 		mix_mixer_free(&p->mixer[i]);
 	mix_mixer_free(&p->final);
@@ -202,12 +192,10 @@ void bp_reset(struct bp *p, const uint8_t *buf, size_t len)
 		mix_apm_reset(&p->mamba_apm);
 	p->rate = 64;
 	p->pr = 2048;
-#if BOA_HAVE_MODEL
 	if (p->stream) {
 		boa_stream_reset(p->stream);
 		mamba_next(p);
 	}
-#endif
 }
 
 static int mixer_select(const struct bp *p, int i)
@@ -321,11 +309,9 @@ void bp_update(struct bp *p, int bit)
 	if (cm->bitpos == 0) {
 		if (p->rate > 16 && (cm->pos & 63) == 0)
 			p->rate--;
-#if BOA_HAVE_MODEL
 		if (p->stream) {
 			boa_stream_update(p->stream, (uint8_t)(cm->c4 & 255));
 			mamba_next(p);
 		}
-#endif
 	}
 }

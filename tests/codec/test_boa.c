@@ -18,10 +18,6 @@
 #include "boa_model.h"
 #include "mix_ac.h"
 
-#ifndef BOA_HAVE_MODEL
-#define BOA_HAVE_MODEL 1
-#endif
-
 struct fixture {
 	struct boa_model *model; /* NULL when the build or the default model has none */
 	struct boa_ctx *ctx;
@@ -42,10 +38,8 @@ static int setup(void **state)
 	struct fixture *f = calloc(1, sizeof(*f));
 
 	assert_non_null(f);
-#if BOA_HAVE_MODEL
 	if (boa_model_load_default(&f->model))
 		f->model = NULL;
-#endif
 	assert_int_equal(boa_ctx_new(&f->ctx), 0);
 	*state = f;
 	return 0;
@@ -56,9 +50,7 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	boa_ctx_free(f->ctx);
-#if BOA_HAVE_MODEL
 	boa_model_free(f->model);
-#endif
 	free(f);
 	return 0;
 }
