@@ -249,10 +249,16 @@ uint32_t bp_predict(struct bp *p)
 	if (p->nmixers == 1) {
 		pr = mix_mixer_mix(&p->mixer[0], p->x, mixer_select(p, 0));
 	} else {
-		for (int i = 0; i < p->nmixers; i++) {
-			mix_mixer_mix(&p->mixer[i], p->x, mixer_select(p, i));
-			p->x2[i] = p->mixer[i].dot;
+		if (p->nmixers == 3) {
+			int sets[3] = {mixer_select(p, 0), mixer_select(p, 1), mixer_select(p, 2)};
+
+			mix_mixers3_mix(p->mixer, p->x, sets);
+		} else {
+			for (int i = 0; i < p->nmixers; i++)
+				mix_mixer_mix(&p->mixer[i], p->x, mixer_select(p, i));
 		}
+		for (int i = 0; i < p->nmixers; i++)
+			p->x2[i] = p->mixer[i].dot;
 		p->x2[p->nmixers] = 256;
 		pr = mix_mixer_mix(&p->final, p->x2,
 		                   (cm->hits > 15 ? 15 : cm->hits) << 4 | (cm->match_len ? 8 : 0) |
@@ -297,8 +303,11 @@ void bp_update(struct bp *p, int bit)
 {
 	struct mix_cm *cm = p->cm;
 
-	for (int i = 0; i < p->nmixers; i++)
-		mix_mixer_update(&p->mixer[i], p->x, bit, p->rate);
+	if (p->nmixers == 3)
+		mix_mixers3_update(p->mixer, p->x, bit, p->rate);
+	else
+		for (int i = 0; i < p->nmixers; i++)
+			mix_mixer_update(&p->mixer[i], p->x, bit, p->rate);
 	if (p->nmixers > 1)
 		mix_mixer_update(&p->final, p->x2, bit, p->rate);
 	for (int i = 0; i < p->lv->apms; i++)

@@ -40,10 +40,60 @@ typedef int32_t mix_v8 __attribute__((vector_size(32), aligned(32)));
 		}                                                                                  \
 	}
 
+/* Three mixers over the same inputs (a weight set each), the inputs read once: the sums and
+ * steps of dot/train above, so the same integers. */
+#define MIX_KERNELS_3(SUFFIX, ATTR)                                                                \
+	ATTR static void dot3_##SUFFIX(const int32_t *x, int32_t *const *w, int n, int32_t *out)   \
+	{                                                                                          \
+		const mix_v8 *xv = (const mix_v8 *)x, *w0 = (const mix_v8 *)w[0],                  \
+		             *w1 = (const mix_v8 *)w[1], *w2 = (const mix_v8 *)w[2];               \
+		mix_v8 a0 = {0}, a1 = {0}, a2 = {0};                                               \
+                                                                                                   \
+		for (int i = 0; i < n / 8; i++) {                                                  \
+			a0 += xv[i] * (w0[i] >> 4);                                                \
+			a1 += xv[i] * (w1[i] >> 4);                                                \
+			a2 += xv[i] * (w2[i] >> 4);                                                \
+		}                                                                                  \
+		out[0] = out[1] = out[2] = 0;                                                      \
+		for (int k = 0; k < 8; k++) {                                                      \
+			out[0] += a0[k];                                                           \
+			out[1] += a1[k];                                                           \
+			out[2] += a2[k];                                                           \
+		}                                                                                  \
+	}                                                                                          \
+	ATTR static void train3_##SUFFIX(const int32_t *x, int32_t *const *w, int n,               \
+	                                 const int32_t *err, int shift)                            \
+	{                                                                                          \
+		const mix_v8 *xv = (const mix_v8 *)x;                                              \
+		mix_v8 *wv[3] = {(mix_v8 *)w[0], (mix_v8 *)w[1], (mix_v8 *)w[2]};                  \
+		mix_v8 hi = {MIX_W_MAX, MIX_W_MAX, MIX_W_MAX, MIX_W_MAX,                           \
+		             MIX_W_MAX, MIX_W_MAX, MIX_W_MAX, MIX_W_MAX};                          \
+		mix_v8 e0 = {err[0], err[0], err[0], err[0], err[0], err[0], err[0], err[0]};      \
+		mix_v8 e1 = {err[1], err[1], err[1], err[1], err[1], err[1], err[1], err[1]};      \
+		mix_v8 e2 = {err[2], err[2], err[2], err[2], err[2], err[2], err[2], err[2]};      \
+                                                                                                   \
+		for (int i = 0; i < n / 8; i++) {                                                  \
+			mix_v8 v0 = wv[0][i] + ((xv[i] * e0) >> shift);                            \
+			mix_v8 v1 = wv[1][i] + ((xv[i] * e1) >> shift);                            \
+			mix_v8 v2 = wv[2][i] + ((xv[i] * e2) >> shift);                            \
+			mix_v8 o0 = v0 > hi, u0 = v0<-hi, o1 = v1> hi, u1 = v1 < -hi;              \
+			mix_v8 o2 = v2 > hi, u2 = v2 < -hi;                                        \
+                                                                                                   \
+			v0 = (v0 & ~o0) | (hi & o0);                                               \
+			v1 = (v1 & ~o1) | (hi & o1);                                               \
+			v2 = (v2 & ~o2) | (hi & o2);                                               \
+			wv[0][i] = (v0 & ~u0) | (-hi & u0);                                        \
+			wv[1][i] = (v1 & ~u1) | (-hi & u1);                                        \
+			wv[2][i] = (v2 & ~u2) | (-hi & u2);                                        \
+		}                                                                                  \
+	}
+
 MIX_KERNELS(portable, )
+MIX_KERNELS_3(portable, )
 #if defined(__x86_64__) || defined(__i386__)
 #define MIX_HAVE_AVX2 1
 MIX_KERNELS(avx2, __attribute__((target("avx2"))))
+MIX_KERNELS_3(avx2, __attribute__((target("avx2"))))
 #endif
 
 int mix_mixer_new(struct mix_mixer *m, int n, int nsets, int32_t init_weight, int lr_shift)
@@ -55,10 +105,14 @@ int mix_mixer_new(struct mix_mixer *m, int n, int nsets, int32_t init_weight, in
 	m->stride = (n + 7) & ~7;
 	m->dot_fn = dot_portable;
 	m->train_fn = train_portable;
+	m->dot3_fn = dot3_portable;
+	m->train3_fn = train3_portable;
 #ifdef MIX_HAVE_AVX2
 	if (__builtin_cpu_supports("avx2")) {
 		m->dot_fn = dot_avx2;
 		m->train_fn = train_avx2;
+		m->dot3_fn = dot3_avx2;
+		m->train3_fn = train3_avx2;
 	}
 #endif
 	m->weights = aligned_alloc(32, sizeof(*m->weights) * (size_t)m->stride * (size_t)nsets);
@@ -120,4 +174,28 @@ void mix_apm_reset(struct mix_apm *a)
 		memcpy(a->t + done * 33, a->t, n * 33 * sizeof(*a->t));
 	}
 	a->idx = 0;
+}
+
+void mix_mixers3_mix(struct mix_mixer *m, const int32_t *x, const int *sets)
+{
+	int32_t *w[3], dot[3];
+
+	for (int j = 0; j < 3; j++)
+		w[j] = m[j].w = m[j].weights + (int64_t)sets[j] * m[j].stride;
+	m->dot3_fn(x, w, m->stride, dot);
+	for (int j = 0; j < 3; j++) {
+		int32_t sum = dot[j] >> 12;
+
+		m[j].dot = sum > 2047 ? 2047 : sum < -2047 ? -2047 : sum;
+		m[j].pr = mix_squash(m[j].dot);
+	}
+}
+
+void mix_mixers3_update(struct mix_mixer *m, const int32_t *x, int bit, int rate)
+{
+	int32_t *w[3] = {m[0].w, m[1].w, m[2].w}, err[3];
+
+	for (int j = 0; j < 3; j++)
+		err[j] = ((bit << 12) - m[j].pr) * rate;
+	m->train3_fn(x, w, m->stride, err, m->lr_shift);
 }

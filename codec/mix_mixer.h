@@ -28,6 +28,9 @@ struct mix_mixer {
 	 * AVX2 or the portable version, which give the same integers */
 	int32_t (*dot_fn)(const int32_t *x, const int32_t *w, int n);
 	void (*train_fn)(const int32_t *x, int32_t *w, int n, int32_t err, int shift);
+	void (*dot3_fn)(const int32_t *x, int32_t *const *w, int n, int32_t *out);
+	void (*train3_fn)(const int32_t *x, int32_t *const *w, int n, const int32_t *err,
+	                  int shift);
 	int lr_shift; /* learning rate: larger is slower */
 	int dot;      /* stretched output */
 	int pr;       /* 12-bit output */
@@ -60,6 +63,11 @@ static inline void mix_mixer_update(struct mix_mixer *m, const int32_t *x, int b
 {
 	m->train_fn(x, m->w, m->stride, ((bit << 12) - m->pr) * rate, m->lr_shift);
 }
+
+/* mix_mixer_mix and mix_mixer_update on the three mixers m[0..3) of the same inputs, sizes and
+ * learning rate (set sets[j] for m[j]): the same results, the inputs read once. */
+void mix_mixers3_mix(struct mix_mixer *m, const int32_t *x, const int *sets);
+void mix_mixers3_update(struct mix_mixer *m, const int32_t *x, int bit, int rate);
 
 struct mix_apm {
 	int nctx;
