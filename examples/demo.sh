@@ -163,6 +163,8 @@ printf '%-42s %10s %11s %11s %11s\n' "ratio (logical / stored)" "" "$(ratio "$tl
 	"$(ratio "$tl" "$tb")" "$(ratio "$tl" "$tx")"
 echo "BOA: $tb bytes stored, $((100 - tb * 100 / tz))% less than zstd; xz -9e of whole files" \
 	"(no random access): $tx bytes"
+echo "(A file compressed inside, ROOT baskets or gzip, that boafs can re-create exactly is stored" \
+	"unwrapped: its decompressed bytes, BOA-coded; see -o unwrap= in man boafs.)"
 
 say "reading everything back"
 diff -r "$work/data" "$mnt/hep"
