@@ -44,7 +44,7 @@ mknod "$m/fifo2" p
 for f in fifo fifo2; do
 	assert_eq fifo "$(stat -c %F "$m/$f")" "type of $f"
 	{ printf 'through %s\n' "$f" >"$m/$f"; } &
-	got=$(timeout 20 cat "$m/$f") || fail "reading $f"
+	got=$(timeout "$MOUNT_TIMEOUT" cat "$m/$f") || fail "reading $f"
 	wait $! || fail "writing $f"
 	assert_eq "through $f" "$got" "data through $f"
 done
@@ -67,6 +67,6 @@ check_links
 manifest "$m" >"$t/after"
 diff "$t/before" "$t/after" || fail "special files differ after remount"
 { printf 'after remount\n' >"$m/fifo"; } &
-got=$(timeout 20 cat "$m/fifo") || fail "reading fifo after remount"
+got=$(timeout "$MOUNT_TIMEOUT" cat "$m/fifo") || fail "reading fifo after remount"
 wait $! || fail "writing fifo after remount"
 assert_eq "after remount" "$got" "fifo after remount"
