@@ -11,13 +11,13 @@
 # ARCHIVE_DIR the archive lives in a temp dir and is removed at the end; with it, the archive is
 # kept there.
 #
-# Environment: BOA_LEVEL (default 4: the Mamba model mixed in; 1 is faster), DEMO_DATA (a
-# directory of files to use instead of the HEP samples), BOAFS_BUILD (an existing build
-# directory: nothing is installed or built).
+# Environment: BOA_LEVEL (default: the daemon's boa_level; 5-9 mix in the Mamba model),
+# DEMO_DATA (a directory of files to use instead of the HEP samples), BOAFS_BUILD (an existing
+# build directory: nothing is installed or built).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 src=$(pwd)
-level=${BOA_LEVEL:-4}
+level=${BOA_LEVEL:-}
 
 say() { printf '\n== %s\n' "$*"; }
 
@@ -133,8 +133,8 @@ done
 pending=$(stats_field pending_blocks)
 unmount_archive
 
-say "recompressing now with BOA level $level (the pool runs in the daemon, at nice 19)"
-mount_archive "recompress=now,boa_level=$level"
+say "recompressing now with BOA level ${level:-(the default)} (the pool runs in the daemon, at nice 19)"
+mount_archive "recompress=now${level:+,boa_level=$level}"
 # `boa wait` blocks until the pool has tried every block (a condition, not a time), with a
 # progress bar and an ETA on a terminal.
 start=$SECONDS

@@ -374,8 +374,9 @@ unnice_threads() {
 # wait_pool_idle ARCHIVE MNT: waits until the pool of MNT's daemon has tried every block of
 # ARCHIVE (pending_blocks 0). A condition, not a time: the wait fails only when the count has not
 # gone down for BOAFS_POOL_STALL seconds (default 600) — sized for an ASan -O0 build with both
-# cores busy (load ~20), where one worker gets a tenth of a core and a 128 KiB block at BOA
-# level 4 takes ~35 s of CPU: a stall that long means the pool is stuck, not slow. The test's
+# cores busy (load ~20), where one worker gets a tenth of a core and a 128 KiB block at a BOA
+# level with the Mamba model takes tens of seconds of CPU: a stall that long means the pool is
+# stuck, not slow. The test's
 # own meson timeout bounds the whole wait.
 wait_pool_idle() {
 	local archive=$1 mnt=$2 stall=${BOAFS_POOL_STALL:-600} n best last_change=$SECONDS

@@ -8,9 +8,10 @@
 #
 # The test waits for the pool to be idle (every block tried: `boa stats` pending_blocks 0), not
 # for a number of seconds; see wait_pool_idle in lib.sh. An ASan -O0 build spends ~9 s of CPU on
-# a 128 KiB block at BOA level 1 (encode and verify), so the test keeps to level 1 (level 4 costs
-# four times as much; corruption_model covers it in the daemon) and to ~10 blocks: four of the
-# HEP samples, the first block of the already-compressed one, and two small generated files.
+# a 128 KiB block at BOA level 1 (encode and verify), so the test keeps to level 1 (the levels
+# with the Mamba model cost several times as much; corruption_model covers them in the daemon)
+# and to ~10 blocks: four of the HEP samples, the first block of the already-compressed one, and
+# two small generated files.
 . "$(dirname "$0")/lib.sh"
 require_boafs
 [ -x "$PREAD_CHECK" ] || fail "pread_check not built: $PREAD_CHECK"
