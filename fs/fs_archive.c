@@ -301,6 +301,11 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 			return rc;
 		}
 		create = rc;
+	} else if (errno == ENOENT && (opt->admin || opt->read_only)) {
+		/* Only a writable mount creates an archive: a command that reads one (or a
+		 * read-only mount) says that nothing is there, and leaves no directory behind. */
+		fs_log("%s: %s", archive, strerror(errno));
+		return -ENOENT;
 	} else if (errno == ENOENT) {
 		if (mkdir(archive, 0700)) {
 			rc = -errno;
