@@ -22,8 +22,7 @@
 struct boa_model;
 struct boa_stream;
 
-int boa_model_load(const void *bytes, size_t len, struct boa_model **out, char *err,
-		   size_t errlen);
+int boa_model_load(const void *bytes, size_t len, struct boa_model **out, char *err, size_t errlen);
 int boa_model_load_file(const char *path, struct boa_model **out, char *err, size_t errlen);
 void boa_model_free(struct boa_model *m);
 /* The model that ships with boafs, built into the binary (codec/models/default.boam). */

@@ -57,7 +57,7 @@ unmount_ok "mount.fuse3 ro"
 # The mount.fuse.boafs helper that ninja install puts in /sbin, run as mount -t fuse.boafs runs
 # it: a bare environment, and mount(8)'s arguments. The copy in the build directory names the
 # built daemon instead of the installed one.
-mhelper=$BOAFS_BUILD/mount/mount.fuse.boafs.build
+mhelper=$BOAFS_BUILD/fs/prog/mount.fuse.boafs.build
 [ -f "$mhelper" ] || fail "mount helper not generated: $mhelper"
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin sh "$mhelper" "$a" "$m" -o rw,noauto,_netdev -t fuse.boafs ||
 	fail "mount.fuse.boafs ARCHIVE MNT -o rw,noauto,_netdev -t fuse.boafs"
@@ -69,7 +69,7 @@ mounted_ok "mount.fuse.boafs -o ro,cache_size=8M" ro
 unmount_ok "mount.fuse.boafs ro"
 out=$(env -i PATH=/usr/bin:/bin sh "$mhelper" "$a" 2>&1) && fail "mount.fuse.boafs with one argument succeeded"
 case $out in *usage:*) ;; *) fail "mount.fuse.boafs with one argument: $out" ;; esac
-grep -q "^exec .*/usr/local/bin/boafs#\|^exec .*/bin/boafs#" "$BOAFS_BUILD/mount/mount.fuse.boafs" ||
+grep -q "^exec .*/usr/local/bin/boafs#\|^exec .*/bin/boafs#" "$BOAFS_BUILD/fs/prog/mount.fuse.boafs" ||
 	fail "the installed helper does not name the installed daemon by its full path"
 
 # mount(8), the program named in the source.
