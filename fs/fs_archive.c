@@ -273,9 +273,11 @@ static int lock_archive(struct fs *fs)
 		usleep(100000);
 	}
 	if (exclusive && fs->opt.mountpoint) {
-		/* Say who holds it, for the next one that finds it locked. */
+		/* Say who holds it, for the next one that finds it locked, and whether its pool
+		 * recompresses at all (boa wait reads it: mount options are not in mountinfo). */
 		char line[PATH_MAX + 32];
-		int len = snprintf(line, sizeof(line), "%s\n", fs->opt.mountpoint);
+		int len = snprintf(line, sizeof(line), "%s\nrecompress=%s\n", fs->opt.mountpoint,
+		                   fs->opt.recompress == FS_RECOMPRESS_OFF ? "off" : "on");
 
 		if (ftruncate(fs->lock_fd, 0) || pwrite(fs->lock_fd, line, (size_t)len, 0) != len)
 			fs_log("%s: cannot record the mountpoint: %s", path, strerror(errno));

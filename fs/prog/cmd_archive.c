@@ -139,6 +139,13 @@ static int stats_wait(struct fs *fs, struct target *tg, struct stats_view *v)
 		        tg->archive, (unsigned long long)v->pending);
 		return -EAGAIN;
 	}
+	if (v->pending && tg->pool_off) {
+		fprintf(stderr,
+		        "boa stats: %s: %llu blocks wait for recompression, but %s is %s: nothing "
+		        "will recompress them\n",
+		        tg->archive, (unsigned long long)v->pending, tg->mountpoint, tg->pool_off);
+		return -EAGAIN;
+	}
 	first = *v;
 	most = v->pending;
 	while (v->pending) {

@@ -64,6 +64,9 @@ struct target {
 	char *archive;    /* absolute */
 	char *mountpoint; /* where it is mounted, or NULL */
 	char *path;       /* a path below the mount point, or NULL for the whole archive */
+	/* Mounted, but its pool recompresses nothing: a read-only mount, or -o recompress=off
+	 * (which the daemon records in ARCHIVE/lock); NULL when the pool runs. */
+	const char *pool_off;
 	/* target_walk: the subtree's regular files, one inode number each */
 	uint64_t *inos;
 	size_t ninos;

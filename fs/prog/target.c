@@ -42,8 +42,21 @@ static size_t under(const char *p, const char *mnt)
 	return n;
 }
 
-/* Calls fn(arg, mountpoint, source) for every boafs mount, until fn returns non-zero. */
-static int boafs_mounts(int (*fn)(void *arg, const char *mnt, const char *source), void *arg)
+/* Is "ro" one of the comma-separated mount options? */
+static int read_only(const char *options)
+{
+	for (const char *o = options; o; o = strchr(o, ',')) {
+		if (*o == ',')
+			o++;
+		if (!strncmp(o, "ro", 2) && (!o[2] || o[2] == ','))
+			return 1;
+	}
+	return 0;
+}
+
+/* Calls fn(arg, mountpoint, source, ro) for every boafs mount, until fn returns non-zero. */
+static int boafs_mounts(int (*fn)(void *arg, const char *mnt, const char *source, int ro),
+                        void *arg)
 {
 	char *line = NULL;
 	size_t cap = 0;
@@ -64,11 +77,11 @@ static int boafs_mounts(int (*fn)(void *arg, const char *mnt, const char *source
 			field[n++] = tok;
 		type = strtok_r(sep + 3, " ", &save);
 		source = strtok_r(NULL, " ", &save);
-		if (n < 5 || !type || !source || strcmp(type, "fuse.boafs"))
+		if (n < 6 || !type || !source || strcmp(type, "fuse.boafs"))
 			continue;
 		unescape(field[4]);
 		unescape(source);
-		rc = fn(arg, field[4], source);
+		rc = fn(arg, field[4], source, read_only(field[5]));
 	}
 	free(line);
 	if (f)
@@ -79,14 +92,16 @@ static int boafs_mounts(int (*fn)(void *arg, const char *mnt, const char *source
 struct mount_match {
 	const char *archive, *recorded; /* the archive; the mountpoint its lock file names */
 	char *mountpoint;
+	int ro;
 };
 
-static int match_archive(void *arg, const char *mnt, const char *source)
+static int match_archive(void *arg, const char *mnt, const char *source, int ro)
 {
 	struct mount_match *m = arg;
 
 	if (strcmp(source, m->archive) && !(m->recorded && !strcmp(mnt, m->recorded)))
 		return 0;
+	m->ro = ro;
 	m->mountpoint = strdup(mnt);
 	return m->mountpoint ? 1 : -ENOMEM;
 }
@@ -97,7 +112,7 @@ static int match_archive(void *arg, const char *mnt, const char *source)
 static int archive_mount(struct target *t)
 {
 	char path[PATH_MAX + 8], recorded[PATH_MAX + 2] = "";
-	struct mount_match m = {t->archive, NULL, NULL};
+	struct mount_match m = {t->archive, NULL, NULL, 0};
 	FILE *lock;
 	int rc;
 
@@ -114,7 +129,30 @@ static int archive_mount(struct target *t)
 	if (rc < 0)
 		return rc;
 	t->mountpoint = m.mountpoint;
+	t->pool_off = m.ro ? "mounted read-only" : NULL;
 	return 0;
+}
+
+/* A writable daemon writes "MOUNTPOINT\nrecompress=on|off\n" into ARCHIVE/lock (fs_archive.c);
+ * its pool is off when that line says so and the mountpoint is this mount's (not left over
+ * from an earlier mount). An older daemon writes no such line: its pool is taken as on. */
+static void pool_policy(struct target *t)
+{
+	char path[PATH_MAX + 8], recorded[PATH_MAX + 2], policy[64];
+	FILE *lock;
+
+	if (!t->mountpoint || t->pool_off)
+		return;
+	snprintf(path, sizeof(path), "%s/lock", t->archive);
+	lock = fopen(path, "r");
+	if (!lock)
+		return;
+	if (fgets(recorded, sizeof(recorded), lock) && fgets(policy, sizeof(policy), lock)) {
+		recorded[strcspn(recorded, "\n")] = '\0';
+		if (!strcmp(recorded, t->mountpoint) && !strcmp(policy, "recompress=off\n"))
+			t->pool_off = "mounted with recompress=off";
+	}
+	fclose(lock);
 }
 
 struct path_match {
@@ -124,7 +162,7 @@ struct path_match {
 };
 
 /* The deepest boafs mount at or above the path. */
-static int match_path(void *arg, const char *mnt, const char *source)
+static int match_path(void *arg, const char *mnt, const char *source, int ro)
 {
 	struct path_match *m = arg;
 	size_t len = under(m->real, mnt);
@@ -136,6 +174,7 @@ static int match_path(void *arg, const char *mnt, const char *source)
 	free(m->t->archive);
 	m->t->mountpoint = strdup(mnt);
 	m->t->archive = strdup(source);
+	m->t->pool_off = ro ? "mounted read-only" : NULL;
 	return m->t->mountpoint && m->t->archive ? 0 : -ENOMEM;
 }
 
@@ -174,6 +213,8 @@ int target_resolve(const char *arg, struct target *t)
 out:
 	if (rc)
 		target_free(t);
+	else
+		pool_policy(t);
 	return rc;
 }
 

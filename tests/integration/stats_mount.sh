@@ -3,8 +3,8 @@
 # point gives the archive's figures, on a path inside the mount that subtree's (a file with two
 # names in it counts once), with live, dead and index bytes and the pool's rate; boa wait and
 # boa stats --wait return once the pool has tried every block (a condition: the meson timeout
-# bounds the wait), quietly when stderr is not a terminal, and refuse an unmounted archive whose
-# blocks nothing will recompress.
+# bounds the wait), quietly when stderr is not a terminal, and refuse at once an archive whose
+# blocks nothing will recompress: not mounted, mounted read-only or with recompress=off.
 . "$(dirname "$0")/lib.sh"
 require_boafs
 BOA=$BOAFS_BUILD/boa
@@ -65,20 +65,40 @@ grep -q "^$m/sub (in archive $(realpath "$a")): 1 files" "$t/sub.txt" || fail "t
 grep -q "^archive on disk: live " "$t/sub.txt" || fail "text lacks live/dead/index: $(cat "$t/sub.txt")"
 if "$BOA" stats "$t" >/dev/null 2>"$t/err"; then fail "boa stats of a directory that is neither"; fi
 
-# On a terminal, boa wait draws a progress bar with an ETA while blocks wait (recompress=off
-# here: the wait would never end, so it is stopped once the bar is there: a condition).
-if command -v script >/dev/null; then
-	script -qfec "exec $BOA wait $m" /dev/null >"$t/tty.out" 2>&1 </dev/null &
-	tty_pid=$!
-	wait_for 300 grep -q 'blocks left.*ETA' "$t/tty.out" || fail "no progress bar on a terminal: $(cat "$t/tty.out")"
-	kill "$tty_pid" 2>/dev/null || true
-	wait "$tty_pid" 2>/dev/null || true
-fi
+# recompress=off: nothing will recompress the waiting blocks, so boa wait and stats --wait say
+# so at once and exit 1 instead of waiting forever (timeout: a hang guard sized for an ASan
+# build on a busy machine, not a budget).
+for w in "wait $m" "wait $m/sub" "stats --wait $a"; do
+	rc=0
+	timeout -k 5 120 "$BOA" $w >/dev/null 2>"$t/err" || rc=$?
+	[ "$rc" -eq 1 ] || fail "boa $w with recompress=off: exit status $rc: $(cat "$t/err")"
+	grep -q "recompress=off: nothing will recompress" "$t/err" || fail "boa $w message: $(cat "$t/err")"
+done
 
 # Unmounted, nothing recompresses the waiting blocks: --wait says so instead of waiting forever.
 unmount_boafs "$m"
 if "$BOA" stats --wait "$a" >/dev/null 2>"$t/err"; then fail "--wait on an unmounted archive"; fi
 grep -q "not mounted" "$t/err" || fail "--wait message: $(cat "$t/err")"
+
+# Nor does a read-only mount's pool.
+mount_boafs "$a" "$m" -o ro
+rc=0
+timeout -k 5 120 "$BOA" wait "$m" >/dev/null 2>"$t/err" || rc=$?
+[ "$rc" -eq 1 ] || fail "boa wait on a read-only mount: exit status $rc: $(cat "$t/err")"
+grep -q "mounted read-only" "$t/err" || fail "boa wait message (ro): $(cat "$t/err")"
+unmount_boafs "$m"
+
+# On a terminal, boa wait draws a progress bar with an ETA while blocks wait (none is cold for
+# a day here: the wait would not end, so it is stopped once the bar is there: a condition).
+if command -v script >/dev/null; then
+	mount_boafs "$a" "$m" -o recompress=cold:86400
+	script -qfec "exec $BOA wait $m" /dev/null >"$t/tty.out" 2>&1 </dev/null &
+	tty_pid=$!
+	wait_for 300 grep -q 'blocks left.*ETA' "$t/tty.out" || fail "no progress bar on a terminal: $(cat "$t/tty.out")"
+	kill "$tty_pid" 2>/dev/null || true
+	wait "$tty_pid" 2>/dev/null || true
+	unmount_boafs "$m"
+fi
 
 # The pool at work: boa wait on the subtree, then stats --wait on the whole archive.
 mount_boafs "$a" "$m" -o recompress=now,boa_level=1,threads=1
