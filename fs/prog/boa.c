@@ -17,9 +17,9 @@ void boa_usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: boa compress [-1..-9] [-d] [-t] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N]\n"
-	        "                    [-B SIZE] [-m MODEL] [--verify] FILE...\n"
+	        "                    [-B SIZE] [-m MODEL] [--verify] [FILE...]\n"
 	        "       boa decompress [-t] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] [-m MODEL] "
-	        "FILE...\n"
+	        "[FILE...]\n"
 	        "       boa compress [options] IN OUT.boa,  boa decompress [options] IN OUT\n"
 	        "       boa bench [--json] [-l LEVELS] [--no-peers] [-m MODEL] FILES...\n"
 	        "       boa train FILES... -o MODEL [--max-time SECONDS] [options]\n"

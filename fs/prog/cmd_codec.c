@@ -881,8 +881,8 @@ static int parse_size(const char *s, uint32_t *out)
 }
 
 static const char codec_usage[] =
-    "usage: boa compress [-1..-9] [-d] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] FILE...\n"
-    "       boa decompress [-t] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] FILE...\n"
+    "usage: boa compress [-1..-9] [-d] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] [FILE...]\n"
+    "       boa decompress [-t] [-k|--rm] [-c|-o OUT] [-f] [-q|-v] [-T N] [FILE...]\n"
     "       boa compress [options] IN OUT.boa      boa decompress [options] IN OUT\n"
     "  -1..-9          level (default %d); 1-4 need no model, 5-9 mix in the Mamba model\n"
     "  -d, --decompress  decompress (boa compress -d is boa decompress)\n"
@@ -903,10 +903,11 @@ static const char codec_usage[] =
     "      --verify    decode every chunk after coding it, before writing it\n"
     "      --no-unwrap  code ROOT and gzip files as they are (by default their zlib/LZ4\n"
     "                  streams that re-create exactly are stored decompressed)\n"
-    "FILE becomes FILE.boa and FILE.boa becomes FILE; FILE '-' is standard input, coded\n"
-    "to standard output. Two operands are IN OUT when OUT is what a FILE could not be: a\n"
-    "name ending in .boa for compress, one not ending in it for decompress, or '-' on\n"
-    "either side. Interrupted, boa removes its partial output.\n";
+    "FILE becomes FILE.boa and FILE.boa becomes FILE. With no FILE, or FILE '-',\n"
+    "standard input is coded to standard output (neither a terminal, unless -f). Two\n"
+    "operands are IN OUT when OUT is what a FILE could not be: a name ending in .boa for\n"
+    "compress, one not ending in it for decompress, or '-' on either side.\n"
+    "Interrupted, boa removes its partial output.\n";
 
 static int has_boa_suffix(const char *name)
 {
@@ -996,6 +997,16 @@ static int code_one(struct opts *o, const struct run *r, const char *in)
 		out = "-";
 	else if (!(out = named = default_output(in, r->decompress)))
 		return 1;
+	if (!strcmp(in, "-") && !o->force && isatty(STDIN_FILENO)) {
+		if (r->decompress)
+			fail("standard input is a terminal: not reading compressed data from it "
+			     "(name a FILE, or pipe it in)");
+		else
+			fail("standard input is a terminal: nothing to compress (name a FILE, pipe "
+			     "data in, or -f to read the terminal)");
+		free(named);
+		return 1;
+	}
 	if (out && !strcmp(out, "-") && !r->decompress && !o->force && isatty(STDOUT_FILENO)) {
 		fail("%s: not writing compressed data to a terminal (use -f, or -o FILE)", in);
 		free(named);
@@ -1166,11 +1177,10 @@ int cmd_codec(int argc, char **argv, struct opts *o, int decompress)
 		return 2;
 	}
 	interrupt_handlers_install();
-	if (nin == 0) {
-		fail("%s needs FILE... or '-' for standard input (see boa %s --help)", argv[0],
-		     argv[0]);
-		return 2;
-	}
+	/* No FILE: standard input to standard output (or -o), as zstd does; code_one refuses a
+	 * terminal on either side without -f. */
+	if (nin == 0)
+		return code_one(o, &r, "-");
 	for (int i = 0; i < nin; i++)
 		status |= code_one(o, &r, argv[optind + i]);
 	return status;

@@ -139,6 +139,25 @@ if command -v script > /dev/null; then
 	! grep -q 'ETA' "$tmp/notty.err" && ok || bad "progress bar drawn when stderr is not a terminal"
 fi
 
+# With no FILE, standard input is coded to standard output (or -o), as zstd does
+"$boa" compress -q -1 < "$lhe" > "$tmp/nofile.boa" && "$boa" decompress -q < "$tmp/nofile.boa" |
+	cmp -s - "$lhe" && ok || bad "no FILE: stdin to stdout"
+"$boa" decompress -q -o "$tmp/nofile.out" < "$tmp/nofile.boa" && cmp -s "$tmp/nofile.out" "$lhe" &&
+	ok || bad "no FILE, -o OUT"
+"$boa" decompress -t < "$tmp/nofile.boa" 2> "$tmp/err" && grep -q '^stdin: OK' "$tmp/err" && ok ||
+	bad "no FILE, -t: $(cat "$tmp/err")"
+# ... but neither reads a terminal without -f (script(1) gives the command one; timeout is a
+# hang guard, sized for an ASan build on a busy machine: the refusal is immediate)
+if command -v script > /dev/null; then
+	for cmd in "decompress" "compress -1" "decompress -" "compress -1 - $tmp/tty-in.boa"; do
+		rc=0
+		timeout -k 5 60 script -qfec "$boa $cmd" /dev/null > "$tmp/tty.out" 2>&1 < /dev/null || rc=$?
+		[ "$rc" -eq 1 ] && grep -q 'standard input is a terminal' "$tmp/tty.out" && ok ||
+			bad "boa $cmd on a terminal: exit $rc: $(cat "$tmp/tty.out")"
+	done
+	[ ! -e "$tmp/tty-in.boa" ] && ok || bad "refused terminal input left an output"
+fi
+
 # -T N codes N chunks at once and writes the same bytes as -T 1; -T0 is one thread per CPU
 "$boa" compress -q -1 -B 64K -T 1 -o "$tmp/t1.boa" "$root"
 "$boa" compress -q -1 -B 64K -T 3 -o "$tmp/t3.boa" "$root"
@@ -195,7 +214,7 @@ for d in 0 -1 abc 5x; do
 done
 
 # usage errors: one line, non-zero
-for args in "" "frobnicate" "compress" "compress -0 a b" "decompress -5 a b" "compress -T -1 a b" "compress -T 65 a b"; do
+for args in "" "frobnicate" "compress -0 a b" "decompress -5 a b" "compress -T -1 a b" "compress -T 65 a b"; do
 	# shellcheck disable=SC2086
 	if "$boa" $args > /dev/null 2> "$tmp/err"; then bad "'boa $args' succeeded"; else ok; fi
 done
