@@ -83,6 +83,26 @@ static int tally_inode(void *arg, const struct idx_inode *in)
 	return 0;
 }
 
+/* The per-codec figures of `st`: the tallied blocks, and the daemon's CPU counters (those of
+ * the whole archive, also for a subtree). */
+static void codec_figures(const struct fs *fs, const struct tally *tl, struct fs_admin_stats *st)
+{
+	for (int c = 0; c < FS_CODECS; c++) {
+		struct fs_admin_codec *o = &st->codec[c];
+
+		o->name = codec_name((uint8_t)c);
+		o->blocks = tl->codec[c].blocks;
+		o->logical = tl->codec[c].logical;
+		o->stored = tl->codec[c].stored;
+		o->pending = tl->codec[c].pending;
+		o->pending_logical = tl->codec[c].pending_logical;
+		o->cpu_encode_s = fs->cpu_ns[c][FS_CPU_ENCODE] / 1e9;
+		o->cpu_decode_s = fs->cpu_ns[c][FS_CPU_DECODE] / 1e9;
+		o->encode_bytes = (double)fs->cpu_bytes[c][FS_CPU_ENCODE];
+		o->decode_bytes = (double)fs->cpu_bytes[c][FS_CPU_DECODE];
+	}
+}
+
 int fs_admin_stats(struct fs *fs, struct fs_admin_stats *st)
 {
 	struct tally tl;
@@ -117,20 +137,7 @@ int fs_admin_stats(struct fs *fs, struct fs_admin_stats *st)
 	st->files = tl.files;
 	st->dirs = tl.dirs;
 	st->file_bytes = tl.logical_size;
-	for (int c = 0; c < FS_CODECS; c++) {
-		struct fs_admin_codec *o = &st->codec[c];
-
-		o->name = codec_name((uint8_t)c);
-		o->blocks = tl.codec[c].blocks;
-		o->logical = tl.codec[c].logical;
-		o->stored = tl.codec[c].stored;
-		o->pending = tl.codec[c].pending;
-		o->pending_logical = tl.codec[c].pending_logical;
-		o->cpu_encode_s = fs->cpu_ns[c][FS_CPU_ENCODE] / 1e9;
-		o->cpu_decode_s = fs->cpu_ns[c][FS_CPU_DECODE] / 1e9;
-		o->encode_bytes = (double)fs->cpu_bytes[c][FS_CPU_ENCODE];
-		o->decode_bytes = (double)fs->cpu_bytes[c][FS_CPU_DECODE];
-	}
+	codec_figures(fs, &tl, st);
 	return 0;
 }
 
@@ -148,20 +155,7 @@ int fs_admin_stats_inodes(struct fs *fs, const uint64_t *inos, size_t n, struct 
 	idx_read_end(t);
 	if (rc)
 		return rc;
-	for (int c = 0; c < FS_CODECS; c++) {
-		struct fs_admin_codec *o = &st->codec[c];
-
-		o->name = codec_name((uint8_t)c);
-		o->blocks = tl.codec[c].blocks;
-		o->logical = tl.codec[c].logical;
-		o->stored = tl.codec[c].stored;
-		o->pending = tl.codec[c].pending;
-		o->pending_logical = tl.codec[c].pending_logical;
-		o->cpu_encode_s = fs->cpu_ns[c][FS_CPU_ENCODE] / 1e9;
-		o->cpu_decode_s = fs->cpu_ns[c][FS_CPU_DECODE] / 1e9;
-		o->encode_bytes = (double)fs->cpu_bytes[c][FS_CPU_ENCODE];
-		o->decode_bytes = (double)fs->cpu_bytes[c][FS_CPU_DECODE];
-	}
+	codec_figures(fs, &tl, st);
 	return 0;
 }
 
