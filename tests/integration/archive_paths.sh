@@ -4,8 +4,7 @@
 # somebody else's directory. They exit 1 (fsck: 8, an operational error, as fsck(8)) and leave
 # the path as it was: a missing path is not created, an empty directory stays empty.
 . "$(dirname "$0")/lib.sh"
-BOA=$BOAFS_BUILD/boa
-[ -x "$BOA" ] || fail "boa not built: $BOA"
+require_boa
 
 t=$(it_tmpdir)
 printf 'plain\n' >"$t/file"

@@ -9,8 +9,7 @@
 # - a block that BOA does not shrink by enough stays zstd after recompression.
 . "$(dirname "$0")/lib.sh"
 require_boafs
-BOA=$BOAFS_BUILD/boa
-[ -x "$BOA" ] || fail "boa not built: $BOA"
+require_boa
 
 t=$(it_tmpdir)
 mkdir "$t/mnt"

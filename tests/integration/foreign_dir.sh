@@ -4,8 +4,7 @@
 # size, mode and mtime is as it was (no ARCHIVE/lock, no index/lock.mdb).
 . "$(dirname "$0")/lib.sh"
 require_boafs
-BOA=$BOAFS_BUILD/boa
-[ -x "$BOA" ] || fail "boa not built: $BOA"
+require_boa
 
 t=$(it_tmpdir)
 mkdir "$t/mnt"

@@ -5,8 +5,7 @@
 # frozen=off the pool runs no frozen tier.
 . "$(dirname "$0")/lib.sh"
 require_boafs
-BOA=$BOAFS_BUILD/boa
-[ -x "$BOA" ] || fail "boa not built: $BOA"
+require_boa
 [ -d "$HEP_DATA" ] || skip "no HEP samples at $HEP_DATA"
 
 t=$(it_tmpdir)

@@ -10,8 +10,7 @@
 # and the daemon must not have logged an accounting or gc failure.
 . "$(dirname "$0")/lib.sh"
 require_boafs
-BOA=$BOAFS_BUILD/boa
-[ -x "$BOA" ] || fail "boa not built: $BOA"
+require_boa
 
 t=$(it_tmpdir)
 mkdir "$t/mnt" "$t/shadow"

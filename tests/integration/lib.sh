@@ -20,6 +20,7 @@ set -euo pipefail
 : "${BOAFS_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 : "${HEP_DATA:=$BOAFS_SRC/tests/data/hep}"
 BOAFS_BIN=${BOAFS_BIN:-$BOAFS_BUILD/fs/boafs}
+BOA=$BOAFS_BUILD/boa # the archive tools; require_boa checks it is built
 PREAD_CHECK=${PREAD_CHECK:-$BOAFS_BUILD/tests/integration/pread_check}
 MOUNT_TIMEOUT=${BOAFS_MOUNT_TIMEOUT:-120}
 EXIT_TIMEOUT=${BOAFS_EXIT_TIMEOUT:-60}
@@ -47,6 +48,9 @@ fail() {
 # The daemon must exist: a missing binary is a failure, not a skip (meson builds it first).
 require_boafs() {
 	[ -x "$BOAFS_BIN" ] || fail "daemon not built: $BOAFS_BIN"
+}
+require_boa() {
+	[ -x "$BOA" ] || fail "boa not built: $BOA"
 }
 require_cmd() {
 	local c

@@ -5,8 +5,7 @@
 # it stops ("read-ahead: N blocks requested ahead"), tells which happened.
 . "$(dirname "$0")/lib.sh"
 require_boafs
-BOA=$BOAFS_BUILD/boa
-[ -x "$BOA" ] || fail "boa not built: $BOA"
+require_boa
 
 t=$(it_tmpdir)
 mkdir "$t/mnt"

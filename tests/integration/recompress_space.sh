@@ -6,8 +6,7 @@
 # with its counts, when it ends.
 . "$(dirname "$0")/lib.sh"
 require_boafs
-BOA=$BOAFS_BUILD/boa
-[ -x "$BOA" ] || fail "boa not built: $BOA"
+require_boa
 [ -d "$HEP_DATA" ] || skip "no HEP samples at $HEP_DATA"
 
 t=$(it_tmpdir)

@@ -7,7 +7,7 @@
 # blocks nothing will recompress: not mounted, mounted read-only or with recompress=off.
 . "$(dirname "$0")/lib.sh"
 require_boafs
-BOA=$BOAFS_BUILD/boa
+require_boa
 
 t=$(it_tmpdir)
 mkdir "$t/mnt"

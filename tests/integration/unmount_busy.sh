@@ -7,8 +7,7 @@
 #   recompression (the encodes were cut short, not finished).
 . "$(dirname "$0")/lib.sh"
 require_boafs
-BOA=$BOAFS_BUILD/boa
-[ -x "$BOA" ] || fail "boa not built: $BOA"
+require_boa
 
 t=$(it_tmpdir)
 mkdir "$t/mnt"
