@@ -125,6 +125,10 @@ struct fs {
 	 * the node table must not call back up by name. */
 	int (*node_flush)(struct fs *fs, struct fs_node *n);
 	struct fs_prefetch *prefetch;
+	/* Atomic. Stored blocks decoded by fs_block_read, and reads that waited for a decode of
+	 * the same block already in progress instead of decoding it again (fs_block.c); logged
+	 * when the read-ahead pool stops, for tests and tuning. */
+	uint64_t blocks_decoded, decode_waits;
 	void *fuse_session; /* struct fuse_session * of the mount (fs_ops_attach); NULL offline */
 	/* fs_ops_attach's stopper thread and its pipe (fs_ops.c: stopping by signal). */
 	pthread_t stopper, loop_thread;

@@ -93,6 +93,7 @@ int fs_block_read(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
 	rc = fs_payload_decode(fs, ino, block, &e, payload, buf);
 	if (rc)
 		goto out;
+	__atomic_add_fetch(&fs->blocks_decoded, 1, __ATOMIC_RELAXED);
 	fs_cache_put(fs->cache, ino, block, buf);
 out:
 	pthread_rwlock_unlock(&fs->seg_remove_lock);

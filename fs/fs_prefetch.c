@@ -194,9 +194,12 @@ void fs_prefetch_stop(struct fs *fs)
 	/* What the tests check (read-ahead for sequential readers only) and what tuning needs. */
 	if (p->requested || p->stored)
 		fs_log("read-ahead: %llu blocks requested ahead (%llu dropped), %llu blocks pushed "
-		       "into the page cache",
+		       "into the page cache; %llu blocks decoded, %llu reads waited for a decode "
+		       "in progress",
 		       (unsigned long long)p->requested, (unsigned long long)p->dropped,
-		       (unsigned long long)p->stored);
+		       (unsigned long long)p->stored,
+		       (unsigned long long)__atomic_load_n(&fs->blocks_decoded, __ATOMIC_RELAXED),
+		       (unsigned long long)__atomic_load_n(&fs->decode_waits, __ATOMIC_RELAXED));
 	pthread_mutex_destroy(&p->lock);
 	pthread_cond_destroy(&p->wake);
 	free(p);
