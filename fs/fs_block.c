@@ -50,7 +50,8 @@ int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct 
 	return 0;
 }
 
-int fs_block_read(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
+/* Looks up, reads and decodes the block (no cache). */
+static int block_decode(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
 {
 	uint32_t bs = fs->opt.block_size;
 	struct idx_txn *t = NULL;
@@ -58,8 +59,6 @@ int fs_block_read(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
 	uint8_t *payload = NULL;
 	int hole = 0, rc;
 
-	if (fs_cache_get(fs->cache, ino, block, buf) == 0)
-		return 0;
 	pthread_rwlock_rdlock(&fs->seg_remove_lock);
 	rc = idx_read_begin(fs->idx, &t);
 	if (rc)
@@ -94,9 +93,29 @@ int fs_block_read(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
 	if (rc)
 		goto out;
 	__atomic_add_fetch(&fs->blocks_decoded, 1, __ATOMIC_RELAXED);
-	fs_cache_put(fs->cache, ino, block, buf);
 out:
 	pthread_rwlock_unlock(&fs->seg_remove_lock);
 	free(payload);
 	return hole ? -ENOENT : rc;
+}
+
+int fs_block_read(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
+{
+	struct fs_cache_claim claim;
+	int waited, rc;
+
+	/* One decode per block: a read of a block another thread is decoding (a read-ahead
+	 * worker, or a concurrent read the kernel sent) waits for it and copies its result. If
+	 * that decode failed, this read decodes the block itself below, without a claim, and so
+	 * returns its own error (and logs it) rather than someone else's. */
+	rc = fs_cache_claim(fs->cache, ino, block, buf, &claim, &waited);
+	if (waited)
+		__atomic_add_fetch(&fs->decode_waits, 1, __ATOMIC_RELAXED);
+	if (rc == 0)
+		return 0;
+	if (rc != 1) /* -ENOENT: the decode waited for failed */
+		return block_decode(fs, ino, block, buf);
+	rc = block_decode(fs, ino, block, buf);
+	fs_cache_release(fs->cache, &claim, rc ? NULL : buf);
+	return rc;
 }

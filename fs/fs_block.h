@@ -7,7 +7,12 @@
  * Does not own: dirty data and holes' meaning (fs_file.h), unwrapped files (fs_unwrap.h),
  * records (index/seg.h), codecs (codec/codec.h).
  * Threads: any thread. A read holds fs->seg_remove_lock shared from the extent lookup to the
- * record read, so compaction never removes the segment under it.
+ * record read, so compaction never removes the segment under it. A block is decoded by one
+ * thread at a time (a claim in the cache, fs_cache.h): a read of a block another thread is
+ * decoding waits for it, taking no lock first, and copies its block; if that decode failed
+ * it decodes the block itself and returns its own error. A caller may wait so while holding
+ * locks the decoder takes only shared (an inode's lock, seg_remove_lock) or not at all, never
+ * one the decoder takes exclusive.
  * Errors: 0, or a negative errno; a record that does not decode, or whose checksum fails, is -EIO
  * with a log line naming the inode and block. */
 #ifndef BOAFS_FS_BLOCK_H

@@ -1,5 +1,10 @@
 /* The decoded-block cache: an LRU of whole blocks keyed by (ino, block). Readers copy out under
- * the lock; a block is never handed out by pointer, so eviction never races a reader. */
+ * the lock; a block is never handed out by pointer, so eviction never races a reader.
+ *
+ * Blocks being decoded are listed too (`claims`): a BOA block takes a long time to decode, and
+ * a sequential reader asks for the same block from several threads at once (the kernel sends
+ * its read-ahead as concurrent reads while the read-ahead workers decode ahead), so a read of a
+ * block whose decode is in progress waits for it rather than decoding it a second time. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +27,8 @@ struct fs_cache {
 	size_t nbuckets;
 	struct cache_entry **buckets;
 	struct cache_entry lru; /* sentinel: lru.lru_next is the newest, lru.lru_prev the oldest */
+	struct fs_cache_claim *claims; /* blocks being decoded; few, so a list */
+	pthread_cond_t released;       /* a claim ended: waiters look again */
 };
 
 static size_t bucket_of(const struct fs_cache *c, uint64_t ino, uint64_t block)
@@ -50,6 +57,7 @@ int fs_cache_new(uint64_t capacity_bytes, uint32_t block_size, struct fs_cache *
 	}
 	c->lru.lru_next = c->lru.lru_prev = &c->lru;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->released, NULL);
 	*out = c;
 	return 0;
 }
@@ -95,24 +103,83 @@ void fs_cache_free(struct fs_cache *c)
 		remove_entry(c, c->lru.lru_next);
 	free(c->buckets);
 	pthread_mutex_destroy(&c->lock);
+	pthread_cond_destroy(&c->released);
 	free(c);
+}
+
+static int get_locked(struct fs_cache *c, uint64_t ino, uint64_t block, uint8_t *buf)
+{
+	struct cache_entry *e = *find_slot(c, ino, block);
+
+	if (!e)
+		return -ENOENT;
+	memcpy(buf, e->data, c->block_size);
+	lru_unlink(e);
+	lru_push_newest(c, e);
+	return 0;
 }
 
 int fs_cache_get(struct fs_cache *c, uint64_t ino, uint64_t block, uint8_t *buf)
 {
-	struct cache_entry *e;
-	int rc = -ENOENT;
+	int rc;
 
 	pthread_mutex_lock(&c->lock);
-	e = *find_slot(c, ino, block);
-	if (e) {
-		memcpy(buf, e->data, c->block_size);
-		lru_unlink(e);
-		lru_push_newest(c, e);
-		rc = 0;
-	}
+	rc = get_locked(c, ino, block, buf);
 	pthread_mutex_unlock(&c->lock);
 	return rc;
+}
+
+static void put_locked(struct fs_cache *c, uint64_t ino, uint64_t block, const uint8_t *data);
+
+static int claimed(const struct fs_cache *c, uint64_t ino, uint64_t block)
+{
+	for (const struct fs_cache_claim *k = c->claims; k; k = k->next)
+		if (k->ino == ino && k->block == block)
+			return 1;
+	return 0;
+}
+
+int fs_cache_claim(struct fs_cache *c, uint64_t ino, uint64_t block, uint8_t *buf,
+                   struct fs_cache_claim *claim, int *waited)
+{
+	int rc;
+
+	*waited = 0;
+	pthread_mutex_lock(&c->lock);
+	rc = get_locked(c, ino, block, buf);
+	if (rc == 0)
+		goto out;
+	if (claimed(c, ino, block)) {
+		/* The holder always releases (fs_block_read's one exit), so this ends. */
+		*waited = 1;
+		while (claimed(c, ino, block))
+			pthread_cond_wait(&c->released, &c->lock);
+		rc = get_locked(c, ino, block, buf); /* -ENOENT: its decode failed */
+		goto out;
+	}
+	claim->ino = ino;
+	claim->block = block;
+	claim->next = c->claims;
+	c->claims = claim;
+	rc = 1;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return rc;
+}
+
+void fs_cache_release(struct fs_cache *c, struct fs_cache_claim *claim, const uint8_t *data)
+{
+	struct fs_cache_claim **k;
+
+	pthread_mutex_lock(&c->lock);
+	if (data) /* in the same hold as the wake-up: a waiter finds it, barring cache_size=0 */
+		put_locked(c, claim->ino, claim->block, data);
+	for (k = &c->claims; *k && *k != claim; k = &(*k)->next)
+		;
+	if (*k)
+		*k = claim->next;
+	pthread_cond_broadcast(&c->released);
+	pthread_mutex_unlock(&c->lock);
 }
 
 int fs_cache_contains(struct fs_cache *c, uint64_t ino, uint64_t block)
@@ -125,13 +192,12 @@ int fs_cache_contains(struct fs_cache *c, uint64_t ino, uint64_t block)
 	return found;
 }
 
-void fs_cache_put(struct fs_cache *c, uint64_t ino, uint64_t block, const uint8_t *data)
+static void put_locked(struct fs_cache *c, uint64_t ino, uint64_t block, const uint8_t *data)
 {
 	struct cache_entry *e, **slot;
 
 	if (c->max_entries == 0)
 		return;
-	pthread_mutex_lock(&c->lock);
 	slot = find_slot(c, ino, block);
 	e = *slot;
 	if (e) {
@@ -159,7 +225,13 @@ void fs_cache_put(struct fs_cache *c, uint64_t ino, uint64_t block, const uint8_
 	*slot = e;
 	lru_push_newest(c, e);
 	c->count++;
-out:
+out:;
+}
+
+void fs_cache_put(struct fs_cache *c, uint64_t ino, uint64_t block, const uint8_t *data)
+{
+	pthread_mutex_lock(&c->lock);
+	put_locked(c, ino, block, data);
 	pthread_mutex_unlock(&c->lock);
 }
 
