@@ -25,6 +25,14 @@ static void human(char *buf, size_t cap, double bytes)
 	snprintf(buf, cap, u ? "%.2f %s" : "%.0f %s", bytes, units[u]);
 }
 
+/* -h prints the usage on standard output (exit 0); any other option is a usage error, said on
+ * standard error (exit 2). */
+static int usage_exit(int opt, const char *usage)
+{
+	fputs(usage, opt == 'h' ? stdout : stderr);
+	return opt == 'h' ? 0 : 2;
+}
+
 /* ---- stats ---- */
 
 struct cost_model {
@@ -235,12 +243,8 @@ int cmd_stats(int argc, char **argv)
 		case 'k':
 			target = &cm.kgco2_per_kwh;
 			break;
-		case 'h':
-			fputs(stats_usage, stdout);
-			return 0;
-		default:
-			fputs(stats_usage, stderr);
-			return 2;
+		default: /* -h, or a usage error */
+			return usage_exit(opt, stats_usage);
 		}
 		*target = strtod(optarg, &end);
 		if (!*optarg || *end || *target < 0) {
@@ -248,10 +252,8 @@ int cmd_stats(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind + 1 != argc) {
-		fputs(stats_usage, stderr);
-		return 2;
-	}
+	if (optind + 1 != argc)
+		return usage_exit('?', stats_usage);
 	if (target_resolve(argv[optind], &tg))
 		return 1;
 	if (fs_admin_open(tg.archive, 0, &fs)) {
@@ -486,18 +488,10 @@ int cmd_models(int argc, char **argv)
 	int opt;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
-		if (opt == 'h') {
-			fputs(usage, stdout);
-			return 0;
-		}
-		fputs(usage, stderr);
-		return 2;
-	}
-	if (optind + 1 != argc) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	if ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1)
+		return usage_exit(opt, usage);
+	if (optind + 1 != argc)
+		return usage_exit('?', usage);
 	if (fs_admin_open(argv[optind], 0, &fs))
 		return 1;
 	printf("%-8s %10s %5s %6s %9s %10s\n", "id", "bytes", "dim", "layers", "params", "blocks");
@@ -538,18 +532,12 @@ int cmd_fsck(int argc, char **argv)
 		case 'r':
 			repair = 1;
 			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			fputs(usage, stderr);
-			return 2;
+		default: /* -h, or a usage error */
+			return usage_exit(opt, usage);
 		}
 	}
-	if (optind + 1 != argc) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	if (optind + 1 != argc)
+		return usage_exit('?', usage);
 	archive = argv[optind];
 	if (fs_admin_open(archive, repair, &fs))
 		return FSCK_EXIT_OPERATIONAL;
@@ -611,18 +599,12 @@ int cmd_gc(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 'h':
-			fputs(usage, stdout);
-			return 0;
-		default:
-			fputs(usage, stderr);
-			return 2;
+		default: /* -h, or a usage error */
+			return usage_exit(opt, usage);
 		}
 	}
-	if (optind + 1 != argc) {
-		fputs(usage, stderr);
-		return 2;
-	}
+	if (optind + 1 != argc)
+		return usage_exit('?', usage);
 	archive = argv[optind];
 	if (fs_admin_open(archive, 1, &fs))
 		return 1;
