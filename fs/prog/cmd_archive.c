@@ -268,7 +268,7 @@ int cmd_stats(int argc, char **argv)
 	}
 	if (sample < 0)
 		sample = json ? 0 : 5;
-	if (!rc && !wait && v.pending && tg.mountpoint && sample > 0) {
+	if (!rc && !wait && v.pending && tg.mountpoint && !tg.pool_off && sample > 0) {
 		/* Watch the pool for up to `sample` seconds: its rate and the time the rest would
 		 * take. A block can take seconds, so stop early only once one has finished and a
 		 * second has passed. */
@@ -319,6 +319,7 @@ int cmd_stats(int argc, char **argv)
 		    (unsigned long long)pending, (unsigned long long)v.pending_logical);
 		json_string("mountpoint", tg.mountpoint);
 		json_string("path", tg.path);
+		json_string("pool_off", tg.pool_off);
 		printf("  \"pool\": {\"sample_s\": %.3f, \"rate_blocks_s\": %.4f, "
 		       "\"rate_mb_s\": %.4f, \"eta_s\": ",
 		       pr.sample_s, pr.blocks_s, pr.bytes_s / 1e6);
@@ -390,6 +391,8 @@ int cmd_stats(int argc, char **argv)
 	       ratio, (unsigned long long)pending);
 	if (pending && !tg.mountpoint) {
 		printf("  (not mounted: nothing recompresses them now)\n");
+	} else if (pending && tg.pool_off) {
+		printf("  (%s: nothing recompresses them)\n", tg.pool_off);
 	} else if (pending && pr.sample_s > 0) {
 		char eta[16] = "unknown";
 
@@ -399,7 +402,7 @@ int cmd_stats(int argc, char **argv)
 		printf("  %s of data; pool rate %.2f MB/s (%.2f blocks/s over %.1f s), ETA %s%s\n",
 		       a, pr.bytes_s / 1e6, pr.blocks_s, pr.sample_s, eta,
 		       pr.eta_s < 0 ? " (no block finished while watched: blocks not cold yet, "
-		                      "recompression off, or a slow block)"
+		                      "or a slow block)"
 		                    : "");
 	}
 	human(a, sizeof(a), (double)sp.live_bytes);
