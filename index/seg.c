@@ -260,8 +260,9 @@ static int tail_create(struct seg_store *s)
 	return rc;
 }
 
-/* Moves the tail aside (to be synced by seg_sync) and starts the next id; tail_lock held. */
-static int tail_roll(struct seg_store *s)
+/* Moves the tail aside (a dirty one is synced by seg_sync, a clean one closed) and moves on to
+ * the next id, which the caller creates now or the next append does; tail_lock held. */
+static int tail_set_aside(struct seg_store *s)
 {
 	if (s->tail_dirty) {
 		if (s->rolled_count == s->rolled_cap) {
@@ -279,7 +280,15 @@ static int tail_roll(struct seg_store *s)
 	s->tail_fd = -1;
 	s->tail_dirty = false;
 	s->tail_id++;
-	return tail_create(s);
+	return 0;
+}
+
+/* Moves the tail aside and starts the next id; tail_lock held. */
+static int tail_roll(struct seg_store *s)
+{
+	int rc = tail_set_aside(s);
+
+	return rc ? rc : tail_create(s);
 }
 
 /* Room for one more pending segment, taken before the record is written so that a record is
@@ -768,28 +777,8 @@ int seg_roll(struct seg_store *s)
 	int rc = 0;
 
 	pthread_mutex_lock(&s->tail_lock);
-	if (s->tail_fd < 0)
-		goto out;
-	if (s->tail_dirty) {
-		if (s->rolled_count == s->rolled_cap) {
-			size_t cap = s->rolled_cap ? s->rolled_cap * 2 : 4;
-			int *fds = realloc(s->rolled_fds, cap * sizeof(*fds));
-
-			if (!fds) {
-				rc = -ENOMEM;
-				goto out;
-			}
-			s->rolled_fds = fds;
-			s->rolled_cap = cap;
-		}
-		s->rolled_fds[s->rolled_count++] = s->tail_fd;
-	} else {
-		close(s->tail_fd);
-	}
-	s->tail_fd = -1;
-	s->tail_dirty = false;
-	s->tail_id++; /* created by the next append */
-out:
+	if (s->tail_fd >= 0)
+		rc = tail_set_aside(s); /* the next id is created by the next append */
 	pthread_mutex_unlock(&s->tail_lock);
 	return rc;
 }
