@@ -120,12 +120,15 @@ void progress_init(struct progress *p, uint64_t total)
 /* "1:02:03", "2:03" or "0:03": the time left at the current rate. */
 void eta_text(char *buf, size_t cap, double seconds)
 {
-	long s = seconds < 0 ? 0 : seconds > 359999 ? 359999 : (long)(seconds + 0.5);
+	/* unsigned char fields: at most "99:59:59", which gcc's -O3 truncation check can see. */
+	unsigned s = seconds < 0 ? 0 : seconds > 359999 ? 359999 : (unsigned)(seconds + 0.5);
+	unsigned char h = (unsigned char)(s / 3600), m = (unsigned char)(s / 60 % 60),
+	              sec = (unsigned char)(s % 60);
 
-	if (s >= 3600)
-		snprintf(buf, cap, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+	if (h)
+		snprintf(buf, cap, "%u:%02u:%02u", h, m, sec);
 	else
-		snprintf(buf, cap, "%ld:%02ld", s / 60, s % 60);
+		snprintf(buf, cap, "%u:%02u", (unsigned)(s / 60), sec);
 }
 
 void progress_add(struct progress *p, uint64_t n)
