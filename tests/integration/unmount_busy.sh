@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Unmount and SIGTERM never wait for a block encode:
-# - with the recompression pool in the middle of BOA level-4 encodes of 1 MiB blocks, unmount
+# - with the recompression pool in the middle of BOA level-7 (Mamba) encodes of 1 MiB blocks, unmount
 #   completes, the daemon exits 0 and says it cut its encodes short (not: let them finish);
 # - the same with SIGTERM to the daemon;
 # - afterwards fsck is clean, the file reads back byte for byte and blocks are still waiting for
@@ -13,9 +13,10 @@ t=$(it_tmpdir)
 mkdir "$t/mnt"
 a=$t/archive
 m=$t/mnt
-# 1 MiB blocks at level 4: one encode takes seconds of CPU even in an optimized build, so an
+# 1 MiB blocks at level 7 (the Mamba tier, ~0.12 MB/s per core): one encode takes seconds of CPU
+# even in an optimized build, so an
 # unmount that waited for it would be plain, and the pool is certainly mid-encode when we stop it.
-busy_opts=recompress=now,boa_level=4,block_size=1M,threads=2
+busy_opts=recompress=now,boa_level=7,block_size=1M,threads=2
 
 # worker_cpu_ticks PID: CPU ticks used so far by the daemon's recompression workers, the threads
 # that run at nice 19.
@@ -37,7 +38,7 @@ PY
 }
 
 # wait_pool_busy MNT: waits until the workers have spent half a second of CPU, well into the
-# first encode of a 1 MiB block at level 4 (several seconds of CPU) and far from its end.
+# first encode of a 1 MiB block at level 7 (several seconds of CPU) and far from its end.
 wait_pool_busy() {
 	local pid=${_it_pid[$(realpath -m -- "$1")]}
 	wait_for 600 eval '[ "$(worker_cpu_ticks "'"$pid"'")" -ge $(($(getconf CLK_TCK) / 2)) ]' ||
@@ -52,7 +53,7 @@ pending_blocks() {
 # hundred bytes of coding (milliseconds), but the workers run at nice 19: under ASan on a machine
 # with both cores busy (load ~20) such a thread gets a fraction of a percent of a core, so it
 # may wait seconds for the CPU to notice the flag and return. 60 s is generous for that and
-# still far below one 1 MiB level-4 encode under those conditions (many minutes). The log line
+# still far below one 1 MiB level-7 encode under those conditions (many minutes). The log line
 # checked below proves the encodes were cut short rather than finished.
 STOP_BOUND=60
 
