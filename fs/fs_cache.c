@@ -119,6 +119,14 @@ static int get_locked(struct fs_cache *c, uint64_t ino, uint64_t block, uint8_t 
 	return 0;
 }
 
+static int claimed(const struct fs_cache *c, uint64_t ino, uint64_t block)
+{
+	for (const struct fs_cache_claim *k = c->claims; k; k = k->next)
+		if (k->ino == ino && k->block == block)
+			return 1;
+	return 0;
+}
+
 int fs_cache_get(struct fs_cache *c, uint64_t ino, uint64_t block, uint8_t *buf)
 {
 	int rc;
@@ -130,14 +138,6 @@ int fs_cache_get(struct fs_cache *c, uint64_t ino, uint64_t block, uint8_t *buf)
 }
 
 static void put_locked(struct fs_cache *c, uint64_t ino, uint64_t block, const uint8_t *data);
-
-static int claimed(const struct fs_cache *c, uint64_t ino, uint64_t block)
-{
-	for (const struct fs_cache_claim *k = c->claims; k; k = k->next)
-		if (k->ino == ino && k->block == block)
-			return 1;
-	return 0;
-}
 
 int fs_cache_claim(struct fs_cache *c, uint64_t ino, uint64_t block, uint8_t *buf,
                    struct fs_cache_claim *claim, int *waited)
@@ -187,7 +187,7 @@ int fs_cache_contains(struct fs_cache *c, uint64_t ino, uint64_t block)
 	int found;
 
 	pthread_mutex_lock(&c->lock);
-	found = *find_slot(c, ino, block) != NULL;
+	found = *find_slot(c, ino, block) != NULL || claimed(c, ino, block);
 	pthread_mutex_unlock(&c->lock);
 	return found;
 }

@@ -22,6 +22,7 @@ int fs_cache_new(uint64_t capacity_bytes, uint32_t block_size, struct fs_cache *
 void fs_cache_free(struct fs_cache *c);
 /* Copies the cached block into buf (block_size bytes); -ENOENT if absent. */
 int fs_cache_get(struct fs_cache *c, uint64_t ino, uint64_t block, uint8_t *buf);
+/* 1 if the block is cached or being decoded (a read of it will not decode it again). */
 int fs_cache_contains(struct fs_cache *c, uint64_t ino, uint64_t block);
 /* Inserts a copy of `data`, replacing any older copy. */
 void fs_cache_put(struct fs_cache *c, uint64_t ino, uint64_t block, const uint8_t *data);

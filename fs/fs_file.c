@@ -533,6 +533,8 @@ int fs_file_revert_locked(struct fs *fs, struct fs_node *n)
 	return 0;
 }
 
+/* A read-ahead job: decodes the block into the cache unless it is there or on its way (a
+ * foreground read decoding it), so the worker is not held waiting and takes the next one. */
 static int prefetch_block(struct fs *fs, struct fs_node *n, uint64_t block)
 {
 	uint8_t *scratch;
