@@ -327,17 +327,27 @@ struct fsck {
 
 static void fsck_path(struct fsck *f, uint64_t ino, char *buf, size_t cap)
 {
-	char tmp[4096];
-	int depth = 0;
+	size_t len = 0;
+	int depth = 0, full = 0;
 
 	buf[0] = '\0';
 	if (ino == IDX_ROOT_INO) {
 		snprintf(buf, cap, "/");
 		return;
 	}
+	/* Names are prepended from the file up; a path too long for buf keeps its deepest names. */
 	while (ino != IDX_ROOT_INO && ino <= f->max_ino && f->names[ino].name && depth++ < 256) {
-		snprintf(tmp, sizeof(tmp), "/%s%s", f->names[ino].name, buf);
-		snprintf(buf, cap, "%s", tmp);
+		const char *name = f->names[ino].name;
+		size_t add = strlen(name) + 1;
+
+		if (!full && len + add < cap) {
+			memmove(buf + add, buf, len + 1);
+			buf[0] = '/';
+			memcpy(buf + 1, name, add - 1);
+			len += add;
+		} else {
+			full = 1;
+		}
 		ino = f->names[ino].parent;
 	}
 	if (ino != IDX_ROOT_INO)

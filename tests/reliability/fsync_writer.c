@@ -887,7 +887,7 @@ static int dmodel_check(const char *root, struct dmodel *m, const struct dpath *
 	static const char *const fnames[DFILES] = {"f0", "f1", "f2", "f3", "f4",
 	                                           "f5", "f6", "f7", "f8", "f9"};
 	const char *expect[DFILES + DSUB];
-	char path[2 * NAME_LEN], sname[DSUB][8];
+	char path[2 * NAME_LEN], sname[DSUB][16];
 	struct stat sb;
 
 	for (int s = -1; s < DSUB; s++) {
