@@ -175,6 +175,7 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
 	for (int i = 0; i < RM_RECORDS * 32; i++)
 		cm->rec_sm[i] = CM_INIT;
 	cm->rec_alive = 0;
+	cm->rec_agree = cm->rec_ones = 0;
 	cm->rec_slot = NULL;
 	cm->line_start = cm->prev_line_start = 0;
 	cm->field = cm->word_hash = 0;
@@ -346,6 +347,21 @@ static int is_word_byte(uint8_t c)
 	       c == '.' || c == '+' || c == '-' || c >= 128;
 }
 
+/* The record match's candidates for the next byte: those of the last RM_RECORDS records that
+ * are alive and in the chunk (what mix_cm_predict would test at every bit). */
+static void rec_gather(struct mix_cm *cm)
+{
+	uint32_t st = cm->stride ? cm->stride : 4;
+
+	cm->rec_agree = 0;
+	for (uint32_t k = 0; k < RM_RECORDS; k++) {
+		if ((cm->rec_alive >> k & 1) && (k + 1) * st <= cm->pos) {
+			cm->rec_byte[k] = (uint16_t)(cm->buf[cm->pos - (k + 1) * st] | 256);
+			cm->rec_agree |= 1u << k;
+		}
+	}
+}
+
 /* Computes the hashed contexts for the next byte. */
 static void contexts_update(struct mix_cm *cm)
 {
@@ -512,24 +528,22 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 	if (cm->p.record) {
 		/* the most recent of the last RM_RECORDS records that agrees with this one so far
 		 */
-		uint32_t st = cm->stride ? cm->stride : 4;
 		int first = -1, votes[2] = {0, 0};
+		uint32_t ones = 0;
 
 		cm->rec_slot = NULL;
 		x[n] = 0;
-		for (int k = 0; k < RM_RECORDS; k++) {
-			if ((cm->rec_alive >> k & 1) && (uint32_t)(k + 1) * st <= cm->pos) {
-				int b = cm->buf[cm->pos - (uint32_t)(k + 1) * st] | 256;
+		/* the candidates that agree with this byte so far, in order of k (rec_agree) */
+		for (uint32_t m = cm->rec_agree; m; m &= m - 1) {
+			int k = __builtin_ctz(m);
+			int bit = cm->rec_byte[k] >> (7 - cm->bitpos) & 1;
 
-				if ((uint32_t)(b >> (8 - cm->bitpos)) == cm->c0) {
-					int bit = b >> (7 - cm->bitpos) & 1;
-
-					votes[bit]++;
-					if (first < 0)
-						first = k * 2 + bit;
-				}
-			}
+			ones |= (uint32_t)bit << k;
+			votes[bit]++;
+			if (first < 0)
+				first = k * 2 + bit;
 		}
+		cm->rec_ones = ones;
 		if (first >= 0) {
 			uint32_t col = cm->rec_col > 7 ? 7 : cm->rec_col;
 			int unanimous = votes[0] == 0 || votes[1] == 0;
@@ -563,6 +577,7 @@ void mix_cm_update(struct mix_cm *cm, int bit)
 		counter_update(cm->match_slot, bit, 255);
 	if (cm->rec_slot)
 		counter_update(cm->rec_slot, bit, 255);
+	cm->rec_agree &= bit ? cm->rec_ones : ~cm->rec_ones;
 	cm->c0 = cm->c0 << 1 | (uint32_t)bit;
 	cm->bitpos++;
 	if (cm->bitpos == 8) {
@@ -586,5 +601,7 @@ void mix_cm_update(struct mix_cm *cm, int bit)
 			cm->ind2[c2] = (uint16_t)(cm->ind2[c2] << 8 | c);
 		}
 		contexts_update(cm);
+		if (cm->p.record)
+			rec_gather(cm);
 	}
 }

@@ -123,6 +123,11 @@ struct mix_cm {
 	uint16_t rec_eq[1024]; /* per column: how often a byte equals the one a stride back */
 	int rec_expect;        /* the byte one stride back, -1 if none */
 	uint32_t rec_alive;    /* bit k: record k + 1 back agrees with this one so far */
+	/* the record match's candidates, gathered once a byte: bit k of rec_agree: record k + 1
+	 * back is alive, in the chunk, and agrees with this byte's bits so far; rec_byte[k]: its
+	 * byte | 256; rec_ones: which of them predict a 1 at the current bit */
+	uint32_t rec_agree, rec_ones;
+	uint16_t rec_byte[8];
 	uint32_t rec_sm[256];
 	uint32_t *rec_slot;
 	/* text model */
