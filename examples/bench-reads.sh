@@ -7,12 +7,13 @@
 #   3. unmount time while the recompression pool is busy encoding at the frozen level.
 # Not part of the test suite: it measures, it does not check.
 #
-# usage: examples/bench-reads.sh
+# usage: examples/bench-reads.sh (examples/bench-speed.sh runs it after its codec table)
 #   BOAFS_BUILD=DIR   build directory (default ./build, else the first ./build*/)
 #   BENCH_DIR=DIR     where the temp dir goes (default /var/tmp)
 #   BENCH_SIZE=64M    size of the file (the HEP samples in tests/data/hep, cut and mixed)
-#   BENCH_LEVEL=1     BOA level the file is recompressed at (1: the cold tier's default)
-#   BENCH_BUSY_LEVEL=4  level of the encodes running during the unmount measurement
+#   BENCH_LEVEL=2     BOA level the file is recompressed at (2: the cold tier's default)
+#   BENCH_BUSY_LEVEL=7  level of the encodes running during the unmount measurement (7: the
+#                     frozen tier's default, the slowest encodes the pool runs by default)
 #   BENCH_READS=200   random reads (at most one per block)
 # Recompressing BENCH_SIZE at BENCH_LEVEL takes a while (BOA encodes at well under 1 MB/s per
 # core today); the script shows the pool's progress.
@@ -32,12 +33,12 @@ export BOAFS_BUILD BOAFS_SRC=$src
 export HEP_DATA=${HEP_DATA:-$src/tests/data/hep}
 export TMPDIR=${BENCH_DIR:-/var/tmp}
 size=${BENCH_SIZE:-64M}
-level=${BENCH_LEVEL:-1}
-busy_level=${BENCH_BUSY_LEVEL:-4}
+level=${BENCH_LEVEL:-2}
+busy_level=${BENCH_BUSY_LEVEL:-7}
 nreads=${BENCH_READS:-200}
 ncpu=$(nproc)
 
-# shellcheck source=../tests/integration/lib.sh
+# shellcheck source=SCRIPTDIR/../tests/integration/lib.sh
 . "$src/tests/integration/lib.sh"
 require_boafs
 BOA=$BOAFS_BUILD/boa
@@ -125,6 +126,7 @@ mount_boafs "$a2" "$m" -o "recompress=now,boa_level=$busy_level,frozen=off,threa
 pid=${_it_pid[$(realpath -m -- "$m")]}
 busy_ticks() {
 	local sum=0 f
+	local -a s
 	for f in /proc/"$pid"/task/*/stat; do
 		# nice (field 19) 19: a recompression worker; utime + stime (fields 14, 15)
 		read -r -a s < <(sed 's/.*) //' "$f" 2>/dev/null) || continue
@@ -132,12 +134,13 @@ busy_ticks() {
 	done
 	echo "$sum"
 }
+# shellcheck disable=SC2016 # expanded by eval, on every try
 wait_for 600 eval '[ "$(busy_ticks)" -ge $(getconf CLK_TCK) ]' || fail "the pool never got busy"
-s=$(date +%s%N)
+u0=$(date +%s%N)
 fusermount3 -u -- "$m"
 while kill -0 "$pid" 2>/dev/null; do sleep 0.01; done
-e=$(date +%s%N)
-umount_ms=$(((e - s) / 1000000))
+u1=$(date +%s%N)
+umount_ms=$(((u1 - u0) / 1000000))
 unmount_boafs "$m" || true
 
 echo

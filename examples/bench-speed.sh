@@ -16,25 +16,56 @@
 # Speed is per core: one process, one thread, CPU seconds (user + sys) from /usr/bin/time; on a
 # shared machine that is steadier than wall time, but still moves with cache and memory
 # contention, so compare rows of one run. Ratios and bytes are exact on any machine.
-#   examples/bench-speed.sh                   # everything (about 20 min on one idle core)
+#
+# Then, through a mount, examples/bench-reads.sh with the same build: a sequential read of a
+# BOA-recompressed file with -o threads=1 and with all CPUs, the p50/p99 latency of cold 4 KiB
+# random reads, and the unmount time with the pool busy (BENCH_* variables, see that script).
+#
+#   examples/bench-speed.sh                   # everything (about 20 min on one idle core, plus
+#                                             # recompressing 64 MiB for the mount part)
+#   examples/bench-speed.sh --quick           # smoke run: one file, level 2, no format-1 rows,
+#                                             # one set, an 8 MiB file for the mount part
+#   examples/bench-speed.sh --no-reads        # the codec table only
+#   examples/bench-speed.sh --no-codec        # the mount part only
 #   LEVELS="1 2 3" SETS=pieces examples/bench-speed.sh
 set -euo pipefail
+quick=0 codec=1 reads=1
+for arg; do
+	case $arg in
+	--quick) quick=1 ;;
+	--no-codec) codec=0 ;;
+	--no-reads) reads=0 ;;
+	-h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+	*) echo "bench-speed.sh: unknown argument '$arg' (--quick, --no-codec, --no-reads, --help)" >&2; exit 2 ;;
+	esac
+done
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 data=${HEP_DATA:-}
 [ -n "$data" ] || { [ -d ../shared/data/hep ] && data=../shared/data/hep || data=tests/data/hep; }
-levels=${LEVELS:-1 2 3 4 5 6 7 8 9}
-old=${OLD:-a2a783e}
-sets=${SETS:-samples pieces}
+if [ "$quick" = 1 ]; then
+	levels=${LEVELS:-2}
+	sets=${SETS:-samples}
+	old=${OLD:-none}
+	only=${QUICK_FILE:-pylhe-testfile-powheg-box-v2-Z.lhe} # one small file
+	export BENCH_SIZE=${BENCH_SIZE:-8M} BENCH_READS=${BENCH_READS:-20}
+else
+	levels=${LEVELS:-1 2 3 4 5 6 7 8 9}
+	sets=${SETS:-samples pieces}
+	old=${OLD:-a2a783e}
+	only=
+fi
 build=${BUILD:-build-bench}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 [ -d "$build" ] || meson setup "$build" --buildtype=release -Db_ndebug=true -Dwerror=false > /dev/null
-ninja -C "$build" boa > /dev/null
+ninja -C "$build" boa fs/boafs > /dev/null
 boa=$root/$build/boa
 old_boa=${OLD_BOA:-}
-if [ -z "$old_boa" ]; then
+if [ "$codec" = 0 ] || [ "$old" = none ]; then
+	old_boa=none
+elif [ -z "$old_boa" ]; then
 	echo "building the format-1 coder of $old ..." >&2
 	mkdir -p "$work/old"
 	git archive "$old" | tar -x -C "$work/old"
@@ -47,16 +78,18 @@ fi
 mkdir -p "$work/samples" "$work/pieces"
 for f in "$data"/*; do
 	case $f in *.md) continue ;; esac
+	[ -z "$only" ] || [ "$(basename "$f")" = "$only" ] || continue
 	cp "$f" "$work/samples/"
 	case $f in *HZZ*) continue ;; esac
 	split -b 131072 -d -a 3 "$f" "$work/pieces/$(basename "$f")."
 done
 
 cpu() { # OUTFILE CMD...: runs CMD, adds its user + sys seconds to OUTFILE's number
-	local t
+	local t sum
 	/usr/bin/time -f "%U %S" -o "$work/time" "${@:2}" || { tail -5 "$work/log" >&2; exit 1; }
 	t=$(awk '{ print $1 + $2 }' "$work/time")
-	awk -v a="$(cat "$1" 2> /dev/null || echo 0)" -v b="$t" 'BEGIN { print a + b }' > "$1"
+	sum=$(cat "$1" 2> /dev/null || echo 0)
+	awk -v a="$sum" -v b="$t" 'BEGIN { print a + b }' > "$1"
 }
 
 # Prints "bytes enc_seconds dec_seconds" for coder NAME over the files of set SET.
@@ -104,9 +137,10 @@ run_coder() { # SET NAME
 	echo "$bytes $(cat "$work/enc_t") $(cat "$work/dec_t")"
 }
 
+[ "$codec" = 1 ] || sets=
 for set in $sets; do
 	raw=$(cat "$work/$set"/* | wc -c)
-	nfiles=$(ls "$work/$set" | wc -l)
+	nfiles=$(find "$work/$set" -type f | wc -l)
 	read -r xz_bytes xz_e xz_d < <(run_coder "$set" xz)
 	read -r zp_bytes zp_e zp_d < <(run_coder "$set" zpaq)
 	echo
@@ -120,10 +154,12 @@ for set in $sets; do
 				printf "%-14s %10d %7.3f %+8.2f%% %+8.2f%% %10.3f %10.3f\n", n, b, r / b, vx, vz, ce, cd
 			}'
 	}
-	for name in old-1 old-4; do
-		read -r b e d < <(run_coder "$set" "$name")
-		row "boa $name" "$b" "$e" "$d"
-	done
+	if [ "$old_boa" != none ]; then
+		for name in old-1 old-4; do
+			read -r b e d < <(run_coder "$set" "$name")
+			row "boa $name" "$b" "$e" "$d"
+		done
+	fi
 	for l in $levels; do
 		read -r b e d < <(run_coder "$set" "boa-$l")
 		row "boa -$l" "$b" "$e" "$d"
@@ -131,3 +167,9 @@ for set in $sets; do
 	row "xz -9e" "$xz_bytes" "$xz_e" "$xz_d"
 	row "zpaq -m5" "$zp_bytes" "$zp_e" "$zp_d"
 done
+
+if [ "$reads" = 1 ]; then
+	echo
+	echo "through a mount (examples/bench-reads.sh) ..." >&2
+	BOAFS_BUILD=$root/$build bash "$root/examples/bench-reads.sh"
+fi
