@@ -198,7 +198,8 @@ void bp_reset(struct bp *p, const uint8_t *buf, size_t len)
 	}
 }
 
-static int mixer_select(const struct bp *p, int i)
+/* Inlined: called 3 or 4 times a bit. */
+static inline __attribute__((always_inline)) int mixer_select(const struct bp *p, int i)
 {
 	const struct mix_cm *cm = p->cm;
 	int bitpos = cm->bitpos;
@@ -209,7 +210,7 @@ static int mixer_select(const struct bp *p, int i)
 	case BP_SEL_C1:
 		return (int)((cm->c4 & 0xe0) << 3 | cm->c0);
 	case BP_SEL_MATCH:
-		return mix_cm_match_bucket(cm) * 8 + bitpos;
+		return cm->match_lb * 8 + bitpos;
 	case BP_SEL_HITS: { /* how many order-n contexts were seen before, and whether other kinds
 		               were */
 		int others = cm->hits - cm->order_hits;
@@ -279,8 +280,7 @@ uint32_t bp_predict(struct bp *p)
 		      4;
 		break;
 	default: {
-		uint32_t mctx =
-		    cm->match_slot ? (uint32_t)(mix_cm_match_bucket(cm) * 2 + cm->match_bit) : 0;
+		uint32_t mctx = cm->match_slot ? (uint32_t)(cm->match_lb * 2 + cm->match_bit) : 0;
 
 		uint32_t col = cm->stride ? (cm->rec_col > 14 ? 15 : cm->rec_col + 1) : 0;
 		uint32_t a0 = (uint32_t)mix_apm_refine(&p->apm[0], pr, col << 8 | cm->c0);

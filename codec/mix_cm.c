@@ -324,9 +324,8 @@ out:
 	cm->match_byte = cm->match_len ? cm->buf[cm->match_ptr] : -1;
 }
 
-int mix_cm_match_bucket(const struct mix_cm *cm)
+static inline int match_bucket(uint32_t len)
 {
-	uint32_t len = cm->match_len;
 
 	if (len < 16)
 		return (int)len;
@@ -339,6 +338,11 @@ int mix_cm_match_bucket(const struct mix_cm *cm)
 	if (len < 256)
 		return 28 + (int)(len - 128) / 64;
 	return len < 512 ? 30 : 31;
+}
+
+int mix_cm_match_bucket(const struct mix_cm *cm)
+{
+	return match_bucket(cm->match_len);
 }
 
 static int is_word_byte(uint8_t c)
@@ -458,6 +462,7 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 {
 	int n = 0, hits = 0, order_hits = 0;
 
+	cm->match_lb = 0; /* set below while a match agrees; else match_len is 0 */
 	if (cm->bitpos == 0 || cm->bitpos == 4)
 		buckets_select(cm);
 	{
@@ -504,10 +509,11 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 			int expect = (cm->match_byte | 256) >> (7 - cm->bitpos);
 
 			if ((uint32_t)(expect >> 1) == cm->c0) {
-				int bit = expect & 1, lb = mix_cm_match_bucket(cm);
+				int bit = expect & 1, lb = match_bucket(cm->match_len);
 				int st;
 
 				cm->match_bit = bit;
+				cm->match_lb = lb;
 				cm->match_slot = &cm->match_sm[lb * 2 + bit];
 				st = mix_stretch((int)counter_p12(*cm->match_slot));
 				x[n++] = st;

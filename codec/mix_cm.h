@@ -106,6 +106,7 @@ struct mix_cm {
 	uint32_t match_ptr, match_len;
 	int match_byte; /* expected byte, -1 if none */
 	int match_bit;  /* expected next bit when match_len > 0 */
+	int match_lb;   /* mix_cm_match_bucket() as of the last mix_cm_predict */
 	uint32_t match_sm[64];
 	uint32_t *match_slot;
 	/* record model */
