@@ -458,6 +458,38 @@ static void text_update(struct mix_cm *cm, uint8_t c)
 	}
 }
 
+/* The hashed contexts' inputs at bit-history node `node`; returns how many. Compiled once for
+ * each value of det (two inputs a context or one), so that the loop does not test it. */
+static inline __attribute__((always_inline)) int hashed_inputs(struct mix_cm *cm, uint32_t node,
+                                                               int32_t *x, const int det,
+                                                               int *hits_out, int *order_hits_out)
+{
+	const uint32_t *sm = cm->sm;
+	const int nh = cm->nhashed, no = cm->norders;
+	int n = 0, hits = 0, order_hits = 0;
+
+	for (int k = 0; k < nh; k++) {
+		uint8_t *h = cm->bucket[k] + node;
+		uint32_t st = *h;
+		int32_t a = 0, b = 0;
+
+		cm->hist[k] = h;
+		cm->hist_state[k] = (uint8_t)st; /* two contexts may share a slot */
+		if (st) {
+			hits++;
+			order_hits += k < no;
+			a = mix_stretch((int)counter_p12(sm[k * 256 + st]));
+			b = cm->deterministic[st];
+		}
+		x[n++] = a;
+		if (det)
+			x[n++] = b;
+	}
+	*hits_out = hits;
+	*order_hits_out = order_hits;
+	return n;
+}
+
 void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 {
 	int n = 0, hits = 0, order_hits = 0;
@@ -483,26 +515,10 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 
 			node = (1u << j) | (cm->c0 & ((1u << j) - 1));
 		}
-		const uint32_t *sm = cm->sm;
-		const int nh = cm->nhashed, no = cm->norders, det = cm->p.det_inputs;
-
-		for (int k = 0; k < nh; k++) {
-			uint8_t *h = cm->bucket[k] + node;
-			uint32_t st = *h;
-			int32_t a = 0, b = 0;
-
-			cm->hist[k] = h;
-			cm->hist_state[k] = (uint8_t)st; /* two contexts may share a slot */
-			if (st) {
-				hits++;
-				order_hits += k < no;
-				a = mix_stretch((int)counter_p12(sm[k * 256 + st]));
-				b = cm->deterministic[st];
-			}
-			x[n++] = a;
-			if (det)
-				x[n++] = b;
-		}
+		if (cm->p.det_inputs)
+			n += hashed_inputs(cm, node, x + n, 1, &hits, &order_hits);
+		else
+			n += hashed_inputs(cm, node, x + n, 0, &hits, &order_hits);
 	}
 	if (cm->p.match_min) {
 		if (cm->match_len) {
