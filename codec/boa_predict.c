@@ -73,6 +73,7 @@ struct bp {
 	struct mix_apm apm[3];
 	struct mix_apm mamba_apm;
 	int nmixers;
+	int fast_sel; /* nmixers 3 with the selectors C1, MATCH, COLUMN (levels 1-4) */
 	int32_t x[MIX_MAX_INPUTS] __attribute__((aligned(32))); /* zero past nx */
 	int32_t x2[8] __attribute__((aligned(32)));             /* zero past nmixers + 1 */
 	int nx;
@@ -129,6 +130,8 @@ int bp_new(const struct bp_level *lv, const struct boa_model *m, struct bp **out
 		goto fail;
 	p->nx = n;
 	p->nmixers = lv->mixers;
+	p->fast_sel = lv->mixers == 3 && lv->sel[0] == BP_SEL_C1 && lv->sel[1] == BP_SEL_MATCH &&
+	              lv->sel[2] == BP_SEL_COLUMN;
 	for (int i = 0; i < p->nmixers; i++) {
 		rc = mix_mixer_new(&p->mixer[i], n, bp_mixer_sets[lv->sel[i]], 4096, lv->lr_shift);
 		if (rc)
@@ -198,13 +201,14 @@ void bp_reset(struct bp *p, const uint8_t *buf, size_t len)
 	}
 }
 
-/* Inlined: called 3 or 4 times a bit. */
-static inline __attribute__((always_inline)) int mixer_select(const struct bp *p, int i)
+/* The weight set of a mixer of selector `kind`. Inlined: called 3 or 4 times a bit, and with a
+ * constant kind the switch goes away. */
+static inline __attribute__((always_inline)) int select_by(const struct bp *p, int kind)
 {
 	const struct mix_cm *cm = p->cm;
 	int bitpos = cm->bitpos;
 
-	switch (p->lv->sel[i]) {
+	switch (kind) {
 	case BP_SEL_C0:
 		return (int)cm->c0;
 	case BP_SEL_C1:
@@ -225,6 +229,11 @@ static inline __attribute__((always_inline)) int mixer_select(const struct bp *p
 	default:
 		return ((p->mamba_st + 2048) >> 8) * 8 + bitpos;
 	}
+}
+
+static inline __attribute__((always_inline)) int mixer_select(const struct bp *p, int i)
+{
+	return select_by(p, p->lv->sel[i]);
 }
 
 uint32_t bp_predict(struct bp *p)
@@ -250,7 +259,12 @@ uint32_t bp_predict(struct bp *p)
 	if (p->nmixers == 1) {
 		pr = mix_mixer_mix(&p->mixer[0], p->x, mixer_select(p, 0));
 	} else {
-		if (p->nmixers == 3) {
+		if (p->fast_sel) { /* levels 1-4 */
+			int sets[3] = {select_by(p, BP_SEL_C1), select_by(p, BP_SEL_MATCH),
+			               select_by(p, BP_SEL_COLUMN)};
+
+			mix_mixers3_mix(p->mixer, p->x, sets);
+		} else if (p->nmixers == 3) {
 			int sets[3] = {mixer_select(p, 0), mixer_select(p, 1), mixer_select(p, 2)};
 
 			mix_mixers3_mix(p->mixer, p->x, sets);
