@@ -588,12 +588,16 @@ void mix_cm_update(struct mix_cm *cm, int bit)
 
 	counter_update(cm->slot[0], bit, 1023);
 	counter_update(cm->slot[1], bit, limit);
-	for (int k = 0; k < cm->nhashed; k++) {
+	/* locals: the byte stores below may alias cm, which would be read again each time */
+	uint32_t *sm = cm->sm;
+	const int nh = cm->nhashed;
+
+	for (int k = 0; k < nh; k++) {
 		uint8_t *h = cm->hist[k];
 		uint32_t st = cm->hist_state[k];
 
 		*h = mix_state_next[*h][bit];
-		counter_update(&cm->sm[k * 256 + st], bit, 127);
+		counter_update(&sm[k * 256 + st], bit, 127);
 	}
 	if (cm->match_slot)
 		counter_update(cm->match_slot, bit, 255);
