@@ -7,7 +7,7 @@
 #
 # Writes OUTDIR/table.md (the numbers), OUTDIR/points.tsv and OUTDIR/storage-cost.png (stored
 # bytes against write and read CPU, log scale; plot.py). Default OUTDIR: examples/storage-cost/out.
-# BOA_LEVEL=N picks the level of both boafs and `boa compress` (defaults: boafs 4, boa 1);
+# BOA_LEVEL=N picks the level of both boafs and `boa compress` (default: 2, the cold tier, for both);
 # HEP_DATA another directory of samples; BOAFS_BUILD an existing build directory.
 #
 # What the CPU figures include (user + system seconds, from wait4's rusage or `boa stats`):
