@@ -272,9 +272,16 @@ uint32_t bp_predict(struct bp *p)
 			for (int i = 0; i < p->nmixers; i++)
 				mix_mixer_mix(&p->mixer[i], p->x, mixer_select(p, i));
 		}
-		for (int i = 0; i < p->nmixers; i++)
-			p->x2[i] = p->mixer[i].dot;
-		p->x2[p->nmixers] = 256;
+		if (p->nmixers == 3) { /* the common case, unrolled */
+			p->x2[0] = p->mixer[0].dot;
+			p->x2[1] = p->mixer[1].dot;
+			p->x2[2] = p->mixer[2].dot;
+			p->x2[3] = 256;
+		} else {
+			for (int i = 0; i < p->nmixers; i++)
+				p->x2[i] = p->mixer[i].dot;
+			p->x2[p->nmixers] = 256;
+		}
 		pr = mix_mixer_mix(&p->final, p->x2,
 		                   (cm->hits > 15 ? 15 : cm->hits) << 4 | (cm->match_len ? 8 : 0) |
 		                       cm->bitpos);

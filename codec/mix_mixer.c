@@ -176,19 +176,26 @@ void mix_apm_reset(struct mix_apm *a)
 	a->idx = 0;
 }
 
+static inline void mixer_out(struct mix_mixer *m, int32_t dot)
+{
+	int32_t sum = dot >> 12;
+
+	m->dot = sum > 2047 ? 2047 : sum < -2047 ? -2047 : sum;
+	m->pr = mix_squash(m->dot);
+}
+
 void mix_mixers3_mix(struct mix_mixer *m, const int32_t *x, const int *sets)
 {
 	int32_t *w[3], dot[3];
 
-	for (int j = 0; j < 3; j++)
-		w[j] = m[j].w = m[j].weights + (int64_t)sets[j] * m[j].stride;
+	/* unrolled by hand: a -O2 build kept the loops over j */
+	w[0] = m[0].w = m[0].weights + (int64_t)sets[0] * m[0].stride;
+	w[1] = m[1].w = m[1].weights + (int64_t)sets[1] * m[1].stride;
+	w[2] = m[2].w = m[2].weights + (int64_t)sets[2] * m[2].stride;
 	m->dot3_fn(x, w, m->stride, dot);
-	for (int j = 0; j < 3; j++) {
-		int32_t sum = dot[j] >> 12;
-
-		m[j].dot = sum > 2047 ? 2047 : sum < -2047 ? -2047 : sum;
-		m[j].pr = mix_squash(m[j].dot);
-	}
+	mixer_out(&m[0], dot[0]);
+	mixer_out(&m[1], dot[1]);
+	mixer_out(&m[2], dot[2]);
 }
 
 void mix_mixers3_update(struct mix_mixer *m, const int32_t *x, int bit, int rate)
