@@ -331,8 +331,19 @@ void bp_update(struct bp *p, int bit)
 			mix_mixer_update(&p->mixer[i], p->x, bit, p->rate);
 	if (p->nmixers > 1)
 		mix_mixer_update(&p->final, p->x2, bit, p->rate);
-	for (int i = 0; i < p->lv->apms; i++)
-		mix_apm_update(&p->apm[i], bit);
+	switch (p->lv->apms) { /* unrolled: 1 to 3 APMs, each on its own table */
+	case 3:
+		mix_apm_update(&p->apm[2], bit);
+		/* fall through */
+	case 2:
+		mix_apm_update(&p->apm[1], bit);
+		/* fall through */
+	case 1:
+		mix_apm_update(&p->apm[0], bit);
+		break;
+	default:
+		break;
+	}
 	if (p->lv->mamba)
 		mix_apm_update(&p->mamba_apm, bit);
 	mix_cm_update(cm, bit);

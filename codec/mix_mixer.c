@@ -200,9 +200,9 @@ void mix_mixers3_mix(struct mix_mixer *m, const int32_t *x, const int *sets)
 
 void mix_mixers3_update(struct mix_mixer *m, const int32_t *x, int bit, int rate)
 {
-	int32_t *w[3] = {m[0].w, m[1].w, m[2].w}, err[3];
+	int32_t *w[3] = {m[0].w, m[1].w, m[2].w};
+	int32_t err[3] = {((bit << 12) - m[0].pr) * rate, ((bit << 12) - m[1].pr) * rate,
+	                  ((bit << 12) - m[2].pr) * rate};
 
-	for (int j = 0; j < 3; j++)
-		err[j] = ((bit << 12) - m[j].pr) * rate;
 	m->train3_fn(x, w, m->stride, err, m->lr_shift);
 }
