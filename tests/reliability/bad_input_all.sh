@@ -319,7 +319,8 @@ else
 		refused "boa compress: -B lots" "$BOA" compress -B lots "$t/plain" "$t/x.boa"
 		refused "boa compress: -m missing model" "$BOA" compress -5 -m "$t/nonexistent.boam" "$t/plain" "$t/x.boa"
 		refused "boa compress: -m random bytes" "$BOA" compress -5 -m "$t/garbage.boam" "$t/plain" "$t/x.boa"
-		refused "boa compress: no operand" "$BOA" compress # one FILE is FILE -> FILE.boa, as zstd
+		# No operand reads standard input, as zstd does (here /dev/null: not a boa stream).
+		refused "boa decompress: no operand, empty stdin" "$BOA" decompress
 		refused "boa decompress: a name without .boa" "$BOA" decompress "$t/plain"
 		refused "boa compress: -o with two inputs" "$BOA" compress -o "$t/x.boa" "$t/plain" "$t/random" "$t/empty"
 		printf 'old' >"$t/exists.boa"
