@@ -3,7 +3,7 @@
 # blocks. Not part of the test suite (it measures time).
 #
 # Two sets:
-#   samples  the HEP samples (../shared/data/hep when present, else tests/data/hep), each file
+#   samples  the HEP samples (tests/data/hep, or HEP_DATA=DIR), each file
 #            coded with `boa compress -B 128K`; the peers code each 128 KiB piece on its own;
 #   pieces   the uncompressed samples (all but the zlib-compressed uproot-HZZ.root) cut into
 #            128 KiB files, each coded on its own by every coder.
@@ -42,7 +42,7 @@ done
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 data=${HEP_DATA:-}
-[ -n "$data" ] || { [ -d ../shared/data/hep ] && data=../shared/data/hep || data=tests/data/hep; }
+[ -n "$data" ] || data=tests/data/hep
 if [ "$quick" = 1 ]; then
 	levels=${LEVELS:-2}
 	sets=${SETS:-samples}
