@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Determinism across builds: the coder built with `gcc -O0` and with `clang -O3 -march=native`
 # must write byte-identical .boa files for the same input and level, and each must decode the
-# other's; both must decode the chunks of format version 1 kept in tests/data/boa-v1 (written by
-# the coder before the faster format 2) to the slices they were made from. Run by meson (suite codec, test boa-cross-build) or by hand:
+# other's; both must decode the files of chunk format versions 1 and 2 kept in tests/data/boa-v1
+# and boa-v2 (written by the coders of those formats) to the slices they were made from. Run by meson (suite codec, test boa-cross-build) or by hand:
 #   tests/codec/cross_build.sh            (BOAFS_SRC, HEP_DATA default to this checkout)
 set -euo pipefail
 src=${BOAFS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -33,23 +33,26 @@ done
 echo "levels: $levels"
 
 pass=0 fail=0
-# The format-1 files: the slices listed in MANIFEST, concatenated.
-v1=$src/tests/data/boa-v1
-awk '!seen[$2 " " $3]++ { print $2, $3, $4 }' "$v1/MANIFEST" | while read -r source offset length; do
-	dd if="$src/tests/data/hep/$source" iflag=skip_bytes,count_bytes skip="$offset" \
-		count="$length" status=none
-done > "$work/v1.raw"
-for l in 1 4; do
-	for bin in "$a" "$b"; do
-		if "$bin" decompress -f "$v1/slices.l$l.boa" "$work/v1.out" 2> "$work/v1.err" &&
-			cmp -s "$work/v1.out" "$work/v1.raw"; then
-			pass=$((pass + 1))
-		elif [ "$l" != 1 ] && grep -q -i model "$work/v1.err"; then
-			echo "skip: format-1 level $l: no model in this build"
-		else
-			echo "FAIL: format-1 level $l file: $bin does not decode it to its slices"
-			fail=$((fail + 1))
-		fi
+# The files of earlier formats: the slices listed in MANIFEST, concatenated, coded by the coder
+# of that format (format 1: levels 1 and 4; format 2: levels 2 and 7).
+for version in 1 2; do
+	old=$src/tests/data/boa-v$version
+	awk '!seen[$2 " " $3]++ { print $2, $3, $4 }' "$old/MANIFEST" | while read -r source offset length; do
+		dd if="$src/tests/data/hep/$source" iflag=skip_bytes,count_bytes skip="$offset" \
+			count="$length" status=none
+	done > "$work/old.raw"
+	for file in "$old"/slices.l*.boa; do
+		for bin in "$a" "$b"; do
+			if "$bin" decompress -f "$file" "$work/old.out" 2> "$work/old.err" &&
+				cmp -s "$work/old.out" "$work/old.raw"; then
+				pass=$((pass + 1))
+			elif grep -q -i model "$work/old.err"; then
+				echo "skip: $(basename "$file") of format $version: no model in this build"
+			else
+				echo "FAIL: $(basename "$file") of format $version: $bin does not decode it to its slices"
+				fail=$((fail + 1))
+			fi
+		done
 	done
 done
 
