@@ -546,6 +546,20 @@ static int all_zero(const uint8_t *p, size_t len)
 	return 1;
 }
 
+/* The end of every transaction that swaps a file's form (transform, revert): its stored size
+ * moves by `delta` (what the extent changes freed and added), and the node and the archive's
+ * accounting are written in the same transaction. */
+static int commit_tail(struct fs *fs, struct idx_txn *t, struct fs_node *n, int64_t delta)
+{
+	int rc;
+
+	n->attr.stored_bytes = (uint64_t)((int64_t)n->attr.stored_bytes + delta);
+	rc = fs_node_store_attr(t, n);
+	if (!rc)
+		rc = fs_account_store(fs, t);
+	return rc;
+}
+
 struct revert_op {
 	struct fs *fs;
 	struct fs_node *n;
@@ -572,12 +586,8 @@ static int revert_body(struct idx_txn *t, void *arg)
 	}
 	if (!rc)
 		rc = idx_unwrap_del(t, n->ino);
-	if (!rc) {
-		n->attr.stored_bytes = (uint64_t)((int64_t)n->attr.stored_bytes + delta);
-		rc = fs_node_store_attr(t, n);
-	}
 	if (!rc)
-		rc = fs_account_store(op->fs, t);
+		rc = commit_tail(op->fs, t, n, delta);
 	return rc;
 }
 
@@ -823,12 +833,8 @@ static int commit_body(struct idx_txn *t, void *arg)
 		rc = idx_format_raise(t, 2);
 	if (!rc)
 		rc = canaries_add(t, op->plan);
-	if (!rc) {
-		n->attr.stored_bytes = (uint64_t)((int64_t)n->attr.stored_bytes + delta);
-		rc = fs_node_store_attr(t, n);
-	}
 	if (!rc)
-		rc = fs_account_store(op->fs, t);
+		rc = commit_tail(op->fs, t, n, delta);
 	return rc;
 }
 
