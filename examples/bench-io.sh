@@ -22,26 +22,12 @@
 # Needs: fio, gcc, pkg-config, libfuse3-dev (for /usr/share/doc/libfuse3-dev/examples/passthrough_ll.c).
 set -euo pipefail
 
-src=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${BOAFS_BUILD:-}" ]; then
-	for d in "$src/build" "$src"/build*/; do
-		if [ -x "$d/fs/boafs" ]; then
-			BOAFS_BUILD=$(cd "$d" && pwd)
-			break
-		fi
-	done
-fi
-: "${BOAFS_BUILD:?no build directory with fs/boafs found; set BOAFS_BUILD}"
-export BOAFS_BUILD BOAFS_SRC=$src
-export HEP_DATA=${HEP_DATA:-$src/tests/data/hep}
 size=${BENCH_SIZE:-1G}
 runtime=${BENCH_RUNTIME:-20}
-export TMPDIR=${BENCH_DIR:-/var/tmp}
 
-# Mount helpers and the EXIT/INT/TERM trap that unmounts and cleans up, shared with the tests.
-# shellcheck source=../tests/integration/lib.sh
-. "$src/tests/integration/lib.sh"
-require_boafs
+# The build, the temp dir, the mount helpers and the EXIT/INT/TERM trap that unmounts and cleans up.
+# shellcheck source=lib-bench.sh
+. "$(dirname "$0")/lib-bench.sh"
 for c in fio gcc pkg-config python3; do
 	command -v "$c" >/dev/null || fail "$c not installed"
 done
@@ -67,10 +53,7 @@ mount_all() {
 cold() {
 	unmount_boafs "$t/pt" || fail "unmount passthrough_ll"
 	unmount_boafs "$t/boafs" || fail "unmount boafs"
-	sync
-	if [ "$(id -u)" -eq 0 ]; then
-		echo 3 >/proc/sys/vm/drop_caches
-	fi
+	drop_page_cache
 	mount_all
 }
 [ "$(id -u)" -eq 0 ] || echo "note: not root: cannot drop the page cache; plain-directory reads may be cached" >&2

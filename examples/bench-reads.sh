@@ -19,28 +19,15 @@
 # core today); the script shows the pool's progress.
 set -euo pipefail
 
-src=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${BOAFS_BUILD:-}" ]; then
-	for d in "$src/build" "$src"/build*/; do
-		if [ -x "$d/fs/boafs" ]; then
-			BOAFS_BUILD=$(cd "$d" && pwd)
-			break
-		fi
-	done
-fi
-: "${BOAFS_BUILD:?no build directory with fs/boafs found; set BOAFS_BUILD}"
-export BOAFS_BUILD BOAFS_SRC=$src
-export HEP_DATA=${HEP_DATA:-$src/tests/data/hep}
-export TMPDIR=${BENCH_DIR:-/var/tmp}
 size=${BENCH_SIZE:-64M}
 level=${BENCH_LEVEL:-2}
 busy_level=${BENCH_BUSY_LEVEL:-7}
 nreads=${BENCH_READS:-200}
 ncpu=$(nproc)
 
-# shellcheck source=SCRIPTDIR/../tests/integration/lib.sh
-. "$src/tests/integration/lib.sh"
-require_boafs
+# The build, the temp dir, the mount helpers and the EXIT/INT/TERM trap that unmounts and cleans up.
+# shellcheck source=lib-bench.sh
+. "$(dirname "$0")/lib-bench.sh"
 BOA=$BOAFS_BUILD/boa
 bytes=$(numfmt --from=iec "$size")
 
@@ -52,8 +39,7 @@ m=$t/mnt
 stats() { "$BOA" stats --json "$a" | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 cold_mount() { # cold_mount ARGS...: remount, daemon cache empty, page cache dropped (root)
 	is_mounted "$m" && { unmount_boafs "$m" || fail "unmount failed"; }
-	sync
-	[ "$(id -u)" -ne 0 ] || echo 3 >/proc/sys/vm/drop_caches
+	drop_page_cache
 	mount_boafs "$a" "$m" "$@" || fail "mount failed"
 }
 
