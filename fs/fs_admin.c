@@ -103,6 +103,24 @@ static void codec_figures(const struct fs *fs, const struct tally *tl, struct fs
 	}
 }
 
+/* The unwrapped files' figures of `st`: of the given inodes, or (inos NULL) of the archive. */
+static int unwrapped_figures(struct fs *fs, const uint64_t *inos, size_t n,
+                             struct fs_admin_stats *st)
+{
+	struct fs_unwrap_totals u;
+	int rc = inos ? fs_unwrap_totals_of(fs, inos, n, &u) : fs_unwrap_totals(fs, &u);
+
+	if (rc)
+		return rc;
+	st->unwrapped.files = u.files;
+	st->unwrapped.logical = u.logical_bytes;
+	st->unwrapped.unwrapped = u.unwrapped_bytes;
+	st->unwrapped.stored = u.stored_bytes;
+	st->unwrapped.stored_before = u.before_bytes;
+	st->unwrapped.cpu_s = u.cpu_ns / 1e9;
+	return 0;
+}
+
 int fs_admin_stats(struct fs *fs, struct fs_admin_stats *st)
 {
 	struct tally tl;
@@ -121,17 +139,8 @@ int fs_admin_stats(struct fs *fs, struct fs_admin_stats *st)
 		idx_meta_get_u64(t, "recompress.after_bytes", &st->recompress_after);
 	}
 	idx_read_end(t);
-	if (!rc) {
-		struct fs_unwrap_totals u;
-
-		rc = fs_unwrap_totals(fs, &u);
-		st->unwrapped.files = u.files;
-		st->unwrapped.logical = u.logical_bytes;
-		st->unwrapped.unwrapped = u.unwrapped_bytes;
-		st->unwrapped.stored = u.stored_bytes;
-		st->unwrapped.stored_before = u.before_bytes;
-		st->unwrapped.cpu_s = u.cpu_ns / 1e9;
-	}
+	if (!rc)
+		rc = unwrapped_figures(fs, NULL, 0, st);
 	if (rc)
 		return rc;
 	st->files = tl.files;
@@ -153,6 +162,10 @@ int fs_admin_stats_inodes(struct fs *fs, const uint64_t *inos, size_t n, struct 
 	for (size_t i = 0; i < n && !rc; i++)
 		rc = idx_extent_each(t, inos[i], 0, UINT64_MAX, tally_extent, &tl);
 	idx_read_end(t);
+	/* Unwrapped files have no extents of their logical blocks: counted as a whole archive's
+	 * are, on their own line (a subtree's logical and stored bytes include them). */
+	if (!rc)
+		rc = unwrapped_figures(fs, inos, n, st);
 	if (rc)
 		return rc;
 	codec_figures(fs, &tl, st);

@@ -46,9 +46,9 @@ struct fs_admin_stats {
 };
 
 int fs_admin_stats(struct fs *fs, struct fs_admin_stats *st);
-/* The block figures (codec[], and the archive-wide CPU seconds) of the given inodes only: a
- * subtree, as `boa stats PATH` collects its inode numbers from the mount. files, dirs and
- * file_bytes are left to the caller. */
+/* The block figures (codec[], and the archive-wide CPU seconds) and the unwrapped files'
+ * figures of the given inodes only: a subtree, as `boa stats PATH` collects its inode numbers
+ * from the mount. files, dirs and file_bytes are left to the caller. */
 int fs_admin_stats_inodes(struct fs *fs, const uint64_t *inos, size_t n, struct fs_admin_stats *st);
 
 /* Where the archive's disk space goes. */

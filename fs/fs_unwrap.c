@@ -1323,3 +1323,34 @@ int fs_unwrap_totals(struct fs *fs, struct fs_unwrap_totals *out)
 	free(w.inos);
 	return rc;
 }
+
+int fs_unwrap_totals_of(struct fs *fs, const uint64_t *inos, size_t n, struct fs_unwrap_totals *out)
+{
+	struct list_walk w = {.totals = out};
+	struct idx_txn *t = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = idx_read_begin(fs->idx, &t);
+	for (size_t i = 0; i < n && !rc; i++) {
+		uint64_t files = out->files;
+		struct idx_inode in;
+		const void *v;
+		size_t len;
+
+		rc = idx_unwrap_get(t, inos[i], &v, &len);
+		if (rc == -ENOENT) {
+			rc = 0;
+			continue;
+		}
+		if (!rc)
+			rc = list_step(&w, inos[i], v, len);
+		/* The inode's stored bytes are its stream blocks' records: it has no others. */
+		if (!rc && out->files != files && idx_inode_get(t, inos[i], &in) == 0)
+			out->stored_bytes += in.stored_bytes;
+	}
+	if (t)
+		idx_read_end(t);
+	free(w.inos);
+	return rc;
+}

@@ -84,5 +84,9 @@ struct fs_unwrap_totals {
 	uint64_t cpu_ns;          /* CPU the transforms took (scan, coding, verify) */
 };
 int fs_unwrap_totals(struct fs *fs, struct fs_unwrap_totals *out);
+/* The same totals over the given inodes only (boa stats PATH: a subtree); inodes that are not
+ * unwrapped add nothing. */
+int fs_unwrap_totals_of(struct fs *fs, const uint64_t *inos, size_t n,
+                        struct fs_unwrap_totals *out);
 
 #endif

@@ -96,11 +96,56 @@ note "unwrapped files: $plain_stored bytes stored plain, $now_stored unwrapped"
 # After a remount, with the pool off; then offline: fsck regenerates them, stats counts them.
 remount_boafs "$a" "$m" -o recompress=off
 check_all "after remount"
+# boa stats PATH counts a subtree's unwrapped files (which have no extents of their logical
+# blocks): one file's figures are its own, and the one-file subtrees add up to the archive's.
+"$boa" stats --json "$a" >"$t/stats"
+for f in "$t"/ref/*; do
+	"$boa" stats --json --sample 0 "$m/${f##*/}" >"$t/stats-${f##*/}" || fail "stats ${f##*/}"
+	echo "${f##*/} $(file_size "$f") $(stored_bytes "$m/${f##*/}")" >>"$t/sizes"
+done
+python3 - "$t" "${unwrapped[@]}" <<'PY' || fail "boa stats PATH of unwrapped files"
+import json, sys
+d, unwrapped = sys.argv[1], sys.argv[2:]
+whole = json.load(open(d + "/stats"))
+keys = ("logical_bytes", "stored_bytes", "blocks", "files")
+sums = dict.fromkeys(keys, 0)
+codecs = {c: dict.fromkeys(v, 0) for c, v in whole["codecs"].items()}
+uw = dict.fromkeys(whole["unwrapped"], 0)
+for line in open(d + "/sizes"):
+    name, size, du = line.split()
+    s = json.load(open(d + "/stats-" + name))
+    u = s["unwrapped"]
+    for k in keys:
+        sums[k] += s[k]
+    for c, v in s["codecs"].items():
+        for k in ("blocks", "logical_bytes", "stored_bytes"):
+            codecs[c][k] += v[k]
+    for k in uw:
+        uw[k] += u[k]
+    if name in unwrapped:
+        assert u["files"] == 1 and u["logical_bytes"] == int(size), (name, u)
+        assert s["logical_bytes"] == int(size) and s["blocks"] == 0, (name, s)
+        assert s["stored_bytes"] == u["stored_bytes"] > 0, (name, s)
+        # st_blocks rounds the stored bytes up to 512
+        assert int(du) - 512 < s["stored_bytes"] <= int(du), (name, s["stored_bytes"], du)
+        assert 0 < u["stored_bytes"] < u["stored_before_bytes"] < u["unwrapped_bytes"], u
+    else:
+        assert u["files"] == 0 and u["stored_bytes"] == 0, (name, u)
+for k in keys:
+    assert sums[k] == whole[k], (k, sums[k], whole[k])
+for c in codecs:
+    for k in ("blocks", "logical_bytes", "stored_bytes"):
+        assert codecs[c][k] == whole["codecs"][c][k], (c, k, codecs[c][k], whole["codecs"][c])
+for k in ("files", "logical_bytes", "unwrapped_bytes", "stored_bytes", "stored_before_bytes"):
+    assert uw[k] == whole["unwrapped"][k], (k, uw[k], whole["unwrapped"])
+PY
+"$boa" stats --sample 0 "$m/uproot-Zmumu-lz4.root" >"$t/stats.txt" || fail "stats (text)"
+grep -q '^unwrapped: 1 files, logical 207.83 KiB, stored ' "$t/stats.txt" ||
+	{ cat "$t/stats.txt"; fail "text stats of one unwrapped file: no unwrapped line"; }
 unmount_boafs "$m"
 "$boa" fsck "$a" >"$t/fsck" || { cat "$t/fsck"; fail "fsck of the unwrapped archive"; }
 grep -q "^${#unwrapped[@]} unwrapped files regenerated" "$t/fsck" ||
 	{ cat "$t/fsck"; fail "fsck did not regenerate ${#unwrapped[@]} files"; }
-"$boa" stats --json "$a" >"$t/stats"
 python3 - "$t/stats" "${#unwrapped[@]}" <<'PY' || fail "stats --json unwrapped"
 import json, sys
 u = json.load(open(sys.argv[1]))["unwrapped"]
