@@ -42,17 +42,26 @@ static inline uint32_t counter_p12(uint32_t c)
 	return c >> 20;
 }
 
-static inline void counter_update(uint32_t *c, int bit, int limit)
+/* Moves the counter at `c` towards `target` (0 or 2^22 - 1). Written as one add to the packed
+ * word: (p + d) << 10 | n' equals v + (d << 10) + (n' - n) modulo 2^32, as n' <= 1023. */
+static inline void counter_update(uint32_t *c, int32_t target, int limit)
 {
 	uint32_t v = *c, n = v & 1023;
 	int32_t p = (int32_t)(v >> 10);
-	int32_t target = bit ? (1 << 22) - 1 : 0;
+	int32_t d = (int32_t)(((int64_t)(target - p) * mix_rate_tab[n]) >> 16);
 
-	p += (int32_t)(((int64_t)(target - p) * mix_rate_tab[n]) >> 16);
-	if ((int)n < limit)
-		n++;
-	*c = ((uint32_t)p << 10) | n;
+	*c = v + ((uint32_t)d << 10) + ((int)n < limit);
 }
+
+/* The shapes of context set that the per-bit loops are compiled for (constant counts let the
+ * compiler unroll them); any other set takes the generic loops. */
+enum {
+	SHAPE_ANY,
+	SHAPE_7_2,  /* 7 hashed contexts, 2 of them orders (format 2 levels 1, 2, 5) */
+	SHAPE_9_3,  /* level 3 */
+	SHAPE_11_3, /* level 6 */
+	SHAPE_17_5, /* levels 4, 7-9; format 1 levels 1-2 */
+};
 
 int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 {
@@ -79,6 +88,19 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 		cm->deterministic[i] = (int16_t)(n0 && n1 ? 0
 		                                 : n1     ? 128 + 32 * (n1 > 24 ? 24 : n1)
 		                                          : -128 - 32 * (n0 > 24 ? 24 : n0));
+		cm->used[i] = (uint8_t)(n0 + n1);
+	}
+	cm->deterministic[0] = 0;
+	cm->shape = SHAPE_ANY;
+	if (p->det_inputs) {
+		if (n == 7 && norders == 2)
+			cm->shape = SHAPE_7_2;
+		else if (n == 9 && norders == 3)
+			cm->shape = SHAPE_9_3;
+		else if (n == 11 && norders == 3)
+			cm->shape = SHAPE_11_3;
+		else if (n == 17 && norders == 5)
+			cm->shape = SHAPE_17_5;
 	}
 	cm->norders = norders;
 	cm->ninputs =
@@ -183,24 +205,25 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
 	cm->hits = 0;
 }
 
-/* The slot of context hash `h` for the current nibble: in its line, the slot whose check
- * matches, else the one holding the least history, cleared. */
-static uint8_t *slot_find(struct mix_cm *cm, uint32_t h)
+/* The slot of context hash `h` for the current nibble: in its line, the first slot whose check
+ * matches, else the one holding the least history (the first of equals), cleared. */
+static inline uint8_t *slot_find(struct mix_cm *cm, uint32_t h)
 {
 	uint8_t *line = cm->table + ((size_t)(h >> 6) & cm->mask) * CM_LINE;
 	uint8_t check = (uint8_t)((h * 0x2545f491u) >> 24);
+	uint32_t hit = (uint32_t)(line[0] == check) | (uint32_t)(line[16] == check) << 1 |
+	               (uint32_t)(line[32] == check) << 2 | (uint32_t)(line[48] == check) << 3;
 	uint8_t *victim = line;
-	int least = 1 << 20;
+	int least;
 
-	for (int i = 0; i < CM_LINE / CM_SLOT; i++) {
+	if (hit)
+		return line + CM_SLOT * __builtin_ctz(hit);
+	least = cm->used[line[1]];
+	for (int i = 1; i < CM_LINE / CM_SLOT; i++) {
 		uint8_t *slot = line + i * CM_SLOT;
-		int used;
 
-		if (slot[0] == check)
-			return slot;
-		used = mix_state_count[slot[1]][0] + mix_state_count[slot[1]][1];
-		if (used < least) {
-			least = used;
+		if (cm->used[slot[1]] < least) {
+			least = cm->used[slot[1]];
 			victim = slot;
 		}
 	}
@@ -458,41 +481,53 @@ static void text_update(struct mix_cm *cm, uint8_t c)
 	}
 }
 
-/* The hashed contexts' inputs at bit-history node `node`; returns how many. Compiled once for
- * each value of det (two inputs a context or one), so that the loop does not test it. */
+/* The hashed contexts' inputs at bit-history node `node` (two a context with det, else one);
+ * returns how many. Compiled for each shape, so that the counts are constants. */
 static inline __attribute__((always_inline)) int hashed_inputs(struct mix_cm *cm, uint32_t node,
-                                                               int32_t *x, const int det,
-                                                               int *hits_out, int *order_hits_out)
+                                                               int32_t *x, const int nh,
+                                                               const int no, const int det)
 {
-	const uint32_t *sm = cm->sm;
-	const int nh = cm->nhashed, no = cm->norders;
-	int n = 0, hits = 0, order_hits = 0;
+	uint32_t *sm = cm->sm;
+	int hits = 0, order_hits = 0;
 
 	for (int k = 0; k < nh; k++) {
 		uint8_t *h = cm->bucket[k] + node;
 		uint32_t st = *h;
-		int32_t a = 0, b = 0;
+		uint32_t *c = &sm[k * 256 + st];
+		int32_t a = mix_stretch((int)counter_p12(*c));
 
-		cm->hist[k] = h;
-		cm->hist_state[k] = (uint8_t)st; /* two contexts may share a slot */
-		if (st) {
-			hits++;
-			order_hits += k < no;
-			a = mix_stretch((int)counter_p12(sm[k * 256 + st]));
-			b = cm->deterministic[st];
+		cm->at[k].hist = h;
+		cm->at[k].counter = c;
+		hits += st != 0;
+		if (k == no - 1)
+			order_hits = hits;
+		if (det) {
+			x[2 * k] = st ? a : 0;
+			x[2 * k + 1] = cm->deterministic[st];
+		} else {
+			x[k] = st ? a : 0;
 		}
-		x[n++] = a;
-		if (det)
-			x[n++] = b;
 	}
-	*hits_out = hits;
-	*order_hits_out = order_hits;
-	return n;
+	cm->hits = hits;
+	cm->order_hits = order_hits;
+	return det ? 2 * nh : nh;
+}
+
+/* The hashed contexts learn `bit` (target: its counter target). */
+static inline __attribute__((always_inline)) void hashed_update(struct mix_cm *cm, int bit,
+                                                                int32_t target, const int nh)
+{
+	for (int k = 0; k < nh; k++) {
+		uint8_t *h = cm->at[k].hist;
+
+		*h = mix_state_next[*h][bit];
+		counter_update(cm->at[k].counter, target, 127);
+	}
 }
 
 void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 {
-	int n = 0, hits = 0, order_hits = 0;
+	int n = 0;
 
 	cm->match_lb = 0; /* set below while a match agrees; else match_len is 0 */
 	if (cm->bitpos == 0 || cm->bitpos == 4)
@@ -515,10 +550,26 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 
 			node = (1u << j) | (cm->c0 & ((1u << j) - 1));
 		}
-		if (cm->p.det_inputs)
-			n += hashed_inputs(cm, node, x + n, 1, &hits, &order_hits);
-		else
-			n += hashed_inputs(cm, node, x + n, 0, &hits, &order_hits);
+		switch (cm->shape) {
+		case SHAPE_7_2:
+			n += hashed_inputs(cm, node, x + n, 7, 2, 1);
+			break;
+		case SHAPE_9_3:
+			n += hashed_inputs(cm, node, x + n, 9, 3, 1);
+			break;
+		case SHAPE_11_3:
+			n += hashed_inputs(cm, node, x + n, 11, 3, 1);
+			break;
+		case SHAPE_17_5:
+			n += hashed_inputs(cm, node, x + n, 17, 5, 1);
+			break;
+		default:
+			if (cm->p.det_inputs)
+				n += hashed_inputs(cm, node, x + n, cm->nhashed, cm->norders, 1);
+			else
+				n += hashed_inputs(cm, node, x + n, cm->nhashed, cm->norders, 0);
+			break;
+		}
 	}
 	if (cm->p.match_min) {
 		if (cm->match_len) {
@@ -578,31 +629,35 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 		}
 		n++;
 	}
-	cm->hits = hits;
-	cm->order_hits = order_hits;
 }
 
 void mix_cm_update(struct mix_cm *cm, int bit)
 {
-	int limit = cm->p.limit;
+	int32_t target = bit ? (1 << 22) - 1 : 0;
 
-	counter_update(cm->slot[0], bit, 1023);
-	counter_update(cm->slot[1], bit, limit);
-	/* locals: the byte stores below may alias cm, which would be read again each time */
-	uint32_t *sm = cm->sm;
-	const int nh = cm->nhashed;
-
-	for (int k = 0; k < nh; k++) {
-		uint8_t *h = cm->hist[k];
-		uint32_t st = cm->hist_state[k];
-
-		*h = mix_state_next[*h][bit];
-		counter_update(&sm[k * 256 + st], bit, 127);
+	counter_update(cm->slot[0], target, 1023);
+	counter_update(cm->slot[1], target, cm->p.limit);
+	switch (cm->shape) {
+	case SHAPE_7_2:
+		hashed_update(cm, bit, target, 7);
+		break;
+	case SHAPE_9_3:
+		hashed_update(cm, bit, target, 9);
+		break;
+	case SHAPE_11_3:
+		hashed_update(cm, bit, target, 11);
+		break;
+	case SHAPE_17_5:
+		hashed_update(cm, bit, target, 17);
+		break;
+	default:
+		hashed_update(cm, bit, target, cm->nhashed);
+		break;
 	}
 	if (cm->match_slot)
-		counter_update(cm->match_slot, bit, 255);
+		counter_update(cm->match_slot, target, 255);
 	if (cm->rec_slot)
-		counter_update(cm->rec_slot, bit, 255);
+		counter_update(cm->rec_slot, target, 255);
 	cm->rec_agree &= bit ? cm->rec_ones : ~cm->rec_ones;
 	cm->c0 = cm->c0 << 1 | (uint32_t)bit;
 	cm->bitpos++;

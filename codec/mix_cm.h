@@ -92,11 +92,16 @@ struct mix_cm {
 	size_t mask;      /* lines in use - 1 */
 	uint32_t ctx_hash[MIX_CM_MAX_HASHED];
 	uint8_t *bucket[MIX_CM_MAX_HASHED]; /* slot of each context for this nibble */
-	uint8_t *hist[MIX_CM_MAX_HASHED];   /* bit history of each context for this bit */
-	uint32_t *slot[2];                  /* order-0 and order-1 counters for this bit */
+	/* each hashed context at this bit: its bit history, and the counter of the state that
+	 * history had when predicted (two contexts may share a slot: the second update reads the
+	 * history the first one wrote, but learns on the state both predicted from) */
+	struct mix_cm_at {
+		uint8_t *hist;
+		uint32_t *counter;
+	} at[MIX_CM_MAX_HASHED];
+	uint32_t *slot[2]; /* order-0 and order-1 counters for this bit */
 	/* per kind of hashed context: bit-history state -> learned probability */
 	uint32_t *sm;
-	uint8_t hist_state[MIX_CM_MAX_HASHED]; /* the history each context had for this bit */
 	/* direct order 0 and 1 */
 	uint32_t *o0; /* 256 */
 	uint32_t *o1; /* 65536 */
@@ -138,8 +143,11 @@ struct mix_cm {
 	int order_hits; /* of them, order-n contexts (the first norders hashed) */
 	int norders;
 	int ninputs;
-	/* per bit-history state: the input saying "this context has only seen one bit value" */
+	/* per bit-history state: the input saying "this context has only seen one bit value" (0
+	 * for state 0, a context not seen before) */
 	int16_t deterministic[256];
+	uint8_t used[256]; /* per state: the bits it has seen (n0 + n1), for slot replacement */
+	int shape;         /* which compiled copy of the per-bit loops fits these params */
 };
 
 int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out);
