@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "unwrap.h"
+#include "unwrap_check.h"
 
 struct file {
 	uint8_t *data;
@@ -59,55 +60,14 @@ static void load_rootc(const char *name, struct file *f)
 		fail_msg("cannot read %s/%s: %s", rootc_dir(), name, strerror(-rc));
 }
 
-/* Checks that the plan covers the file exactly and that unwrap + regenerate of every piece gives
- * back every byte of it. */
+/* Fails the test unless the plan covers the file exactly and unwrap + regenerate of every piece
+ * gives back every byte of it (unwrap_check.h). */
 static void assert_plan_recreates(const struct unwrap_plan *p, const uint8_t *data, size_t len)
 {
-	uint64_t off = 0, uoff = 0;
-	uint8_t *unwrapped, *back;
+	char why[512];
 
-	assert_int_equal(p->file_len, len);
-	for (uint32_t i = 0; i < p->n_pieces; i++) {
-		const struct unwrap_piece *pc = &p->pieces[i];
-
-		assert_int_equal(pc->off, off);
-		assert_int_equal(pc->unwrapped_off, uoff);
-		assert_true(pc->len > 0);
-		if (pc->kind == UNWRAP_VERBATIM)
-			assert_int_equal(pc->unwrapped_len, pc->len);
-		off += pc->len;
-		uoff += pc->unwrapped_len;
-	}
-	assert_int_equal(off, len);
-	assert_int_equal(uoff, p->unwrapped_len);
-	unwrapped = malloc(p->unwrapped_len + 1);
-	back = malloc(len + 1);
-	assert_non_null(unwrapped);
-	assert_non_null(back);
-	assert_int_equal(unwrap_plan_unwrap(p, data, len, unwrapped), 0);
-	memset(back, 0xa5, len);
-	for (uint32_t i = 0; i < p->n_pieces; i++) {
-		const struct unwrap_piece *pc = &p->pieces[i];
-
-		assert_int_equal(
-		    unwrap_regenerate(pc, unwrapped + pc->unwrapped_off, back + pc->off), 0);
-	}
-	assert_memory_equal(back, data, len);
-	free(unwrapped);
-	free(back);
-}
-
-/* Field by field: the structs have padding, which no one promises to zero. */
-static int piece_equal(const struct unwrap_piece *a, const struct unwrap_piece *b)
-{
-	return a->off == b->off && a->len == b->len && a->unwrapped_off == b->unwrapped_off &&
-	       a->unwrapped_len == b->unwrapped_len && a->xxh64 == b->xxh64 && a->kind == b->kind &&
-	       a->recipe.lib == b->recipe.lib && a->recipe.origin == b->recipe.origin &&
-	       a->recipe.level == b->recipe.level &&
-	       a->recipe.window_bits == b->recipe.window_bits &&
-	       a->recipe.mem_level == b->recipe.mem_level &&
-	       a->recipe.strategy == b->recipe.strategy &&
-	       a->recipe.lib_version == b->recipe.lib_version;
+	if (unwrap_check_plan(p, data, len, why, sizeof(why)))
+		fail_msg("%s", why);
 }
 
 static struct unwrap_plan *scan(const struct file *f)
@@ -451,7 +411,7 @@ static void test_plan_serialization_round_trips(void **state)
 	assert_memory_equal(q->canary, p->canary, sizeof(p->canary));
 	assert_int_equal(q->n_pieces, p->n_pieces);
 	for (uint32_t i = 0; i < p->n_pieces; i++)
-		assert_true(piece_equal(&q->pieces[i], &p->pieces[i]));
+		assert_true(unwrap_check_piece_equal(&q->pieces[i], &p->pieces[i]));
 	/* The decoded plan alone re-creates the file. */
 	assert_plan_recreates(q, f.data, f.len);
 	unwrap_plan_free(q);

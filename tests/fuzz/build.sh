@@ -44,7 +44,7 @@ obj() {
 	local src=$1 o
 	o=$OUT/obj/$(basename "${src%.c}").o
 	if [ ! -e "$o" ] || [ "$src" -nt "$o" ] ||
-		[ -n "$(find "$SRC/index" "$SRC/codec" -name '*.h' -newer "$o" -print -quit)" ]; then
+		[ -n "$(find "$SRC/index" "$SRC/codec" "$SRC/tests/codec" -name '*.h' -newer "$o" -print -quit)" ]; then
 		"$CC" "${CFLAGS[@]}" "${SAN[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$o" >&2
 	fi
 	printf '%s\n' "$o"
@@ -83,4 +83,4 @@ link fuzz_seg "$(obj "$SRC/index/seg.c")" -- -lxxhash -lpthread
 link fuzz_idx "$(obj "$SRC/index/idx.c")" -- -llmdb -lxxhash -lpthread
 link fuzz_codec "${codec_objs[@]}" -- -lzstd -lxxhash -lz -llz4 -lpthread -lm
 link fuzz_model "${codec_objs[@]}" -- -lzstd -lxxhash -lz -llz4 -lpthread -lm
-link fuzz_unwrap "${codec_objs[@]}" -- -lzstd -lxxhash -lz -llz4 -lpthread -lm
+link fuzz_unwrap "${codec_objs[@]}" "$(obj "$SRC/tests/codec/unwrap_check.c")" -- -lzstd -lxxhash -lz -llz4 -lpthread -lm
