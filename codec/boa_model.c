@@ -52,6 +52,7 @@
  * what is left to reach 65536 (positive or negative) goes to the first symbol of largest f. */
 #include <assert.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,12 +70,7 @@
 
 #define LN_EPS 1e-5f
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-#include <stdarg.h>
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
+void boa_model_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -120,32 +116,33 @@ size_t boa_hparams_params(const struct boa_hparams *hp)
 int boa_hparams_check(const struct boa_hparams *hp, char *err, size_t errlen)
 {
 	if (hp->dim < 8 || hp->dim > 1024 || hp->dim % 8) {
-		seterr(err, errlen, "model dim %u is not a multiple of 8 in 8..1024", hp->dim);
+		boa_model_seterr(err, errlen, "model dim %u is not a multiple of 8 in 8..1024",
+		                 hp->dim);
 		return -EINVAL;
 	}
 	if (hp->layers < 1 || hp->layers > 16) {
-		seterr(err, errlen, "model layers %u is outside 1..16", hp->layers);
+		boa_model_seterr(err, errlen, "model layers %u is outside 1..16", hp->layers);
 		return -EINVAL;
 	}
 	if (hp->vocab != BOA_VOCAB) {
-		seterr(err, errlen, "model vocab %u is not 256", hp->vocab);
+		boa_model_seterr(err, errlen, "model vocab %u is not 256", hp->vocab);
 		return -EINVAL;
 	}
 	if (hp->d_state < 1 || hp->d_state > 64) {
-		seterr(err, errlen, "model d_state %u is outside 1..64", hp->d_state);
+		boa_model_seterr(err, errlen, "model d_state %u is outside 1..64", hp->d_state);
 		return -EINVAL;
 	}
 	if (hp->d_conv < 1 || hp->d_conv > 8) {
-		seterr(err, errlen, "model d_conv %u is outside 1..8", hp->d_conv);
+		boa_model_seterr(err, errlen, "model d_conv %u is outside 1..8", hp->d_conv);
 		return -EINVAL;
 	}
 	if (hp->expand < 1 || hp->expand > 4) {
-		seterr(err, errlen, "model expand %u is outside 1..4", hp->expand);
+		boa_model_seterr(err, errlen, "model expand %u is outside 1..4", hp->expand);
 		return -EINVAL;
 	}
 	if (hp->dt_rank < 1 || hp->dt_rank > hp->dim) {
-		seterr(err, errlen, "model dt_rank %u is outside 1..dim (%u)", hp->dt_rank,
-		       hp->dim);
+		boa_model_seterr(err, errlen, "model dt_rank %u is outside 1..dim (%u)",
+		                 hp->dt_rank, hp->dim);
 		return -EINVAL;
 	}
 	return 0;
@@ -250,21 +247,22 @@ int boa_model_load(const void *bytes, size_t len, struct boa_model **out, char *
 
 	*out = NULL;
 	if (len < 4 || memcmp(BOAM_AT(b, magic), BOAM_MAGIC, 4)) {
-		seterr(err, errlen, "not a BOA model: missing magic \"BOAM\"");
+		boa_model_seterr(err, errlen, "not a BOA model: missing magic \"BOAM\"");
 		return -EINVAL;
 	}
 	if (len < 8) {
-		seterr(err, errlen, "model truncated: %zu bytes, no version", len);
+		boa_model_seterr(err, errlen, "model truncated: %zu bytes, no version", len);
 		return -EINVAL;
 	}
 	if (le32_get(BOAM_AT(b, version)) != BOAM_VERSION) {
-		seterr(err, errlen, "unsupported model version %u (this build reads %u)",
-		       le32_get(BOAM_AT(b, version)), BOAM_VERSION);
+		boa_model_seterr(err, errlen, "unsupported model version %u (this build reads %u)",
+		                 le32_get(BOAM_AT(b, version)), BOAM_VERSION);
 		return -EINVAL;
 	}
 	if (len < BOAM_HEADER_BYTES + BOAM_TRAILER_BYTES) {
-		seterr(err, errlen, "model truncated: %zu bytes, shorter than header and trailer",
-		       len);
+		boa_model_seterr(err, errlen,
+		                 "model truncated: %zu bytes, shorter than header and trailer",
+		                 len);
 		return -EINVAL;
 	}
 	hp.dim = le32_get(BOAM_AT(b, dim));
@@ -278,32 +276,34 @@ int boa_model_load(const void *bytes, size_t len, struct boa_model **out, char *
 	if (rc)
 		return rc;
 	if (le32_get(BOAM_AT(b, reserved)) != 0) {
-		seterr(err, errlen, "model header reserved field is %u, not 0",
-		       le32_get(BOAM_AT(b, reserved)));
+		boa_model_seterr(err, errlen, "model header reserved field is %u, not 0",
+		                 le32_get(BOAM_AT(b, reserved)));
 		return -EINVAL;
 	}
 	size_t P = boa_hparams_params(&hp);
 	size_t want = BOAM_HEADER_BYTES + 4 * P + BOAM_TRAILER_BYTES;
 	if (len < want) {
-		seterr(err, errlen,
-		       "model truncated: %zu bytes, a dim %u x %u layer model needs %zu", len,
-		       hp.dim, hp.layers, want);
+		boa_model_seterr(err, errlen,
+		                 "model truncated: %zu bytes, a dim %u x %u layer model needs %zu",
+		                 len, hp.dim, hp.layers, want);
 		return -EINVAL;
 	}
 	if (len > want) {
-		seterr(err, errlen, "model has %zu trailing bytes after its checksum", len - want);
+		boa_model_seterr(err, errlen, "model has %zu trailing bytes after its checksum",
+		                 len - want);
 		return -EINVAL;
 	}
 	uint64_t sum = XXH64(b, len - 8, 0), stored = le64_get(b + len - 8);
 	if (sum != stored) {
-		seterr(err, errlen, "model checksum mismatch: stored %016llx, computed %016llx",
-		       (unsigned long long)stored, (unsigned long long)sum);
+		boa_model_seterr(err, errlen,
+		                 "model checksum mismatch: stored %016llx, computed %016llx",
+		                 (unsigned long long)stored, (unsigned long long)sum);
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < P; i++) {
 		float w = bm_float(le32_get(b + BOAM_HEADER_BYTES + 4 * i));
 		if (!(w - w == 0.0f)) {
-			seterr(err, errlen, "model weight %zu is not finite", i);
+			boa_model_seterr(err, errlen, "model weight %zu is not finite", i);
 			return -EINVAL;
 		}
 	}
@@ -410,7 +410,7 @@ int boa_model_load(const void *bytes, size_t len, struct boa_model **out, char *
 	src = load_plain(w, src, 256);
 	m->h2_b = w;
 	if (src != b + len - 8 || cur > m->arena + arena) {
-		seterr(err, errlen, "internal error: model layout size mismatch");
+		boa_model_seterr(err, errlen, "internal error: model layout size mismatch");
 		rc = -EINVAL;
 		goto fail;
 	}
@@ -432,7 +432,7 @@ int boa_model_load_file(const char *path, struct boa_model **out, char *err, siz
 	f = fopen(path, "rb");
 	if (!f) {
 		rc = -errno;
-		seterr(err, errlen, "cannot open model %s: %s", path, strerror(errno));
+		boa_model_seterr(err, errlen, "cannot open model %s: %s", path, strerror(errno));
 		return rc;
 	}
 	{
@@ -441,13 +441,13 @@ int boa_model_load_file(const char *path, struct boa_model **out, char *err, siz
 		/* A directory opens fine and "sizes" as LONG_MAX: only regular files are models. */
 		if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode)) {
 			rc = -EINVAL;
-			seterr(err, errlen, "model %s: not a regular file", path);
+			boa_model_seterr(err, errlen, "model %s: not a regular file", path);
 			goto out;
 		}
 	}
 	if (fseek(f, 0, SEEK_END) || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
 		rc = -errno;
-		seterr(err, errlen, "cannot size model %s: %s", path, strerror(errno));
+		boa_model_seterr(err, errlen, "cannot size model %s: %s", path, strerror(errno));
 		goto out;
 	}
 	buf = malloc(n ? (size_t)n : 1);
@@ -457,7 +457,7 @@ int boa_model_load_file(const char *path, struct boa_model **out, char *err, siz
 	}
 	if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
 		rc = -EIO;
-		seterr(err, errlen, "cannot read model %s", path);
+		boa_model_seterr(err, errlen, "cannot read model %s", path);
 		goto out;
 	}
 	rc = boa_model_load(buf, (size_t)n, out, err, errlen);

@@ -38,6 +38,10 @@ struct boa_hparams {
 size_t boa_hparams_params(const struct boa_hparams *hp);
 /* 0 when the hyper-parameters are ones this implementation runs; else -EINVAL and a message. */
 int boa_hparams_check(const struct boa_hparams *hp, char *err, size_t errlen);
+/* Writes a message, printf-style, into `err` (errlen bytes; nothing when err is NULL or errlen
+ * 0): the `err` argument of the loader and of the trainer (boa_train.c). */
+void boa_model_seterr(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Serialises hyper-parameters and `params` float32 weights in file order into a .boam image
  * (malloc'ed, *out_len bytes). */
 int boa_model_encode(const struct boa_hparams *hp, const float *weights, uint8_t **out,

@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1365,20 +1364,6 @@ out:
 	return 0;
 }
 
-static void train_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void train_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 void boa_train_opts_default(struct boa_train_opts *o)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -1422,7 +1407,7 @@ int boa_train(const struct boa_train_opts *opts, const char *const *files, int n
 	for (int i = 0; i < nfiles; i++) {
 		rc = read_file(files[i], &data[i], &lens[i]);
 		if (rc) {
-			train_err(err, errlen, "%s: %s", files[i], strerror(-rc));
+			boa_model_seterr(err, errlen, "%s: %s", files[i], strerror(-rc));
 			goto out;
 		}
 		max_streams += lens[i] / (size_t)o->stream_len + 2;
@@ -1447,15 +1432,15 @@ int boa_train(const struct boa_train_opts *opts, const char *const *files, int n
 		}
 	}
 	if (!tr.train_bytes) {
-		train_err(err, errlen, "no training bytes");
+		boa_model_seterr(err, errlen, "no training bytes");
 		rc = -EINVAL;
 		goto out;
 	}
 
 	rc = boa_train_net_new(o->dim, o->layers, &tr.n);
 	if (rc) {
-		train_err(err, errlen, "cannot make a dim %d x %d model: %s", o->dim, o->layers,
-		          strerror(-rc));
+		boa_model_seterr(err, errlen, "cannot make a dim %d x %d model: %s", o->dim,
+		                 o->layers, strerror(-rc));
 		goto out;
 	}
 	boa_train_net_init(tr.n, o->seed);
@@ -1488,7 +1473,7 @@ int boa_train(const struct boa_train_opts *opts, const char *const *files, int n
 		goto out;
 	rc = write_model(tr.n, o->out, &img, &img_len);
 	if (rc) {
-		train_err(err, errlen, "cannot write %s: %s", o->out, strerror(-rc));
+		boa_model_seterr(err, errlen, "cannot write %s: %s", o->out, strerror(-rc));
 		goto out;
 	}
 	struct boa_model *m = NULL;
