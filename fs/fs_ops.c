@@ -360,6 +360,27 @@ static int open_handle(struct fs *fs, struct fs_node *n, struct fuse_file_info *
 	return 0;
 }
 
+/* Undoes open_handle: the node's open count and writer count, the handle list, the handle and
+ * its node reference. `flush_rc`: how the flush at close failed, or 0; writes it could not store
+ * are dropped under the same lock that ends the open. */
+static void close_handle(struct fs *fs, struct fs_handle *h, int flush_rc)
+{
+	struct fs_node *n = h->node;
+
+	pthread_rwlock_wrlock(&n->lock);
+	if (flush_rc) {
+		fs_log("inode %llu: flush at close failed: %s; unstored writes are dropped",
+		       (unsigned long long)n->ino, strerror(-flush_rc));
+		fs_file_revert_locked(fs, n);
+	}
+	n->open_count--;
+	pthread_rwlock_unlock(&n->lock);
+	handle_unwrite(h);
+	handle_unlink(fs, h);
+	free(h);
+	fs_node_put(fs, n);
+}
+
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
                       struct fuse_file_info *fi)
 {
@@ -407,18 +428,8 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	 * what keeps the file hot for the cold policy. */
 	if ((fi->flags & O_ACCMODE) != O_WRONLY)
 		fs_heat_note(fs->heat, n->ino, fs_now_ns());
-	if (fuse_reply_open(req, fi)) {
-		/* Interrupted: the kernel will not send a release for this handle. */
-		struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
-
-		pthread_rwlock_wrlock(&n->lock);
-		n->open_count--;
-		pthread_rwlock_unlock(&n->lock);
-		handle_unwrite(h);
-		handle_unlink(fs, h);
-		free(h);
-		fs_node_put(fs, n);
-	}
+	if (fuse_reply_open(req, fi)) /* interrupted: the kernel will not release this handle */
+		close_handle(fs, (struct fs_handle *)(uintptr_t)fi->fh, 0);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -603,18 +614,8 @@ void fs_ops_detach(struct fs *fs)
 	}
 	/* The loop has ended: handles the kernel did not release (a signal ended it with files
 	 * open) go now, with their references and writer counts. */
-	while (fs->handles) {
-		struct fs_handle *h = fs->handles;
-		struct fs_node *n = h->node;
-
-		handle_unlink(fs, h);
-		pthread_rwlock_wrlock(&n->lock);
-		n->open_count--;
-		pthread_rwlock_unlock(&n->lock);
-		handle_unwrite(h);
-		free(h);
-		fs_node_put(fs, n);
-	}
+	while (fs->handles)
+		close_handle(fs, fs->handles, 0);
 	pthread_mutex_destroy(&fs->handles_lock);
 	fs->fuse_session = NULL;
 }
@@ -703,21 +704,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct fs *fs = req_fs(req);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
-	struct fs_node *n = h->node;
-	int rc = fs_file_flush(fs, n);
 
-	pthread_rwlock_wrlock(&n->lock);
-	if (rc) {
-		fs_log("inode %llu: flush at close failed: %s; unstored writes are dropped",
-		       (unsigned long long)n->ino, strerror(-rc));
-		fs_file_revert_locked(fs, n);
-	}
-	n->open_count--;
-	pthread_rwlock_unlock(&n->lock);
-	handle_unwrite(h);
-	handle_unlink(fs, h);
-	free(h);
-	fs_node_put(fs, n);
+	close_handle(fs, h, fs_file_flush(fs, h->node));
 	fuse_reply_err(req, 0);
 }
 
