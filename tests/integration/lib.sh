@@ -162,24 +162,34 @@ track_mount() {
 	_it_mounts+=("$(realpath -m -- "$1")")
 }
 
+# _it_gone PID: waits up to EXIT_TIMEOUT seconds for PID to end; non-zero if it still runs.
+_it_gone() {
+	local i
+	for ((i = 0; i < EXIT_TIMEOUT * 10; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	! kill -0 "$1" 2>/dev/null
+}
+
+# _it_sanitized LOG: zero if a sanitizer reported an error in the daemon log LOG.
+_it_sanitized() {
+	grep -Eq 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' "$1"
+}
+
 # _it_reap MNT: waits (bounded) for MNT's foreground daemon and checks how it ended.
 _it_reap() {
-	local mnt=$1 pid rc=0 i
+	local mnt=$1 pid rc=0
 	pid=${_it_dpid[$mnt]:-}
 	if [ -n "$pid" ]; then
 		unset "_it_dpid[$mnt]"
-		for ((i = 0; i < EXIT_TIMEOUT * 10; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
+		if ! _it_gone "$pid"; then
 			printf 'detached daemon %d for %s still running %ss after unmount\n' "$pid" \
 				"$mnt" "$EXIT_TIMEOUT" >&2
 			_it_daemon_failed=1
 			return 1
 		fi
-		if grep -Eq 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' \
-			"${_it_log[$mnt]:-/dev/null}"; then
+		if _it_sanitized "${_it_log[$mnt]:-/dev/null}"; then
 			printf 'detached daemon for %s reported errors; log:\n' "$mnt" >&2
 			sed 's/^/  | /' "${_it_log[$mnt]}" >&2
 			_it_daemon_failed=1
@@ -190,11 +200,7 @@ _it_reap() {
 	pid=${_it_pid[$mnt]:-}
 	[ -n "$pid" ] || return 0
 	unset "_it_pid[$mnt]"
-	for ((i = 0; i < EXIT_TIMEOUT * 10; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$pid" 2>/dev/null; then
+	if ! _it_gone "$pid"; then
 		printf 'daemon %d for %s still running %ss after unmount; killing it\n' "$pid" "$mnt" \
 			"$EXIT_TIMEOUT" >&2
 		kill -TERM "$pid" 2>/dev/null || true
@@ -206,8 +212,7 @@ _it_reap() {
 	fi
 	wait "$pid" || rc=$?
 	local log=${_it_log[$mnt]:-/dev/null}
-	if [ "$rc" -ne 0 ] ||
-		grep -Eq 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' "$log"; then
+	if [ "$rc" -ne 0 ] || _it_sanitized "$log"; then
 		printf 'daemon for %s exited with status %d; log:\n' "$mnt" "$rc" >&2
 		sed 's/^/  | /' "$log" >&2
 		_it_daemon_failed=1
