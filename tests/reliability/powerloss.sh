@@ -47,29 +47,6 @@ FILES_PER_WRITER=3
 W=$(rel_helper fsync_writer)
 APPLY=$(rel_helper powerloss_apply)
 
-# pl_shim: the path of powerloss_shim.so, meson's when it is up to date, else one built now.
-pl_shim() {
-	local built=$BOAFS_BUILD/tests/reliability/powerloss_shim.so src=$REL_SRC/powerloss_shim.c
-	local out=$IT_TMP/bin/powerloss_shim.so
-	if [ -f "$built" ] && [ ! "$src" -nt "$built" ] && [ ! "$REL_SRC/powerloss.h" -nt "$built" ]; then
-		printf '%s\n' "$built"
-		return 0
-	fi
-	mkdir -p "$IT_TMP/bin"
-	${CC:-cc} -std=c17 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -shared -o "$out" \
-		"$src" -ldl -lpthread >&2 || fail "cannot compile $src"
-	printf '%s\n' "$out"
-}
-SHIM=$(pl_shim)
-
-# An ASan daemon wants its runtime first in the library list; the shim comes before it.
-asan_options=${ASAN_OPTIONS:-}
-# (grep without -q in the pipe: an early exit would SIGPIPE ldd and, under pipefail, read as false)
-if ldd "$BOAFS_BIN" 2>/dev/null | grep libasan >/dev/null || grep -aq __asan_init "$BOAFS_BIN"; then
-	asan_options="${asan_options:+$asan_options:}verify_asan_link_order=0"
-	note "sanitized daemon: the shim is preloaded with ASAN_OPTIONS=verify_asan_link_order=0"
-fi
-
 t=$(it_tmpdir)
 a=$t/archive
 m=$t/mnt
@@ -121,16 +98,7 @@ fsck_offline() {
 	note "round $1, $2: $(printf '%s\n' "$out" | tail -n 1)"
 }
 
-# The wrapper that mount_boafs starts instead of boafs: the shim for this process only, with the
-# archive, log and kill point of the moment (PL_ARCHIVE, PL_UNDO_LOG, PL_KILL_AFTER_DIRSYNCS).
-cat >"$wrapper" <<EOF
-#!/bin/sh
-BOAFS_PL_DIR=\$PL_ARCHIVE BOAFS_PL_LOG=\$PL_UNDO_LOG \\
-	BOAFS_PL_KILL_AFTER_DIRSYNCS=\${PL_KILL_AFTER_DIRSYNCS:-0} \\
-	LD_PRELOAD='$SHIM'\${LD_PRELOAD:+:\$LD_PRELOAD} ASAN_OPTIONS='$asan_options' \\
-	exec '$BOAFS_BIN' "\$@"
-EOF
-chmod +x "$wrapper"
+pl_wrapper "$wrapper"
 export PL_ARCHIVE=$a PL_UNDO_LOG=$pl_log PL_KILL_AFTER_DIRSYNCS=0
 
 mount_boafs "$a" "$m" -o block_size="$BLOCK_SIZE" || fail "creating the archive failed"

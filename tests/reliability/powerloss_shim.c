@@ -18,6 +18,10 @@
  *
  * BOAFS_PL_KILL_AFTER_DIRSYNCS=N makes the daemon kill itself (SIGKILL) right after its Nth
  * directory fsync: a power cut at a moment that a kill from outside would hardly ever hit.
+ * BOAFS_PL_KILL_BEFORE_SYNCS=N makes it kill itself right before its Nth fsync or fdatasync of a
+ * file, so that everything written since that file's last fsync is still undoable: stepping N
+ * through a run cuts it at each of its durability points. With BOAFS_PL_ARM=FILE, only the syncs
+ * made while FILE exists count (the test creates it once the moment it cuts into begins).
  *
  * Inactive (every call passed straight on) unless both variables are set. One mutex serialises
  * the log and the write it describes, so that an fsync's `covers` offset falls before or after
@@ -54,6 +58,8 @@ static char pl_dir[PATH_MAX];
 static size_t pl_dir_len;
 static dev_t pl_dev;
 static long pl_kill_after_dirsyncs; /* BOAFS_PL_KILL_AFTER_DIRSYNCS; 0: never */
+static long pl_kill_before_syncs;   /* BOAFS_PL_KILL_BEFORE_SYNCS; 0: never */
+static char pl_arm[PATH_MAX];       /* BOAFS_PL_ARM; empty: always armed */
 
 static ssize_t (*real_write)(int, const void *, size_t);
 static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
@@ -153,6 +159,11 @@ __attribute__((constructor)) static void pl_init(void)
 		pl_die(log, errno);
 	kill_after = getenv("BOAFS_PL_KILL_AFTER_DIRSYNCS");
 	pl_kill_after_dirsyncs = kill_after ? strtol(kill_after, NULL, 10) : 0;
+	kill_after = getenv("BOAFS_PL_KILL_BEFORE_SYNCS");
+	pl_kill_before_syncs = kill_after ? strtol(kill_after, NULL, 10) : 0;
+	kill_after = getenv("BOAFS_PL_ARM");
+	if (kill_after && strlen(kill_after) < sizeof(pl_arm))
+		strcpy(pl_arm, kill_after);
 	pl_active = 1;
 }
 
@@ -570,6 +581,10 @@ static int pl_sync(int fd, int (*real)(int))
 	/* Not held across the call: a write that is logged while it runs may or may not be in
 	 * what it flushed, so `covers` leaves it out. */
 	pthread_mutex_lock(&pl_lock);
+	if (kind == PL_FILE && pl_kill_before_syncs && (!pl_arm[0] || access(pl_arm, F_OK) == 0) &&
+	    !--pl_kill_before_syncs)
+		kill(getpid(), SIGKILL); /* the power cut falls right before this fsync; pl_lock
+		                          * stays held, so no other write reaches the archive */
 	covers = pl_log_length();
 	pthread_mutex_unlock(&pl_lock);
 	rc = real(fd);

@@ -190,3 +190,44 @@ crash_during_writes() {
 		wait "$p" 2>/dev/null || true
 	done
 }
+
+# ---- the simulated power cut of powerloss.sh and powerloss_unwrap.sh ----
+
+# pl_shim: the path of powerloss_shim.so, meson's when it is up to date, else one built now.
+pl_shim() {
+	local built=$BOAFS_BUILD/tests/reliability/powerloss_shim.so src=$REL_SRC/powerloss_shim.c
+	local out=$IT_TMP/bin/powerloss_shim.so
+	if [ -f "$built" ] && [ ! "$src" -nt "$built" ] && [ ! "$REL_SRC/powerloss.h" -nt "$built" ]; then
+		printf '%s\n' "$built"
+		return 0
+	fi
+	mkdir -p "$IT_TMP/bin"
+	${CC:-cc} -std=c17 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -shared -o "$out" \
+		"$src" -ldl -lpthread >&2 || fail "cannot compile $src"
+	printf '%s\n' "$out"
+}
+
+# pl_wrapper FILE: writes FILE, a program to start instead of boafs (BOAFS_BIN=FILE mount_boafs):
+# the daemon with powerloss_shim.so preloaded, for this process only, with the archive, undo log
+# and kill points of the moment (PL_ARCHIVE, PL_UNDO_LOG, PL_KILL_AFTER_DIRSYNCS,
+# PL_KILL_BEFORE_SYNCS, PL_ARM: powerloss_shim.c).
+pl_wrapper() {
+	local shim asan_options=${ASAN_OPTIONS:-}
+	shim=$(pl_shim)
+	# An ASan daemon wants its runtime first in the library list; the shim comes before it.
+	# (grep without -q in the pipe: an early exit would SIGPIPE ldd and, under pipefail, read
+	# as false)
+	if ldd "$BOAFS_BIN" 2>/dev/null | grep libasan >/dev/null || grep -aq __asan_init "$BOAFS_BIN"; then
+		asan_options="${asan_options:+$asan_options:}verify_asan_link_order=0"
+		note "sanitized daemon: the shim is preloaded with ASAN_OPTIONS=verify_asan_link_order=0"
+	fi
+	cat >"$1" <<EOF
+#!/bin/sh
+BOAFS_PL_DIR=\$PL_ARCHIVE BOAFS_PL_LOG=\$PL_UNDO_LOG \\
+	BOAFS_PL_KILL_AFTER_DIRSYNCS=\${PL_KILL_AFTER_DIRSYNCS:-0} \\
+	BOAFS_PL_KILL_BEFORE_SYNCS=\${PL_KILL_BEFORE_SYNCS:-0} BOAFS_PL_ARM=\${PL_ARM:-} \\
+	LD_PRELOAD='$shim'\${LD_PRELOAD:+:\$LD_PRELOAD} ASAN_OPTIONS='$asan_options' \\
+	exec '$BOAFS_BIN' "\$@"
+EOF
+	chmod +x "$1"
+}
