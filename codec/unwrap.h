@@ -6,24 +6,26 @@
  * stream (a zlib/deflate stream or an LZ4 block) whose unwrapped bytes are its decompressed
  * payload and whose recipe re-creates its logical bytes exactly. Container bytes around a stream
  * (ROOT key headers, the 9-byte ROOT block header, the xxhash64 of an L4 block, a gzip member's
- * header and trailer) stay in VERBATIM pieces. The *unwrapped bytes* of the file are the
- * concatenation, in piece order, of every piece's unwrapped bytes.
+ * header and trailer) stay in VERBATIM pieces. A stream's decompressed payload may go through a
+ * reversible *filter* (UNWRAP_FILTER_DEC8: doubles that are short decimals as decimal mantissa
+ * and exponent) that makes it smaller to code; its unwrapped bytes are then the filtered bytes.
+ * The *unwrapped bytes* of the file are the concatenation, in piece order, of every piece's
+ * unwrapped bytes.
  *
  * unwrap_scan only accepts a stream after re-compressing it with the recipe it found and
  * comparing every byte; unwrap_regenerate checks the xxh64 of the logical bytes it produces
  * against the one recorded at scan time, so library drift is -EIO, never wrong data.
  *
- * Owns: the ROOT file/key/block parser, the gzip member parser, the recipe search, the recipe and
- * plan formats (on-disk layout of the serialized plan is described in unwrap_plan.c), and the
- * library canaries.
- * Does not own: where unwrapped bytes are stored or how they are coded (index/, fs/), caching.
- * Threads: no global state; every call is independent (zlib/lz4 state is per call). A plan is
- * read-only after unwrap_scan/unwrap_plan_decode and may be shared between threads.
- * Errors: 0, or a negative errno: -EINVAL (bad arguments), -ENOMEM, -EIO (a stream does not
- * decode or re-create, a checksum does not match), -EBADMSG (a serialized plan is corrupt),
- * -EPROTO (a serialized plan of a newer format), -ENOTSUP (unwrap_canary_*: this program's
- * zlib or liblz4 compresses differently from the one a plan was made with). A file that is not
- * ROOT/gzip or whose container is damaged is NOT an error: unwrap_scan returns 0 with an
+ * Owns: the ROOT file/key/block parser, the gzip member parser, the recipe search, the filters,
+ * the recipe and plan formats (on-disk layout of the serialized plan is described in
+ * unwrap_plan.c), and the library canaries. Does not own: where unwrapped bytes are stored or how
+ * they are coded (index/, fs/), caching. Threads: no global state; every call is independent
+ * (zlib/lz4 state is per call). A plan is read-only after unwrap_scan/unwrap_plan_decode and may be
+ * shared between threads. Errors: 0, or a negative errno: -EINVAL (bad arguments), -ENOMEM, -EIO (a
+ * stream does not decode or re-create, a checksum does not match), -EBADMSG (a serialized plan is
+ * corrupt), -EPROTO (a serialized plan of a newer format), -ENOTSUP (unwrap_canary_*: this
+ * program's zlib or liblz4 compresses differently from the one a plan was made with). A file that
+ * is not ROOT/gzip or whose container is damaged is NOT an error: unwrap_scan returns 0 with an
  * all-VERBATIM plan and plan->fallback saying why. */
 #ifndef BOAFS_UNWRAP_H
 #define BOAFS_UNWRAP_H
@@ -55,6 +57,14 @@ enum unwrap_origin {
 	UNWRAP_ORIGIN_GZIP = 3,    /* a gzip member's deflate stream */
 };
 
+/* Reversible re-codings of a stream's decompressed bytes (unwrap_filter.c). Values are on disk. */
+enum unwrap_filter {
+	UNWRAP_FILTER_NONE = 0,
+	/* 8-byte big-endian doubles that are exactly m x 10^e (at most 15 digits) as e and m */
+	UNWRAP_FILTER_DEC8 = 1,
+	UNWRAP_FILTER_COUNT = 2,
+};
+
 /* The parameters that re-create a stream's bytes exactly from its unwrapped bytes. Fixed size;
  * all-zero for a VERBATIM piece. */
 struct unwrap_recipe {
@@ -71,9 +81,11 @@ struct unwrap_piece {
 	uint64_t off;           /* logical offset in the file */
 	uint64_t len;           /* logical length (> 0) */
 	uint64_t unwrapped_off; /* offset of this piece's bytes in the file's unwrapped bytes */
-	uint64_t unwrapped_len; /* = len for VERBATIM */
+	uint64_t unwrapped_len; /* = len for VERBATIM; the filtered length for a filtered stream */
+	uint64_t raw_len;       /* decompressed length (= unwrapped_len unless filtered) */
 	uint64_t xxh64;         /* XXH64(seed 0) of the logical bytes; 0 for VERBATIM */
 	uint8_t kind;           /* enum unwrap_kind */
+	uint8_t filter;         /* enum unwrap_filter; NONE for VERBATIM */
 	struct unwrap_recipe recipe;
 };
 
@@ -165,7 +177,20 @@ int unwrap_writer_finish(struct unwrap_writer *w);
 uint32_t unwrap_writer_piece(const struct unwrap_writer *w);
 void unwrap_writer_free(struct unwrap_writer *w);
 
-/* Serialized plan: versioned, little-endian, XXH64-checked (layout in unwrap_plan.c).
+/* Filters (enum unwrap_filter). unwrap_filter_choose says which one pays for `len` decompressed
+ * bytes (a cheap sample first, then every record). unwrap_filter_apply writes the filtered
+ * bytes (at most unwrap_filter_bound bytes) and their length; unwrap_filter_invert writes back
+ * exactly `raw_len` bytes, -EIO when `in` is not such a filter's output of that length. */
+int unwrap_filter_choose(const uint8_t *raw, size_t len);
+size_t unwrap_filter_bound(uint8_t filter, size_t len);
+int unwrap_filter_apply(uint8_t filter, const uint8_t *raw, size_t len, uint8_t *out,
+                        size_t *out_len);
+int unwrap_filter_invert(uint8_t filter, const uint8_t *in, size_t len, uint8_t *raw,
+                         size_t raw_len);
+
+/* Serialized plan: versioned, little-endian, XXH64-checked (layout in unwrap_plan.c). A plan
+ * without filtered pieces is written as version 1, which every build since unwrapping reads;
+ * one with filtered pieces as version 2, which older builds refuse (-EPROTO).
  * unwrap_plan_encoded_size gives the exact size that unwrap_plan_encode writes (SIZE_MAX when
  * memory runs out). Pieces cost 2-3 bytes (VERBATIM) or about 15 bytes (a stream) each. */
 size_t unwrap_plan_encoded_size(const struct unwrap_plan *p);

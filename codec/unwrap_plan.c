@@ -2,14 +2,18 @@
  *
  * Serialized plan. Fixed-size integers are little-endian; "var" is an unsigned LEB128 varint
  * (7 bits a byte, low first, at most 10 bytes):
- *   magic "BUWP" (4) | version u16 (= 1) | format u8 | fallback u8 | file_len u64 |
+ *   magic "BUWP" (4) | version u16 (1 or 2) | format u8 | fallback u8 | file_len u64 |
  *   unwrapped_len u64 | n_pieces u32 |
  *   for lib = 1 .. UNWRAP_LIB_COUNT-1: lib_version u32, canary u64 |
  *   n_recipes u16 | n_recipes times a recipe: lib u8, origin u8, level u8, window_bits i8,
  *       mem_level u8, strategy u8, lib_version u32 |
  *   n_pieces times: kind u8 | len var | and, unless kind is VERBATIM: recipe index var (into the
- *       table above) | unwrapped_len var | xxh64 u64 |
+ *       table above) | unwrapped_len var | xxh64 u64 | and in version 2 only: filter u8 (enum
+ *       unwrap_filter) | raw_len var, only when the filter is not NONE |
  *   XXH64 (seed 0) of every byte before it, u64.
+ * Version 1 has no filters (every piece's filter is NONE and raw_len = unwrapped_len); a plan
+ * without filtered pieces is still written as version 1, so that builds which only read 1 keep
+ * reading it; a plan with some is version 2, which they refuse with -EPROTO.
  * Offsets are not stored: they are the running sums of the lengths. A file of many small ROOT
  * baskets has thousands of pieces and a handful of recipes, hence the table and the varints. */
 #include <errno.h>
@@ -23,7 +27,7 @@
 #include "unwrap_impl.h"
 
 #define PLAN_MAGIC   "BUWP"
-#define PLAN_VERSION 1
+#define PLAN_VERSION 2 /* the newest this build reads */
 #define PLAN_HEAD    (4 + 2 + 1 + 1 + 8 + 8 + 4 + (UNWRAP_LIB_COUNT - 1) * 12 + 2)
 #define RECIPE_SIZE  10
 #define PIECE_MIN    2 /* kind and a one-byte length */
@@ -188,6 +192,15 @@ static void recipe_table_free(struct recipe_table *t)
 	free(t->index);
 }
 
+/* The version a plan is written as: 1 unless a piece is filtered. */
+static uint16_t plan_version(const struct unwrap_plan *p)
+{
+	for (uint32_t i = 0; i < p->n_pieces; i++)
+		if (p->pieces[i].kind != UNWRAP_VERBATIM && p->pieces[i].filter)
+			return 2;
+	return 1;
+}
+
 /* Bytes of the serialized plan, given its recipe table. */
 static size_t encoded_size(const struct unwrap_plan *p, const struct recipe_table *t)
 {
@@ -199,6 +212,8 @@ static size_t encoded_size(const struct unwrap_plan *p, const struct recipe_tabl
 		n += 1 + var_size(pc->len);
 		if (pc->kind != UNWRAP_VERBATIM)
 			n += var_size(t->index[i]) + var_size(pc->unwrapped_len) + 8;
+		if (pc->kind != UNWRAP_VERBATIM && plan_version(p) >= 2)
+			n += 1 + (pc->filter ? var_size(pc->raw_len) : 0);
 	}
 	return n;
 }
@@ -219,6 +234,7 @@ int unwrap_plan_encode(const struct unwrap_plan *p, uint8_t *buf, size_t cap, si
 {
 	struct recipe_table t;
 	uint8_t *q = buf;
+	uint16_t version = plan_version(p);
 	int rc;
 
 	rc = recipe_table_build(p, &t);
@@ -229,7 +245,7 @@ int unwrap_plan_encode(const struct unwrap_plan *p, uint8_t *buf, size_t cap, si
 		goto out;
 	}
 	memcpy(q, PLAN_MAGIC, 4);
-	le16_put(q + 4, PLAN_VERSION);
+	le16_put(q + 4, version);
 	q[6] = p->format;
 	q[7] = p->fallback;
 	le64_put(q + 8, p->file_len);
@@ -258,6 +274,11 @@ int unwrap_plan_encode(const struct unwrap_plan *p, uint8_t *buf, size_t cap, si
 		q = put_var(q, pc->unwrapped_len);
 		le64_put(q, pc->xxh64);
 		q += 8;
+		if (version < 2)
+			continue;
+		*q++ = pc->filter;
+		if (pc->filter)
+			q = put_var(q, pc->raw_len);
 	}
 	le64_put(q, XXH64(buf, (size_t)(q - buf), 0));
 	q += 8;
@@ -274,14 +295,16 @@ int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
 	const uint8_t *q, *end;
 	uint64_t off = 0, uoff = 0;
 	uint32_t n, nr;
+	uint16_t version;
 	int rc = -EBADMSG;
 
 	*out = NULL;
 	if (len < PLAN_HEAD + 8 || memcmp(buf, PLAN_MAGIC, 4) != 0)
 		return -EBADMSG;
-	if (le16_get(buf + 4) > PLAN_VERSION)
+	version = le16_get(buf + 4);
+	if (version > PLAN_VERSION)
 		return -EPROTO;
-	if (le16_get(buf + 4) != PLAN_VERSION || le64_get(buf + len - 8) != XXH64(buf, len - 8, 0))
+	if (version < 1 || le64_get(buf + len - 8) != XXH64(buf, len - 8, 0))
 		return -EBADMSG;
 	n = le32_get(buf + 24);
 	nr = le16_get(buf + PLAN_HEAD - 2);
@@ -329,6 +352,7 @@ int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
 		pc->unwrapped_off = uoff;
 		if (pc->kind == UNWRAP_VERBATIM) {
 			pc->unwrapped_len = pc->len;
+			pc->raw_len = pc->len;
 		} else {
 			uint64_t k;
 
@@ -341,6 +365,21 @@ int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
 			if (pc->recipe.lib !=
 			    (pc->kind == UNWRAP_ZLIB ? UNWRAP_LIB_ZLIB : UNWRAP_LIB_LZ4))
 				goto out;
+			pc->raw_len = pc->unwrapped_len;
+			if (version >= 2) {
+				if (q >= end)
+					goto out;
+				pc->filter = *q++;
+				if (pc->filter >= UNWRAP_FILTER_COUNT ||
+				    (pc->filter && get_var(&q, end, &pc->raw_len)))
+					goto out;
+				/* What the filter can make of raw_len bytes, no more. */
+				if (pc->filter &&
+				    (pc->raw_len > SIZE_MAX ||
+				     pc->unwrapped_len >
+				         unwrap_filter_bound(pc->filter, pc->raw_len)))
+					goto out;
+			}
 		}
 		/* Lengths must be > 0 and the sums must not wrap. */
 		if (pc->len == 0 || pc->len > p->file_len - off ||
@@ -484,9 +523,29 @@ int unwrap_builder_stream(struct unwrap_builder *b, uint64_t off, uint64_t len, 
 		return rc;
 	pc.off = off;
 	pc.len = len;
-	pc.unwrapped_len = unwrapped_len;
+	pc.raw_len = unwrapped_len;
 	pc.kind = lib == UNWRAP_LIB_ZLIB ? UNWRAP_ZLIB : UNWRAP_LZ4;
 	pc.xxh64 = XXH64(b->data + off, len, 0);
+	pc.filter = (uint8_t)unwrap_filter_choose(unwrapped, unwrapped_len);
+	if (pc.filter) {
+		/* The stream's bytes as stored are the filtered ones; the plan keeps only their
+		 * length (unwrap_piece_unwrap makes them again). */
+		uint8_t *f = malloc(unwrap_filter_bound(pc.filter, unwrapped_len));
+		size_t n = 0;
+
+		if (!f) {
+			free(unwrapped);
+			return -ENOMEM;
+		}
+		rc = unwrap_filter_apply(pc.filter, unwrapped, unwrapped_len, f, &n);
+		free(f);
+		if (rc || n > room) {
+			pc.filter = UNWRAP_FILTER_NONE;
+			n = unwrapped_len;
+		}
+		unwrapped_len = n;
+	}
+	pc.unwrapped_len = unwrapped_len;
 	free(unwrapped);
 	rc = builder_push(b, &pc);
 	if (rc)
@@ -521,6 +580,7 @@ static int builder_finish(struct unwrap_builder *b)
 			                         .len = next - pos,
 			                         .unwrapped_off = uoff,
 			                         .unwrapped_len = next - pos,
+			                         .raw_len = next - pos,
 			                         .kind = UNWRAP_VERBATIM};
 
 			rc = builder_push(b, &v);

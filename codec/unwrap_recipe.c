@@ -139,20 +139,46 @@ static int lz4_decode(const uint8_t *stream, size_t len, uint8_t *out, size_t ra
 	           : -EIO;
 }
 
-int unwrap_piece_unwrap(const struct unwrap_piece *piece, const uint8_t *logical, uint8_t *out)
+/* Decompresses a stream piece's logical bytes into exactly `raw_len` bytes of `raw`. */
+static int piece_decode(const struct unwrap_piece *piece, const uint8_t *logical, uint8_t *raw,
+                        uint64_t raw_len)
 {
 	switch (piece->kind) {
-	case UNWRAP_VERBATIM:
-		memcpy(out, logical, piece->len);
-		return 0;
 	case UNWRAP_ZLIB:
-		return zlib_decode(logical, piece->len, piece->recipe.window_bits, out,
-		                   piece->unwrapped_len);
+		return zlib_decode(logical, piece->len, piece->recipe.window_bits, raw, raw_len);
 	case UNWRAP_LZ4:
-		return lz4_decode(logical, piece->len, out, piece->unwrapped_len);
+		return lz4_decode(logical, piece->len, raw, raw_len);
 	default:
 		return -EINVAL;
 	}
+}
+
+int unwrap_piece_unwrap(const struct unwrap_piece *piece, const uint8_t *logical, uint8_t *out)
+{
+	uint8_t *raw;
+	size_t n = 0;
+	int rc;
+
+	if (piece->kind == UNWRAP_VERBATIM) {
+		memcpy(out, logical, piece->len);
+		return 0;
+	}
+	if (piece->filter == UNWRAP_FILTER_NONE)
+		return piece_decode(piece, logical, out, piece->unwrapped_len);
+	if (piece->raw_len > SIZE_MAX ||
+	    unwrap_filter_bound(piece->filter, piece->raw_len) < piece->unwrapped_len)
+		return -EINVAL;
+	raw = malloc(piece->raw_len ? piece->raw_len : 1);
+	if (!raw)
+		return -ENOMEM;
+	rc = piece_decode(piece, logical, raw, piece->raw_len);
+	if (!rc)
+		rc = unwrap_filter_apply(piece->filter, raw, piece->raw_len, out, &n);
+	/* The plan says how long the filtered bytes are: anything else is not this piece. */
+	if (!rc && n != piece->unwrapped_len)
+		rc = -EIO;
+	free(raw);
+	return rc;
 }
 
 /* ---- compressing with a recipe: compare (search) or write (regenerate) ---- */
@@ -246,33 +272,52 @@ static void *lz4_state_new(void)
 
 int unwrap_regenerate(const struct unwrap_piece *piece, const uint8_t *unwrapped, uint8_t *out)
 {
-	uint64_t consumed = 0;
+	const uint8_t *raw = unwrapped;
+	uint8_t *unfiltered = NULL;
+	uint64_t consumed = 0, raw_len = piece->unwrapped_len;
 	int rc;
 
-	switch (piece->kind) {
-	case UNWRAP_VERBATIM:
+	if (piece->kind == UNWRAP_VERBATIM) {
 		memcpy(out, unwrapped, piece->len);
 		return 0;
+	}
+	if (piece->filter != UNWRAP_FILTER_NONE) {
+		if (piece->raw_len > SIZE_MAX)
+			return -EIO;
+		raw_len = piece->raw_len;
+		unfiltered = malloc(raw_len ? raw_len : 1);
+		if (!unfiltered)
+			return -ENOMEM;
+		rc = unwrap_filter_invert(piece->filter, unwrapped, piece->unwrapped_len,
+		                          unfiltered, raw_len);
+		if (rc)
+			goto out;
+		raw = unfiltered;
+	}
+	switch (piece->kind) {
 	case UNWRAP_ZLIB:
-		rc = zlib_run(&piece->recipe, unwrapped, piece->unwrapped_len, NULL, out,
-		              piece->len, NULL, &consumed);
+		rc = zlib_run(&piece->recipe, raw, raw_len, NULL, out, piece->len, NULL, &consumed);
 		if (rc == -ENOENT)
 			rc = -EIO;
 		break;
 	case UNWRAP_LZ4: {
-		void *state = lz4_state_new();
+		void *state;
 		uint8_t *dst;
 		int n;
 
-		if (piece->unwrapped_len > LZ4_MAX_INPUT_SIZE)
-			return -EIO;
-		dst = malloc((size_t)LZ4_compressBound((int)piece->unwrapped_len));
+		if (raw_len > LZ4_MAX_INPUT_SIZE) {
+			rc = -EIO;
+			goto out;
+		}
+		state = lz4_state_new();
+		dst = malloc((size_t)LZ4_compressBound((int)raw_len));
 		if (!state || !dst) {
 			free(state);
 			free(dst);
-			return -ENOMEM;
+			rc = -ENOMEM;
+			goto out;
 		}
-		n = lz4_run(&piece->recipe, unwrapped, piece->unwrapped_len, dst, state);
+		n = lz4_run(&piece->recipe, raw, raw_len, dst, state);
 		rc = n > 0 && (uint64_t)n == piece->len ? 0 : -EIO;
 		if (!rc)
 			memcpy(out, dst, piece->len);
@@ -281,10 +326,13 @@ int unwrap_regenerate(const struct unwrap_piece *piece, const uint8_t *unwrapped
 		break;
 	}
 	default:
-		return -EINVAL;
+		rc = -EINVAL;
+		goto out;
 	}
 	if (!rc && XXH64(out, piece->len, 0) != piece->xxh64)
 		rc = -EIO;
+out:
+	free(unfiltered);
 	return rc;
 }
 

@@ -259,7 +259,13 @@ static int map_load(struct fs *fs, uint64_t ino, uint64_t block, struct map *m)
 	if (block < (m->head.file_len + fs->opt.block_size - 1) / fs->opt.block_size)
 		m->block_xxh64 = le64_get(v + MAP_HEAD + m->head.plan_len + 8 * block);
 	rc = unwrap_plan_decode(v + MAP_HEAD, m->head.plan_len, &m->plan);
-	if (rc) {
+	if (rc == -EPROTO) {
+		/* A plan of a newer build (e.g. filtered pieces): refused, never guessed at. */
+		fs_log("inode %llu: its piece map is of a newer format than this build reads; "
+		       "refused (EIO)",
+		       (unsigned long long)ino);
+		rc = -EIO;
+	} else if (rc) {
 		fs_log("inode %llu: piece map does not parse: %s", (unsigned long long)ino,
 		       strerror(-rc));
 		rc = -EIO;

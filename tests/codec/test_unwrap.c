@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <dirent.h>
+#include <math.h>
 #include <cmocka.h>
 
 #include "unwrap.h"
@@ -447,11 +448,176 @@ static void test_damaged_serialized_plan_is_refused(void **state)
 	for (size_t cut = 0; cut < len; cut++)
 		assert_int_equal(unwrap_plan_decode(buf, cut, &q), -EBADMSG);
 	/* A newer format version is refused as such. */
-	buf[4] = 2;
+	buf[4] = 3;
 	assert_int_equal(unwrap_plan_decode(buf, len, &q), -EPROTO);
 	unwrap_plan_free(p);
 	free(buf);
 	free(f.data);
+}
+
+static void put_double(uint8_t *p, double x)
+{
+	uint64_t u;
+
+	memcpy(&u, &x, 8);
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(u >> (56 - 8 * i));
+}
+
+/* Every record comes back bit for bit: short decimals, zeros of both signs, the ends of the
+ * exponent range, and what is no short decimal (NaN, infinity, a subnormal, pi, random bits),
+ * plus a tail that is no whole record. */
+static void test_dec8_filter_round_trips_every_record(void **state)
+{
+	const double v[] = {44.7322,
+	                    -1.05139,
+	                    82.2018663875,
+	                    0.0,
+	                    -0.0,
+	                    1e22,
+	                    1e-22,
+	                    123456789012345.0,
+	                    0.1,
+	                    -7e-5,
+	                    1.0,
+	                    3.0e300,
+	                    M_PI,
+	                    1.0 / 3.0,
+	                    NAN,
+	                    INFINITY,
+	                    -INFINITY,
+	                    4.9e-324,
+	                    2.2250738585072014e-308};
+	size_t nv = sizeof(v) / sizeof(v[0]), len = nv * 8 + 16 + 5, n = 0;
+	uint8_t *raw = malloc(len), *f, *back = malloc(len);
+	uint64_t x = 0x9e3779b97f4a7c15ull;
+
+	assert_non_null(raw);
+	assert_non_null(back);
+	for (size_t i = 0; i < nv; i++)
+		put_double(raw + 8 * i, v[i]);
+	for (size_t i = nv * 8; i < len; i++) { /* random doubles and the tail */
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		raw[i] = (uint8_t)(x >> 56);
+	}
+	f = malloc(unwrap_filter_bound(UNWRAP_FILTER_DEC8, len));
+	assert_non_null(f);
+	assert_int_equal(unwrap_filter_apply(UNWRAP_FILTER_DEC8, raw, len, f, &n), 0);
+	assert_true(n <= unwrap_filter_bound(UNWRAP_FILTER_DEC8, len));
+	/* The short decimals take 8 bytes each: 44.7322 is 447322 x 10^-4. */
+	assert_int_equal(f[0], 64 - 4);
+	assert_int_equal(f[7], 447322 & 0xff);
+	assert_int_equal(f[8], 0x80 | (64 - 5));
+	assert_true(n > len); /* the NaN, infinities, ... cost a byte each */
+	memset(back, 0xa5, len);
+	assert_int_equal(unwrap_filter_invert(UNWRAP_FILTER_DEC8, f, n, back, len), 0);
+	assert_memory_equal(back, raw, len);
+	/* A wrong length or an exponent out of range is not such output. */
+	assert_int_equal(unwrap_filter_invert(UNWRAP_FILTER_DEC8, f, n, back, len - 1), -EIO);
+	assert_int_equal(unwrap_filter_invert(UNWRAP_FILTER_DEC8, f, n - 1, back, len), -EIO);
+	f[0] = 64 + 23;
+	assert_int_equal(unwrap_filter_invert(UNWRAP_FILTER_DEC8, f, n, back, len), -EIO);
+	assert_int_equal(unwrap_filter_invert(UNWRAP_FILTER_COUNT, f, n, back, len), -EIO);
+	free(raw);
+	free(f);
+	free(back);
+}
+
+/* The filter is chosen for arrays of short decimals only: not for random doubles (issue-1070's
+ * baskets), integers or text. */
+static void test_dec8_filter_is_chosen_for_short_decimals_only(void **state)
+{
+	size_t n = 1024, len = n * 8;
+	uint8_t *raw = malloc(len);
+	uint64_t x = 1;
+
+	assert_non_null(raw);
+	/* Values as parsed from print: the nearest double to a decimal of 3 to 5 digits. */
+	for (size_t i = 0; i < n; i++)
+		put_double(raw + 8 * i, ((double)(i * 7919 % 100000) - 50000.0) / 1000.0);
+	assert_int_equal(unwrap_filter_choose(raw, len), UNWRAP_FILTER_DEC8);
+	/* Too short to pay. */
+	assert_int_equal(unwrap_filter_choose(raw, 64 * 8), UNWRAP_FILTER_NONE);
+	for (size_t i = 0; i < n; i++) {
+		x = x * 6364136223846793005ull + 1442695040888963407ull;
+		put_double(raw + 8 * i, (double)(x >> 11) / 9007199254740992.0);
+	}
+	assert_int_equal(unwrap_filter_choose(raw, len), UNWRAP_FILTER_NONE);
+	for (size_t i = 0; i < len; i += 4) { /* big-endian int32 counters */
+		raw[i] = 0;
+		raw[i + 1] = 0;
+		raw[i + 2] = (uint8_t)(i >> 10);
+		raw[i + 3] = (uint8_t)(i >> 2);
+	}
+	assert_int_equal(unwrap_filter_choose(raw, len), UNWRAP_FILTER_NONE);
+	memset(raw, 'a', len);
+	assert_int_equal(unwrap_filter_choose(raw, len), UNWRAP_FILTER_NONE);
+	free(raw);
+}
+
+/* Zmumu's double baskets (printed values: 82.2018663875, 44.7322) are filtered; the plan says so
+ * in version 2 and re-creates the file; a plan without filtered pieces stays version 1, which
+ * older builds read. A version-2 plan with a filtered piece's bytes damaged is EIO. */
+static void test_filtered_plans_are_version_2_and_recreate_the_file(void **state)
+{
+	struct file f, g;
+	struct unwrap_plan *p, *q;
+	uint8_t *buf, *u, *out;
+	size_t n, len, filtered = 0;
+
+	load_rootc("uproot-Zmumu-zlib.root", &f);
+	p = scan(&f);
+	for (uint32_t i = 0; i < p->n_pieces; i++)
+		if (p->pieces[i].filter == UNWRAP_FILTER_DEC8) {
+			filtered++;
+			assert_true(p->pieces[i].raw_len % 8 == 0);
+		}
+	/* E, px, py, pz, pt, eta, phi of two muons and M: 15 branches of doubles. */
+	assert_int_equal(filtered, 15);
+	assert_plan_recreates(p, f.data, f.len);
+	n = unwrap_plan_encoded_size(p);
+	buf = malloc(n);
+	assert_int_equal(unwrap_plan_encode(p, buf, n, &len), 0);
+	assert_int_equal(buf[4] | buf[5] << 8, 2);
+	assert_int_equal(unwrap_plan_decode(buf, len, &q), 0);
+	for (uint32_t i = 0; i < p->n_pieces; i++)
+		assert_true(unwrap_check_piece_equal(&q->pieces[i], &p->pieces[i]));
+	assert_plan_recreates(q, f.data, f.len);
+	/* A filtered piece whose bytes are damaged does not regenerate. */
+	u = malloc(p->unwrapped_len);
+	assert_int_equal(unwrap_plan_unwrap(p, f.data, f.len, u), 0);
+	for (uint32_t i = 0; i < p->n_pieces; i++) {
+		const struct unwrap_piece *pc = &p->pieces[i];
+
+		if (!pc->filter)
+			continue;
+		out = malloc(pc->len);
+		u[pc->unwrapped_off + pc->unwrapped_len / 2] ^= 0x01;
+		assert_int_equal(unwrap_regenerate(pc, u + pc->unwrapped_off, out), -EIO);
+		u[pc->unwrapped_off + pc->unwrapped_len / 2] ^= 0x01;
+		free(out);
+		break;
+	}
+	free(u);
+	unwrap_plan_free(q);
+	free(buf);
+	/* issue-1070's baskets are random doubles: nothing filtered, version 1. */
+	load_rootc("uproot-issue-1070.root", &g);
+	unwrap_plan_free(p);
+	p = scan(&g);
+	for (uint32_t i = 0; i < p->n_pieces; i++)
+		assert_int_equal(p->pieces[i].filter, UNWRAP_FILTER_NONE);
+	n = unwrap_plan_encoded_size(p);
+	buf = malloc(n);
+	assert_int_equal(unwrap_plan_encode(p, buf, n, &len), 0);
+	assert_int_equal(buf[4] | buf[5] << 8, 1);
+	assert_int_equal(unwrap_plan_decode(buf, len, &q), 0);
+	assert_plan_recreates(q, g.data, g.len);
+	unwrap_plan_free(q);
+	unwrap_plan_free(p);
+	free(buf);
+	free(f.data);
+	free(g.data);
 }
 
 /* Damaged unwrapped bytes (a bad block of the store, a different library) never come back as
@@ -655,6 +821,9 @@ int main(void)
 	    cmocka_unit_test(test_plan_find_returns_the_piece_holding_an_offset),
 	    cmocka_unit_test(test_plan_serialization_round_trips),
 	    cmocka_unit_test(test_damaged_serialized_plan_is_refused),
+	    cmocka_unit_test(test_dec8_filter_round_trips_every_record),
+	    cmocka_unit_test(test_dec8_filter_is_chosen_for_short_decimals_only),
+	    cmocka_unit_test(test_filtered_plans_are_version_2_and_recreate_the_file),
 	    cmocka_unit_test(test_regenerate_from_damaged_unwrapped_bytes_is_eio),
 	    cmocka_unit_test(test_regenerate_with_a_drifted_recipe_is_eio),
 	    cmocka_unit_test(test_canary_names_the_library_a_plan_needs),

@@ -10,6 +10,7 @@ int unwrap_check_piece_equal(const struct unwrap_piece *a, const struct unwrap_p
 {
 	return a->off == b->off && a->len == b->len && a->unwrapped_off == b->unwrapped_off &&
 	       a->unwrapped_len == b->unwrapped_len && a->xxh64 == b->xxh64 && a->kind == b->kind &&
+	       a->filter == b->filter && a->raw_len == b->raw_len &&
 	       a->recipe.lib == b->recipe.lib && a->recipe.origin == b->recipe.origin &&
 	       a->recipe.level == b->recipe.level &&
 	       a->recipe.window_bits == b->recipe.window_bits &&
