@@ -42,26 +42,61 @@ static inline uint32_t counter_p12(uint32_t c)
 	return c >> 20;
 }
 
-/* Moves the counter at `c` towards `target` (0 or 2^22 - 1). Written as one add to the packed
- * word: (p + d) << 10 | n' equals v + (d << 10) + (n' - n) modulo 2^32, as n' <= 1023. */
-static inline void counter_update(uint32_t *c, int32_t target, int limit)
+/* Moves the counter at `c` towards `target` (0 or 2^22 - 1) by step[n] (its rate and count
+ * increment). Written as one add to the packed word: (p + d) << 10 | n' equals
+ * v + (d << 10) + (n' - n) modulo 2^32, as n' <= 1023. */
+static inline void counter_update(uint32_t *c, int64_t target, const struct mix_cm_step *step)
 {
-	uint32_t v = *c, n = v & 1023;
-	int32_t p = (int32_t)(v >> 10);
-	int32_t d = (int32_t)(((int64_t)(target - p) * mix_rate_tab[n]) >> 16);
+	uint32_t v = *c;
+	const struct mix_cm_step *s = &step[v & 1023];
+	int64_t d = ((target - (int64_t)(v >> 10)) * s->rate) >> 16;
 
-	*c = v + ((uint32_t)d << 10) + ((int)n < limit);
+	*c = v + ((uint32_t)d << 10) + s->inc;
 }
 
-/* The shapes of context set that the per-bit loops are compiled for (constant counts let the
- * compiler unroll them); any other set takes the generic loops. */
+/* Fills step[0..n) for counters whose count stops at `limit`. */
+static void steps_fill(struct mix_cm_step *step, int n, int limit)
+{
+	for (int i = 0; i < n; i++) {
+		step[i].rate = mix_rate_tab[i];
+		step[i].inc = i < limit;
+	}
+}
+
+/* The context sets that the per-bit and per-byte code is compiled for (with det_inputs, the
+ * record match and matches of 4 bytes or more: the format-2 levels), so that the compiler
+ * unrolls the loops over contexts and drops the tests of absent ones; any other set takes the
+ * generic code, which gives the same results. */
+#define SET_7  (MIX_CTX_O2 | MIX_CTX_O6 | MIX_CTX_REC2 | MIX_CTX_LONG1 | MIX_CTX_TEXTS)
+#define SET_9  (SET_7 | MIX_CTX_O1 | MIX_CTX_REC3)
+#define SET_11 (SET_9 | MIX_CTX_SPARSE2 | MIX_CTX_LONG2)
+#define SET_17 MIX_CTX_COUNTS(0x5e, 2, 2, 3, 3)
 enum {
 	SHAPE_ANY,
-	SHAPE_7_2,  /* 7 hashed contexts, 2 of them orders (format 2 levels 1, 2, 5) */
-	SHAPE_9_3,  /* level 3 */
-	SHAPE_11_3, /* level 6 */
-	SHAPE_17_5, /* levels 4, 7-9; format 1 levels 1-2 */
+	SHAPE_7,  /* format 2 levels 1, 2, 5 */
+	SHAPE_9,  /* level 3 */
+	SHAPE_11, /* level 6 */
+	SHAPE_17, /* levels 4, 7-9; format 1 levels 1-2 */
 };
+
+/* The shape of a context set (a SHAPE_* value). */
+static int shape_of(const struct mix_cm_params *p)
+{
+	if (!p->det_inputs || !p->record || p->match_min != 4)
+		return SHAPE_ANY;
+	switch (p->contexts) {
+	case SET_7:
+		return SHAPE_7;
+	case SET_9:
+		return SHAPE_9;
+	case SET_11:
+		return SHAPE_11;
+	case SET_17:
+		return SHAPE_17;
+	default:
+		return SHAPE_ANY;
+	}
+}
 
 int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 {
@@ -91,17 +126,11 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 		cm->used[i] = (uint8_t)(n0 + n1);
 	}
 	cm->deterministic[0] = 0;
-	cm->shape = SHAPE_ANY;
-	if (p->det_inputs) {
-		if (n == 7 && norders == 2)
-			cm->shape = SHAPE_7_2;
-		else if (n == 9 && norders == 3)
-			cm->shape = SHAPE_9_3;
-		else if (n == 11 && norders == 3)
-			cm->shape = SHAPE_11_3;
-		else if (n == 17 && norders == 5)
-			cm->shape = SHAPE_17_5;
-	}
+	cm->shape = shape_of(p);
+	steps_fill(cm->step_sm, 128, 127);
+	steps_fill(cm->step_255, 256, 255);
+	steps_fill(cm->step_o0, 1024, 1023);
+	steps_fill(cm->step_o1, 1024, p->limit);
 	cm->norders = norders;
 	cm->ninputs =
 	    2 + (p->det_inputs ? 2 : 1) * n + (p->match_min ? 2 : 0) + (p->record ? 1 : 0);
@@ -205,12 +234,10 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
 	cm->hits = 0;
 }
 
-/* The slot of context hash `h` for the current nibble: in its line, the first slot whose check
- * matches, else the one holding the least history (the first of equals), cleared. */
-static inline uint8_t *slot_find(struct mix_cm *cm, uint32_t h)
+/* The slot for the current nibble in `line`: the first slot whose check matches, else the one
+ * holding the least history (the first of equals), cleared. */
+static inline uint8_t *slot_find(struct mix_cm *cm, uint8_t *line, uint8_t check)
 {
-	uint8_t *line = cm->table + ((size_t)(h >> 6) & cm->mask) * CM_LINE;
-	uint8_t check = (uint8_t)((h * 0x2545f491u) >> 24);
 	uint32_t hit = (uint32_t)(line[0] == check) | (uint32_t)(line[16] == check) << 1 |
 	               (uint32_t)(line[32] == check) << 2 | (uint32_t)(line[48] == check) << 3;
 	uint8_t *victim = line;
@@ -232,18 +259,25 @@ static inline uint8_t *slot_find(struct mix_cm *cm, uint32_t h)
 	return victim;
 }
 
-static void buckets_select(struct mix_cm *cm)
+/* Each hashed context's slot for the nibble that starts (the nibble's bits so far: 1 at a byte
+ * start, 1xxxx at its middle); a context hash h picks line (h >> 6) and check byte
+ * (h * 0x2545f491) >> 24. */
+static inline __attribute__((always_inline)) void buckets_select(struct mix_cm *cm, const int nh)
 {
-	uint32_t nib = cm->c0; /* 1 at a byte start, 1xxxx at its middle */
-	uint32_t h[MIX_CM_MAX_HASHED];
+	uint32_t nib = cm->c0;
+	uint8_t *line[MIX_CM_MAX_HASHED];
+	uint8_t check[MIX_CM_MAX_HASHED];
 
 	/* all the lines first, so that their cache misses overlap */
-	for (int k = 0; k < cm->nhashed; k++) {
-		h[k] = cm_hash(cm->ctx_hash[k], nib);
-		__builtin_prefetch(cm->table + ((size_t)(h[k] >> 6) & cm->mask) * CM_LINE);
+	for (int k = 0; k < nh; k++) {
+		uint32_t h = cm_hash(cm->ctx_hash[k], nib);
+
+		line[k] = cm->table + ((size_t)(h >> 6) & cm->mask) * CM_LINE;
+		check[k] = (uint8_t)((h * 0x2545f491u) >> 24);
+		__builtin_prefetch(line[k]);
 	}
-	for (int k = 0; k < cm->nhashed; k++)
-		cm->bucket[k] = slot_find(cm, h[k]);
+	for (int k = 0; k < nh; k++)
+		cm->bucket[k] = slot_find(cm, line[k], check[k]);
 }
 
 static inline uint8_t hist(const struct mix_cm *cm, uint32_t back)
@@ -314,9 +348,9 @@ static void record_update(struct mix_cm *cm, uint8_t c)
 	cm->rec_expect = cm->pos >= st ? cm->buf[cm->pos - st] : -1;
 }
 
-static void match_update(struct mix_cm *cm)
+/* Compiled with min constant for the shapes. */
+static inline __attribute__((always_inline)) void match_update(struct mix_cm *cm, const int min)
 {
-	int min = cm->p.match_min;
 	uint32_t h = 0;
 
 	if (cm->match_len > 0 && cm->match_byte == (int)(cm->c4 & 255)) {
@@ -389,13 +423,12 @@ static void rec_gather(struct mix_cm *cm)
 	}
 }
 
-/* Computes the hashed contexts for the next byte. */
-static void contexts_update(struct mix_cm *cm)
+/* Computes the hashed contexts `on` for the next byte (constant for the shapes). */
+static inline __attribute__((always_inline)) void contexts_update(struct mix_cm *cm,
+                                                                  const uint32_t on)
 {
 	uint32_t c4 = cm->c4, c8 = cm->c8;
 	int k = 0;
-
-	uint32_t on = cm->p.contexts;
 
 	if (on & MIX_CTX_O1)
 		cm->ctx_hash[k++] = cm_hash(SALT_ORDER + 1, c4 & 0xff);
@@ -515,23 +548,26 @@ static inline __attribute__((always_inline)) int hashed_inputs(struct mix_cm *cm
 
 /* The hashed contexts learn `bit` (target: its counter target). */
 static inline __attribute__((always_inline)) void hashed_update(struct mix_cm *cm, int bit,
-                                                                int32_t target, const int nh)
+                                                                int64_t target, const int nh)
 {
 	for (int k = 0; k < nh; k++) {
 		uint8_t *h = cm->at[k].hist;
 
 		*h = mix_state_next[*h][bit];
-		counter_update(cm->at[k].counter, target, 127);
+		counter_update(cm->at[k].counter, target, cm->step_sm);
 	}
 }
 
-void mix_cm_predict(struct mix_cm *cm, int32_t *x)
+/* mix_cm_predict for a context set of nh hashed contexts, no of them orders (constants for the
+ * shapes). */
+static inline __attribute__((always_inline)) void
+predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int det)
 {
 	int n = 0;
 
 	cm->match_lb = 0; /* set below while a match agrees; else match_len is 0 */
 	if (cm->bitpos == 0 || cm->bitpos == 4)
-		buckets_select(cm);
+		buckets_select(cm, nh);
 	{
 		uint32_t *s0 = &cm->o0[cm->c0];
 		uint32_t *s1 = &cm->o1[(cm->c4 & 255) << 8 | cm->c0];
@@ -550,26 +586,7 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 
 			node = (1u << j) | (cm->c0 & ((1u << j) - 1));
 		}
-		switch (cm->shape) {
-		case SHAPE_7_2:
-			n += hashed_inputs(cm, node, x + n, 7, 2, 1);
-			break;
-		case SHAPE_9_3:
-			n += hashed_inputs(cm, node, x + n, 9, 3, 1);
-			break;
-		case SHAPE_11_3:
-			n += hashed_inputs(cm, node, x + n, 11, 3, 1);
-			break;
-		case SHAPE_17_5:
-			n += hashed_inputs(cm, node, x + n, 17, 5, 1);
-			break;
-		default:
-			if (cm->p.det_inputs)
-				n += hashed_inputs(cm, node, x + n, cm->nhashed, cm->norders, 1);
-			else
-				n += hashed_inputs(cm, node, x + n, cm->nhashed, cm->norders, 0);
-			break;
-		}
+		n += hashed_inputs(cm, node, x + n, nh, no, det);
 	}
 	if (cm->p.match_min) {
 		if (cm->match_len) {
@@ -631,33 +648,44 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 	}
 }
 
-void mix_cm_update(struct mix_cm *cm, int bit)
+void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 {
-	int32_t target = bit ? (1 << 22) - 1 : 0;
-
-	counter_update(cm->slot[0], target, 1023);
-	counter_update(cm->slot[1], target, cm->p.limit);
 	switch (cm->shape) {
-	case SHAPE_7_2:
-		hashed_update(cm, bit, target, 7);
+	case SHAPE_7:
+		predict_as(cm, x, 7, 2, 1);
 		break;
-	case SHAPE_9_3:
-		hashed_update(cm, bit, target, 9);
+	case SHAPE_9:
+		predict_as(cm, x, 9, 3, 1);
 		break;
-	case SHAPE_11_3:
-		hashed_update(cm, bit, target, 11);
+	case SHAPE_11:
+		predict_as(cm, x, 11, 3, 1);
 		break;
-	case SHAPE_17_5:
-		hashed_update(cm, bit, target, 17);
+	case SHAPE_17:
+		predict_as(cm, x, 17, 5, 1);
 		break;
 	default:
-		hashed_update(cm, bit, target, cm->nhashed);
+		if (cm->p.det_inputs)
+			predict_as(cm, x, cm->nhashed, cm->norders, 1);
+		else
+			predict_as(cm, x, cm->nhashed, cm->norders, 0);
 		break;
 	}
+}
+
+/* mix_cm_update for the context set `on` of nh contexts and matches of at least `min` bytes
+ * (constants for the shapes). */
+static inline __attribute__((always_inline)) void
+update_as(struct mix_cm *cm, int bit, const uint32_t on, const int nh, const int min)
+{
+	int64_t target = bit ? (1 << 22) - 1 : 0;
+
+	counter_update(cm->slot[0], target, cm->step_o0);
+	counter_update(cm->slot[1], target, cm->step_o1);
+	hashed_update(cm, bit, target, nh);
 	if (cm->match_slot)
-		counter_update(cm->match_slot, target, 255);
+		counter_update(cm->match_slot, target, cm->step_255);
 	if (cm->rec_slot)
-		counter_update(cm->rec_slot, target, 255);
+		counter_update(cm->rec_slot, target, cm->step_255);
 	cm->rec_agree &= bit ? cm->rec_ones : ~cm->rec_ones;
 	cm->c0 = cm->c0 << 1 | (uint32_t)bit;
 	cm->bitpos++;
@@ -669,20 +697,41 @@ void mix_cm_update(struct mix_cm *cm, int bit)
 		cm->c0 = 1;
 		cm->bitpos = 0;
 		cm->pos++;
-		if (cm->p.match_min)
-			match_update(cm);
-		if (cm->p.record || (cm->p.contexts & MIX_CTX_RECORDS))
+		if (min)
+			match_update(cm, min);
+		if (cm->p.record || (on & MIX_CTX_RECORDS))
 			record_update(cm, c);
-		if (cm->p.contexts & MIX_CTX_TEXTS)
+		if (on & MIX_CTX_TEXTS)
 			text_update(cm, c);
-		if (cm->p.contexts & (MIX_CTX_IND1 | MIX_CTX_IND2)) {
+		if (on & (MIX_CTX_IND1 | MIX_CTX_IND2)) {
 			uint32_t c1 = (cm->c4 >> 8) & 0xff, c2 = (cm->c4 >> 8) & 0xffff;
 
 			cm->ind1[c1] = (uint16_t)(cm->ind1[c1] << 8 | c);
 			cm->ind2[c2] = (uint16_t)(cm->ind2[c2] << 8 | c);
 		}
-		contexts_update(cm);
+		contexts_update(cm, on);
 		if (cm->p.record)
 			rec_gather(cm);
+	}
+}
+
+void mix_cm_update(struct mix_cm *cm, int bit)
+{
+	switch (cm->shape) {
+	case SHAPE_7:
+		update_as(cm, bit, SET_7, 7, 4);
+		break;
+	case SHAPE_9:
+		update_as(cm, bit, SET_9, 9, 4);
+		break;
+	case SHAPE_11:
+		update_as(cm, bit, SET_11, 11, 4);
+		break;
+	case SHAPE_17:
+		update_as(cm, bit, SET_17, 17, 4);
+		break;
+	default:
+		update_as(cm, bit, cm->p.contexts, cm->nhashed, cm->p.match_min);
+		break;
 	}
 }

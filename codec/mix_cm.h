@@ -147,7 +147,13 @@ struct mix_cm {
 	 * for state 0, a context not seen before) */
 	int16_t deterministic[256];
 	uint8_t used[256]; /* per state: the bits it has seen (n0 + n1), for slot replacement */
-	int shape;         /* which compiled copy of the per-bit loops fits these params */
+	/* a counter's step by its count n: the rate (mix_rate_tab[n]) and 1 while n is under the
+	 * counter's limit, for the limits in use (127: state maps; 255: match and record match;
+	 * 1023: order 0; params.limit: order 1) */
+	struct mix_cm_step {
+		uint16_t rate, inc;
+	} step_sm[128], step_255[256], step_o0[1024], step_o1[1024];
+	int shape; /* which compiled copy of the per-bit loops fits these params */
 };
 
 int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out);
