@@ -227,6 +227,8 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
 		cm->rec_sm[i] = CM_INIT;
 	cm->rec_alive = 0;
 	cm->rec_agree = cm->rec_ones = 0;
+	cm->rec_bits = 0;
+	cm->match_lb_byte = cm->match_conf = 0;
 	cm->rec_slot = NULL;
 	cm->line_start = cm->prev_line_start = 0;
 	cm->field = cm->word_hash = 0;
@@ -348,6 +350,22 @@ static void record_update(struct mix_cm *cm, uint8_t c)
 	cm->rec_expect = cm->pos >= st ? cm->buf[cm->pos - st] : -1;
 }
 
+static inline int match_bucket(uint32_t len)
+{
+
+	if (len < 16)
+		return (int)len;
+	if (len < 32)
+		return 16 + (int)(len - 16) / 4;
+	if (len < 64)
+		return 20 + (int)(len - 32) / 8;
+	if (len < 128)
+		return 24 + (int)(len - 64) / 16;
+	if (len < 256)
+		return 28 + (int)(len - 128) / 64;
+	return len < 512 ? 30 : 31;
+}
+
 /* Compiled with min constant for the shapes. */
 static inline __attribute__((always_inline)) void match_update(struct mix_cm *cm, const int min)
 {
@@ -379,22 +397,9 @@ static inline __attribute__((always_inline)) void match_update(struct mix_cm *cm
 	cm->match_tab[h] = cm->pos;
 out:
 	cm->match_byte = cm->match_len ? cm->buf[cm->match_ptr] : -1;
-}
-
-static inline int match_bucket(uint32_t len)
-{
-
-	if (len < 16)
-		return (int)len;
-	if (len < 32)
-		return 16 + (int)(len - 16) / 4;
-	if (len < 64)
-		return 20 + (int)(len - 32) / 8;
-	if (len < 128)
-		return 24 + (int)(len - 64) / 16;
-	if (len < 256)
-		return 28 + (int)(len - 128) / 64;
-	return len < 512 ? 30 : 31;
+	cm->match_lb_byte = match_bucket(cm->match_len);
+	cm->match_conf =
+	    cm->match_lb_byte < 16 ? cm->match_lb_byte * 32 : 512 + (cm->match_lb_byte - 16) * 64;
 }
 
 int mix_cm_match_bucket(const struct mix_cm *cm)
@@ -413,14 +418,23 @@ static int is_word_byte(uint8_t c)
 static void rec_gather(struct mix_cm *cm)
 {
 	uint32_t st = cm->stride ? cm->stride : 4;
+	uint64_t bits = 0;
 
 	cm->rec_agree = 0;
-	for (uint32_t k = 0; k < RM_RECORDS; k++) {
-		if ((cm->rec_alive >> k & 1) && (k + 1) * st <= cm->pos) {
-			cm->rec_byte[k] = (uint16_t)(cm->buf[cm->pos - (k + 1) * st] | 256);
+	for (uint32_t m = cm->rec_alive; m; m &= m - 1) {
+		uint32_t k = (uint32_t)__builtin_ctz(m);
+
+		if ((k + 1) * st <= cm->pos) {
+			/* the byte in all 8 bytes of a word, byte j keeping bit 7 - j, each byte
+			 * then made 0 or 1 and moved to bit k */
+			uint64_t b = cm->buf[cm->pos - (k + 1) * st] * 0x0101010101010101u &
+			             0x0102040810204080u;
+
+			bits |= ((b + 0x7f7f7f7f7f7f7f7fu) >> 7 & 0x0101010101010101u) << k;
 			cm->rec_agree |= 1u << k;
 		}
 	}
+	cm->rec_bits = bits;
 }
 
 /* Computes the hashed contexts `on` for the next byte (constant for the shapes). */
@@ -593,16 +607,13 @@ predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int 
 			int expect = (cm->match_byte | 256) >> (7 - cm->bitpos);
 
 			if ((uint32_t)(expect >> 1) == cm->c0) {
-				int bit = expect & 1, lb = match_bucket(cm->match_len);
-				int st;
+				int bit = expect & 1, lb = cm->match_lb_byte;
 
 				cm->match_bit = bit;
 				cm->match_lb = lb;
 				cm->match_slot = &cm->match_sm[lb * 2 + bit];
-				st = mix_stretch((int)counter_p12(*cm->match_slot));
-				x[n++] = st;
-				x[n++] =
-				    (bit ? 1 : -1) * (lb < 16 ? lb * 32 : 512 + (lb - 16) * 64);
+				x[n++] = mix_stretch((int)counter_p12(*cm->match_slot));
+				x[n++] = bit ? cm->match_conf : -cm->match_conf;
 			} else {
 				cm->match_len = 0;
 				cm->match_slot = NULL;
@@ -617,31 +628,19 @@ predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int 
 	}
 	if (cm->p.record) {
 		/* the most recent of the last RM_RECORDS records that agrees with this one so far
-		 */
-		int first = -1, votes[2] = {0, 0};
-		uint32_t ones = 0;
+		 * (the lowest bit of rec_agree), and whether all that agree predict the same bit */
+		uint32_t agree = cm->rec_agree;
+		uint32_t ones = (uint32_t)(cm->rec_bits >> (8 * cm->bitpos)) & agree;
 
+		cm->rec_ones = ones;
 		cm->rec_slot = NULL;
 		x[n] = 0;
-		/* the candidates that agree with this byte so far, in order of k (rec_agree) */
-		for (uint32_t m = cm->rec_agree; m; m &= m - 1) {
-			int k = __builtin_ctz(m);
-			int bit = cm->rec_byte[k] >> (7 - cm->bitpos) & 1;
-
-			ones |= (uint32_t)bit << k;
-			votes[bit]++;
-			if (first < 0)
-				first = k * 2 + bit;
-		}
-		cm->rec_ones = ones;
-		if (first >= 0) {
+		if (agree) {
+			uint32_t k = (uint32_t)__builtin_ctz(agree), bit = ones >> k & 1;
 			uint32_t col = cm->rec_col > 7 ? 7 : cm->rec_col;
-			int unanimous = votes[0] == 0 || votes[1] == 0;
+			uint32_t unanimous = ones == 0 || ones == agree;
 
-			cm->rec_slot = &cm->rec_sm[(((uint32_t)(first >> 1) * 8 + col) * 2 +
-			                            (uint32_t)unanimous) *
-			                               2 +
-			                           (uint32_t)(first & 1)];
+			cm->rec_slot = &cm->rec_sm[((k * 8 + col) * 2 + unanimous) * 2 + bit];
 			x[n] = mix_stretch((int)counter_p12(*cm->rec_slot));
 		}
 		n++;

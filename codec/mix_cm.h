@@ -109,9 +109,11 @@ struct mix_cm {
 	uint32_t *match_tab;
 	int match_bits; /* of match_tab in use for this chunk */
 	uint32_t match_ptr, match_len;
-	int match_byte; /* expected byte, -1 if none */
-	int match_bit;  /* expected next bit when match_len > 0 */
-	int match_lb;   /* mix_cm_match_bucket() as of the last mix_cm_predict */
+	int match_byte;                /* expected byte, -1 if none */
+	int match_bit;                 /* expected next bit when match_len > 0 */
+	int match_lb;                  /* mix_cm_match_bucket() as of the last mix_cm_predict */
+	int match_lb_byte, match_conf; /* set once a byte: the bucket of match_len, and the
+	                                  magnitude of the input that says how long it is */
 	uint32_t match_sm[64];
 	uint32_t *match_slot;
 	/* record model */
@@ -130,10 +132,11 @@ struct mix_cm {
 	int rec_expect;        /* the byte one stride back, -1 if none */
 	uint32_t rec_alive;    /* bit k: record k + 1 back agrees with this one so far */
 	/* the record match's candidates, gathered once a byte: bit k of rec_agree: record k + 1
-	 * back is alive, in the chunk, and agrees with this byte's bits so far; rec_byte[k]: its
-	 * byte | 256; rec_ones: which of them predict a 1 at the current bit */
+	 * back is alive, in the chunk, and agrees with this byte's bits so far; bit k of byte j of
+	 * rec_bits: bit 7 - j of its byte; rec_ones: which of them predict a 1 at the current bit
+	 */
 	uint32_t rec_agree, rec_ones;
-	uint16_t rec_byte[8];
+	uint64_t rec_bits;
 	uint32_t rec_sm[256];
 	uint32_t *rec_slot;
 	/* text model */
