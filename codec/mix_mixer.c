@@ -6,11 +6,27 @@
 
 typedef int32_t mix_v8 __attribute__((vector_size(32), aligned(32)));
 
+/* *w = *v clamped to +-MIX_W_MAX, by masks (any CPU) or by min/max (AVX2): the same integers.
+ * (Pointers: a vector passed by value would change the ABI of the portable build.) */
+static inline void store_clamped_portable(mix_v8 *w, const mix_v8 *vp)
+{
+	mix_v8 v = *vp;
+	const mix_v8 hi = {MIX_W_MAX, MIX_W_MAX, MIX_W_MAX, MIX_W_MAX,
+	                   MIX_W_MAX, MIX_W_MAX, MIX_W_MAX, MIX_W_MAX};
+	mix_v8 over = v > hi, under = v < -hi;
+
+	v = (v & ~over) | (hi & over);
+	*w = (v & ~under) | (-hi & under);
+}
+
 /* One body, compiled twice: for AVX2 and for any x86-64 (or other) CPU. Integer lanes, so the
  * results are the same bits either way. |x| < 2^11 and |w >> 4| < 2^14: with at most 64 inputs
- * no lane of the dot product overflows; |x * err| < 2^11 * 2^12 * 2^7 for rates below 128. */
+ * no lane of the dot product overflows; |x * err| < 2^11 * 2^12 * 2^7 for rates below 128.
+ * The bodies are inlined into one function per vector count the level table uses (3 and 5
+ * vectors: the loops unrolled with a constant count) and one for any count. */
 #define MIX_KERNELS(SUFFIX, ATTR)                                                                  \
-	ATTR static int32_t dot_##SUFFIX(const int32_t *x, const int32_t *w, int n)                \
+	ATTR static inline __attribute__((always_inline))                                          \
+	int32_t dot_body_##SUFFIX(const int32_t *x, const int32_t *w, int n)                       \
 	{                                                                                          \
 		const mix_v8 *xv = (const mix_v8 *)x, *wv = (const mix_v8 *)w;                     \
 		mix_v8 acc = {0};                                                                  \
@@ -22,28 +38,23 @@ typedef int32_t mix_v8 __attribute__((vector_size(32), aligned(32)));
 			sum += acc[k];                                                             \
 		return sum;                                                                        \
 	}                                                                                          \
-	ATTR static void train_##SUFFIX(const int32_t *x, int32_t *w, int n, int32_t err,          \
-	                                int shift)                                                 \
+	ATTR static inline __attribute__((always_inline)) void train_body_##SUFFIX(                \
+	    const int32_t *x, int32_t *w, int n, int32_t err, int shift)                           \
 	{                                                                                          \
 		const mix_v8 *xv = (const mix_v8 *)x;                                              \
 		mix_v8 *wv = (mix_v8 *)w;                                                          \
 		mix_v8 errv = {err, err, err, err, err, err, err, err};                            \
-		mix_v8 hi = {MIX_W_MAX, MIX_W_MAX, MIX_W_MAX, MIX_W_MAX,                           \
-		             MIX_W_MAX, MIX_W_MAX, MIX_W_MAX, MIX_W_MAX};                          \
                                                                                                    \
 		for (int i = 0; i < n / 8; i++) {                                                  \
 			mix_v8 v = wv[i] + ((xv[i] * errv) >> shift);                              \
-			mix_v8 over = v > hi, under = v < -hi;                                     \
                                                                                                    \
-			v = (v & ~over) | (hi & over);                                             \
-			wv[i] = (v & ~under) | (-hi & under);                                      \
+			store_clamped_##SUFFIX(&wv[i], &v);                                        \
 		}                                                                                  \
-	}
-
-/* Three mixers over the same inputs (a weight set each), the inputs read once: the sums and
- * steps of dot/train above, so the same integers. */
-#define MIX_KERNELS_3(SUFFIX, ATTR)                                                                \
-	ATTR static void dot3_##SUFFIX(const int32_t *x, int32_t *const *w, int n, int32_t *out)   \
+	}                                                                                          \
+	/* Three mixers over the same inputs (a weight set each), the inputs read once: the sums   \
+	 * and steps of dot/train above, so the same integers. */                                  \
+	ATTR static inline __attribute__((always_inline)) void dot3_body_##SUFFIX(                 \
+	    const int32_t *x, int32_t *const *w, int n, int32_t *out)                              \
 	{                                                                                          \
 		const mix_v8 *xv = (const mix_v8 *)x, *w0 = (const mix_v8 *)w[0],                  \
 		             *w1 = (const mix_v8 *)w[1], *w2 = (const mix_v8 *)w[2];               \
@@ -61,40 +72,86 @@ typedef int32_t mix_v8 __attribute__((vector_size(32), aligned(32)));
 			out[2] += a2[k];                                                           \
 		}                                                                                  \
 	}                                                                                          \
-	ATTR static void train3_##SUFFIX(const int32_t *x, int32_t *const *w, int n,               \
-	                                 const int32_t *err, int shift)                            \
+	ATTR static inline __attribute__((always_inline)) void train3_body_##SUFFIX(               \
+	    const int32_t *x, int32_t *const *w, int n, const int32_t *err, int shift)             \
 	{                                                                                          \
 		const mix_v8 *xv = (const mix_v8 *)x;                                              \
-		mix_v8 *wv[3] = {(mix_v8 *)w[0], (mix_v8 *)w[1], (mix_v8 *)w[2]};                  \
-		mix_v8 hi = {MIX_W_MAX, MIX_W_MAX, MIX_W_MAX, MIX_W_MAX,                           \
-		             MIX_W_MAX, MIX_W_MAX, MIX_W_MAX, MIX_W_MAX};                          \
+		mix_v8 *w0 = (mix_v8 *)w[0], *w1 = (mix_v8 *)w[1], *w2 = (mix_v8 *)w[2];           \
 		mix_v8 e0 = {err[0], err[0], err[0], err[0], err[0], err[0], err[0], err[0]};      \
 		mix_v8 e1 = {err[1], err[1], err[1], err[1], err[1], err[1], err[1], err[1]};      \
 		mix_v8 e2 = {err[2], err[2], err[2], err[2], err[2], err[2], err[2], err[2]};      \
                                                                                                    \
 		for (int i = 0; i < n / 8; i++) {                                                  \
-			mix_v8 v0 = wv[0][i] + ((xv[i] * e0) >> shift);                            \
-			mix_v8 v1 = wv[1][i] + ((xv[i] * e1) >> shift);                            \
-			mix_v8 v2 = wv[2][i] + ((xv[i] * e2) >> shift);                            \
-			mix_v8 o0 = v0 > hi, u0 = v0<-hi, o1 = v1> hi, u1 = v1 < -hi;              \
-			mix_v8 o2 = v2 > hi, u2 = v2 < -hi;                                        \
+			mix_v8 v0 = w0[i] + ((xv[i] * e0) >> shift);                               \
+			mix_v8 v1 = w1[i] + ((xv[i] * e1) >> shift);                               \
+			mix_v8 v2 = w2[i] + ((xv[i] * e2) >> shift);                               \
                                                                                                    \
-			v0 = (v0 & ~o0) | (hi & o0);                                               \
-			v1 = (v1 & ~o1) | (hi & o1);                                               \
-			v2 = (v2 & ~o2) | (hi & o2);                                               \
-			wv[0][i] = (v0 & ~u0) | (-hi & u0);                                        \
-			wv[1][i] = (v1 & ~u1) | (-hi & u1);                                        \
-			wv[2][i] = (v2 & ~u2) | (-hi & u2);                                        \
+			store_clamped_##SUFFIX(&w0[i], &v0);                                       \
+			store_clamped_##SUFFIX(&w1[i], &v1);                                       \
+			store_clamped_##SUFFIX(&w2[i], &v2);                                       \
 		}                                                                                  \
+	}                                                                                          \
+	MIX_SIZED(SUFFIX, ATTR, any, n)                                                            \
+	MIX_SIZED(SUFFIX, ATTR, 24, 24)                                                            \
+	MIX_SIZED(SUFFIX, ATTR, 40, 40)
+
+#define MIX_SIZED(SUFFIX, ATTR, NAME, N)                                                           \
+	ATTR static int32_t dot_##SUFFIX##_##NAME(const int32_t *x, const int32_t *w, int n)       \
+	{                                                                                          \
+		(void)n;                                                                           \
+		return dot_body_##SUFFIX(x, w, N);                                                 \
+	}                                                                                          \
+	ATTR static void train_##SUFFIX##_##NAME(const int32_t *x, int32_t *w, int n, int32_t err, \
+	                                         int shift)                                        \
+	{                                                                                          \
+		(void)n;                                                                           \
+		train_body_##SUFFIX(x, w, N, err, shift);                                          \
+	}                                                                                          \
+	ATTR static void dot3_##SUFFIX##_##NAME(const int32_t *x, int32_t *const *w, int n,        \
+	                                        int32_t *out)                                      \
+	{                                                                                          \
+		(void)n;                                                                           \
+		dot3_body_##SUFFIX(x, w, N, out);                                                  \
+	}                                                                                          \
+	ATTR static void train3_##SUFFIX##_##NAME(const int32_t *x, int32_t *const *w, int n,      \
+	                                          const int32_t *err, int shift)                   \
+	{                                                                                          \
+		(void)n;                                                                           \
+		train3_body_##SUFFIX(x, w, N, err, shift);                                         \
 	}
 
 MIX_KERNELS(portable, )
-MIX_KERNELS_3(portable, )
 #if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
 #define MIX_HAVE_AVX2 1
+__attribute__((target("avx2"))) static inline void store_clamped_avx2(mix_v8 *w, const mix_v8 *v)
+{
+	const __m256i hi = _mm256_set1_epi32(MIX_W_MAX);
+
+	*w = (mix_v8)_mm256_max_epi32(_mm256_min_epi32((__m256i)*v, hi),
+	                              _mm256_sub_epi32(_mm256_setzero_si256(), hi));
+}
 MIX_KERNELS(avx2, __attribute__((target("avx2"))))
-MIX_KERNELS_3(avx2, __attribute__((target("avx2"))))
 #endif
+
+/* The kernels of one build variant for `stride` inputs. */
+#define MIX_PICK(m, SUFFIX)                                                                        \
+	do {                                                                                       \
+		if ((m)->stride == 24) {                                                           \
+			MIX_SET(m, SUFFIX, 24);                                                    \
+		} else if ((m)->stride == 40) {                                                    \
+			MIX_SET(m, SUFFIX, 40);                                                    \
+		} else {                                                                           \
+			MIX_SET(m, SUFFIX, any);                                                   \
+		}                                                                                  \
+	} while (0)
+#define MIX_SET(m, SUFFIX, NAME)                                                                   \
+	do {                                                                                       \
+		(m)->dot_fn = dot_##SUFFIX##_##NAME;                                               \
+		(m)->train_fn = train_##SUFFIX##_##NAME;                                           \
+		(m)->dot3_fn = dot3_##SUFFIX##_##NAME;                                             \
+		(m)->train3_fn = train3_##SUFFIX##_##NAME;                                         \
+	} while (0)
 
 int mix_mixer_new(struct mix_mixer *m, int n, int nsets, int32_t init_weight, int lr_shift)
 {
@@ -103,17 +160,10 @@ int mix_mixer_new(struct mix_mixer *m, int n, int nsets, int32_t init_weight, in
 	m->init_weight = init_weight;
 	m->lr_shift = lr_shift;
 	m->stride = (n + 7) & ~7;
-	m->dot_fn = dot_portable;
-	m->train_fn = train_portable;
-	m->dot3_fn = dot3_portable;
-	m->train3_fn = train3_portable;
+	MIX_PICK(m, portable);
 #ifdef MIX_HAVE_AVX2
-	if (__builtin_cpu_supports("avx2")) {
-		m->dot_fn = dot_avx2;
-		m->train_fn = train_avx2;
-		m->dot3_fn = dot3_avx2;
-		m->train3_fn = train3_avx2;
-	}
+	if (__builtin_cpu_supports("avx2"))
+		MIX_PICK(m, avx2);
 #endif
 	m->weights = aligned_alloc(32, sizeof(*m->weights) * (size_t)m->stride * (size_t)nsets);
 	if (!m->weights)
