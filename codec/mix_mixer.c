@@ -172,6 +172,21 @@ int mix_mixer_new(struct mix_mixer *m, int n, int nsets, int32_t init_weight, in
 	return 0;
 }
 
+int mix_mixer_set_kernels(struct mix_mixer *m, const char *name)
+{
+	if (!strcmp(name, "portable")) {
+		MIX_PICK(m, portable);
+		return 0;
+	}
+#ifdef MIX_HAVE_AVX2
+	if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2")) {
+		MIX_PICK(m, avx2);
+		return 0;
+	}
+#endif
+	return -ENOTSUP;
+}
+
 void mix_mixer_free(struct mix_mixer *m)
 {
 	free(m->weights);

@@ -37,6 +37,9 @@ struct mix_mixer {
 };
 
 int mix_mixer_new(struct mix_mixer *m, int n, int nsets, int32_t init_weight, int lr_shift);
+/* Picks the kernels: "portable" (any CPU) or "avx2" (the default where the CPU has it); both give
+ * the same integers, which tests check. Returns 0, or -ENOTSUP (unknown, or no AVX2 here). */
+int mix_mixer_set_kernels(struct mix_mixer *m, const char *name);
 void mix_mixer_free(struct mix_mixer *m);
 void mix_mixer_reset(struct mix_mixer *m);
 

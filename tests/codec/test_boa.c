@@ -17,6 +17,7 @@
 #include "boa.h"
 #include "boa_model.h"
 #include "mix_ac.h"
+#include "mix_mixer.h"
 
 struct fixture {
 	struct boa_model *model; /* NULL when the build or the default model has none */
@@ -263,6 +264,65 @@ static void test_hep_files_round_trip(void **state)
 	assert_true(files >= 7);
 }
 
+/* The mixers' portable and AVX2 kernels give the same integers: mixing and training three
+ * mixers (together and one by one) and a second layer, at every stride the levels use and one
+ * they do not, on inputs and bits that drive weights to their clamps. */
+static void test_mixer_kernels_agree(void **state)
+{
+	static const int sizes[] = {4, 20, 23, 39, 50};
+	uint64_t rng = 7;
+
+	(void)state;
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		struct mix_mixer a[3], b[3];
+		int32_t x[MIX_MAX_INPUTS] __attribute__((aligned(32))) = {0};
+		int n = sizes[s];
+
+		for (int j = 0; j < 3; j++) {
+			assert_int_equal(mix_mixer_new(&a[j], n, 64, 4096, 14), 0);
+			assert_int_equal(mix_mixer_new(&b[j], n, 64, 4096, 14), 0);
+			assert_int_equal(mix_mixer_set_kernels(&a[j], "portable"), 0);
+			if (mix_mixer_set_kernels(&b[j], "avx2") == -ENOTSUP)
+				skip();
+		}
+		for (int t = 0; t < 20000; t++) {
+			int sets[3], bit;
+
+			for (int i = 0; i < n; i++) /* stretched inputs, often at the extremes */
+				x[i] = (int32_t)(rng_next(&rng) % 4095) - 2047;
+			for (int j = 0; j < 3; j++)
+				sets[j] = (int)(rng_next(&rng) % 64);
+			bit = (int)(rng_next(&rng) & 1);
+			if (t & 1) {
+				mix_mixers3_mix(a, x, sets);
+				mix_mixers3_mix(b, x, sets);
+			} else {
+				for (int j = 0; j < 3; j++) {
+					mix_mixer_mix(&a[j], x, sets[j]);
+					mix_mixer_mix(&b[j], x, sets[j]);
+				}
+			}
+			for (int j = 0; j < 3; j++)
+				assert_int_equal(a[j].dot, b[j].dot);
+			if (t & 2) {
+				mix_mixers3_update(a, x, bit, 64);
+				mix_mixers3_update(b, x, bit, 64);
+			} else {
+				for (int j = 0; j < 3; j++) {
+					mix_mixer_update(&a[j], x, bit, 64);
+					mix_mixer_update(&b[j], x, bit, 64);
+				}
+			}
+		}
+		for (int j = 0; j < 3; j++) {
+			assert_memory_equal(a[j].weights, b[j].weights,
+			                    sizeof(int32_t) * (size_t)a[j].stride * 64);
+			mix_mixer_free(&a[j]);
+			mix_mixer_free(&b[j]);
+		}
+	}
+}
+
 /* The chunks of tests/data/boa-v<version> (MANIFEST: chunk, source file in tests/data/hep,
  * offset, length) decode with today's code to the slices of tests/data/hep they were made from.
  * A chunk that names a model is skipped only when this build has none. */
@@ -459,6 +519,7 @@ int main(void)
 	    cmocka_unit_test(test_bad_level_and_missing_model_are_refused),
 	    cmocka_unit_test(test_hep_files_round_trip),
 	    cmocka_unit_test(test_hep_block_round_trips_at_every_level),
+	    cmocka_unit_test(test_mixer_kernels_agree),
 	    cmocka_unit_test(test_version_1_chunks_still_decode),
 	    cmocka_unit_test(test_version_2_chunks_still_decode),
 	    cmocka_unit_test(test_damaged_chunks_are_eio),
