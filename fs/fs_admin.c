@@ -321,6 +321,12 @@ struct fsck {
 	int repair;
 	int index_damaged; /* a walk of the index met a damaged page */
 	uint64_t problems, extents_checked, bytes_verified;
+	uint64_t unrepaired; /* problems that --repair leaves as they are (unwrapped files) */
+	/* the run of logical blocks of one unwrapped file that do not regenerate, being reported */
+	struct {
+		uint64_t ino, first, last;
+		int err, open;
+	} uw;
 	/* ino -> first (parent, name), for naming files in reports; and link counts */
 	uint64_t max_ino;
 	struct name_link *names;
@@ -474,6 +480,18 @@ static int fsck_extent(void *arg, uint64_t ino, uint64_t block, const struct ext
 		rc = fs_payload_decode(f->fs, ino, block, e, f->payload, f->raw);
 	if (rc == -ENOMEM)
 		return rc;
+	if (rc && block >= FS_UNWRAP_STREAM_BLOCK0 && fs_unwrap_is_unwrapped(f->fs, ino) == 1) {
+		/* Dropping it would not make the file read: its logical blocks are regenerated from
+		 * it and proven by their checksums. Kept, so that the file's other blocks read. */
+		fsck_report(f, ino,
+		            "unwrapped file: stream block %llu: %s record in segment %016llx "
+		            "offset %llu is damaged (not repairable: kept)",
+		            (unsigned long long)(block - FS_UNWRAP_STREAM_BLOCK0),
+		            codec_name(e->codec), (unsigned long long)e->segment,
+		            (unsigned long long)e->offset);
+		f->unrepaired++;
+		return 0;
+	}
 	if (rc) {
 		fsck_report(f, ino,
 		            "block %llu: %s record in segment %016llx offset %llu is damaged",
@@ -570,13 +588,50 @@ static int fsck_repair(struct fsck *f, struct fsck_inode_check *c)
 	return rc;
 }
 
+/* Reports the run of blocks of an unwrapped file that do not regenerate, one line. */
+static void fsck_unwrap_flush(struct fsck *f)
+{
+	char blocks[64];
+
+	if (!f->uw.open)
+		return;
+	if (f->uw.first == f->uw.last)
+		snprintf(blocks, sizeof(blocks), "block %llu", (unsigned long long)f->uw.first);
+	else
+		snprintf(blocks, sizeof(blocks), "blocks %llu-%llu",
+		         (unsigned long long)f->uw.first, (unsigned long long)f->uw.last);
+	fsck_report(f, f->uw.ino,
+	            "unwrapped file: %s (of %u bytes) %s not regenerate (%s): a read gives EIO; "
+	            "not repairable, the file is left as it is",
+	            blocks, f->fs->opt.block_size, f->uw.first == f->uw.last ? "does" : "do",
+	            strerror(-f->uw.err));
+	f->unrepaired++;
+	f->uw.open = 0;
+}
+
+/* An unwrapped file that does not regenerate has no safe repair: its bytes are known only
+ * through what does not regenerate, and nothing may be invented (man boa, fsck). */
 static void fsck_unwrap_bad(void *arg, uint64_t ino, uint64_t block, int err)
 {
-	if (block == UINT64_MAX)
-		fsck_report(arg, ino, "unwrapped file: piece map unreadable (%s)", strerror(-err));
-	else
-		fsck_report(arg, ino, "unwrapped file: block %llu does not regenerate (%s)",
-		            (unsigned long long)block, strerror(-err));
+	struct fsck *f = arg;
+
+	if (f->uw.open && f->uw.ino == ino && f->uw.last + 1 == block && f->uw.err == err) {
+		f->uw.last = block;
+		return;
+	}
+	fsck_unwrap_flush(f);
+	if (block == UINT64_MAX) {
+		fsck_report(f, ino,
+		            "unwrapped file: piece map unreadable (%s): reads as EIO; not "
+		            "repairable, the file is left as it is",
+		            strerror(-err));
+		f->unrepaired++;
+		return;
+	}
+	f->uw.ino = ino;
+	f->uw.first = f->uw.last = block;
+	f->uw.err = err;
+	f->uw.open = 1;
 }
 
 static void fsck_free(struct fsck *f, struct fsck_inode_check *check)
@@ -684,15 +739,17 @@ walked:
 	/* Unwrapped files: every logical block regenerated and proven against its checksum. A
 	 * file that does not regenerate is reported; --repair leaves it as it is. */
 	rc = fs_unwrap_verify_all(f.fs, fsck_unwrap_bad, &f, &res->unwrapped_files);
+	fsck_unwrap_flush(&f);
 	if (rc)
 		goto out;
 	res->walked = 1;
-	if (repair && f.problems) {
+	if (repair && f.problems > f.unrepaired) {
 		rc = fsck_repair(&f, &check);
 		res->repaired = !rc;
 	}
 out:
 	res->problems = f.problems;
+	res->unrepaired = f.unrepaired;
 	res->extents_checked = f.extents_checked;
 	res->bytes_verified = f.bytes_verified;
 	res->index_damaged = f.index_damaged;

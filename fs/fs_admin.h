@@ -80,6 +80,10 @@ int fs_admin_models(struct fs *fs, int (*fn)(void *arg, const struct fs_admin_mo
 struct fs_admin_fsck {
 	uint64_t problems, extents_checked, bytes_verified;
 	uint64_t unwrapped_files; /* unwrapped files regenerated whole */
+	/* problems that --repair leaves as they are: an unwrapped file that does not regenerate
+	 * (a damaged stream record, piece map or library), which has no repair that invents
+	 * nothing */
+	uint64_t unrepaired;
 	int index_damaged; /* a walk met a damaged LMDB page: what is under it was not checked */
 	int walked;        /* the walk finished (or stopped at a damaged index page) */
 	int repaired;      /* --repair ran and committed */
@@ -87,7 +91,8 @@ struct fs_admin_fsck {
 
 /* Verifies index <-> segments <-> checksums, describing each problem on `report`; with
  * `repair` (and an archive opened writable), drops what cannot be proven and fixes the counts.
- * A damaged index is never repaired: `repaired` stays 0. */
+ * A damaged index is never repaired: `repaired` stays 0; nor is an unwrapped file that does not
+ * regenerate (counted in `unrepaired`). */
 int fs_admin_fsck(struct fs *fs, int repair, FILE *report, struct fs_admin_fsck *res);
 
 struct fs_admin_gc {

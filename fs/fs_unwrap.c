@@ -1279,7 +1279,7 @@ int fs_unwrap_verify_all(struct fs *fs, fs_unwrap_bad_cb bad, void *arg, uint64_
 	rc = list_unwrapped(fs, &w);
 	for (size_t i = 0; i < w.count && !rc; i++) {
 		struct map m;
-		uint64_t nblocks;
+		uint64_t nblocks, failed;
 		int err;
 
 		err = map_load(fs, w.inos[i], 0, &m);
@@ -1289,18 +1289,18 @@ int fs_unwrap_verify_all(struct fs *fs, fs_unwrap_bad_cb bad, void *arg, uint64_
 		}
 		nblocks = (m.head.file_len + fs->opt.block_size - 1) / fs->opt.block_size;
 		unwrap_plan_free(m.plan);
-		(*files)++;
-		for (uint64_t b = 0; b < nblocks; b++) {
+		failed = 0;
+		for (uint64_t b = 0; b < nblocks && !rc; b++) {
 			err = fs_unwrap_block_load(fs, w.inos[i], b, buf);
-			if (err == -ENOMEM) {
+			if (err == -ENOMEM)
 				rc = err;
-				break;
-			}
-			if (err) {
+			else if (err) { /* reported, and on: every block that fails */
 				bad(arg, w.inos[i], b, err);
-				break;
+				failed++;
 			}
 		}
+		if (!rc && !failed)
+			(*files)++;
 		slots_drop(fs->unwrap, w.inos[i]);
 	}
 	free(w.inos);

@@ -69,8 +69,9 @@ int fs_unwrap_candidates(struct fs *fs, int64_t cold_ns, uint64_t *inos, size_t 
  * zstd -19 only). */
 int fs_unwrap_transform(struct fs *fs, uint64_t ino, const int *stopping, struct boa_ctx *boa);
 
-/* fsck: regenerates every block of every unwrapped file; reports each failing file through
- * `bad` and returns 0 when the walk completed. */
+/* fsck: regenerates every block of every unwrapped file; reports each failing block through
+ * `bad` (in order; block UINT64_MAX: the piece map does not load), counts in *files those that
+ * regenerated whole, and returns 0 when the walk completed. */
 typedef void (*fs_unwrap_bad_cb)(void *arg, uint64_t ino, uint64_t block, int err);
 int fs_unwrap_verify_all(struct fs *fs, fs_unwrap_bad_cb bad, void *arg, uint64_t *files);
 

@@ -554,6 +554,12 @@ int cmd_fsck(int argc, char **argv)
 		       fs_admin_archive(fs), (unsigned long long)res.extents_checked,
 		       (unsigned long long)res.bytes_verified, (unsigned long long)res.problems,
 		       res.problems == 1 ? "" : "s");
+	if (res.unrepaired)
+		printf("%llu problem%s left as %s: an unwrapped file whose bytes do not regenerate "
+		       "has no "
+		       "repair (restore it from a backup; its blocks that read are right)\n",
+		       (unsigned long long)res.unrepaired, res.unrepaired == 1 ? "" : "s",
+		       res.unrepaired == 1 ? "it is" : "they are");
 	if (repair && res.index_damaged) {
 		fprintf(stderr,
 		        "boa fsck: %s: --repair does not rebuild a damaged index; nothing "
@@ -569,7 +575,11 @@ int cmd_fsck(int argc, char **argv)
 		return FSCK_EXIT_OPERATIONAL;
 	if (!res.problems)
 		return 0;
-	return repair ? FSCK_EXIT_CORRECTED : FSCK_EXIT_UNCORRECTED;
+	if (!repair)
+		return FSCK_EXIT_UNCORRECTED;
+	/* As fsck(8), the sum: what --repair corrected, and what it left. */
+	return (res.problems > res.unrepaired ? FSCK_EXIT_CORRECTED : 0) |
+	       (res.unrepaired ? FSCK_EXIT_UNCORRECTED : 0);
 }
 
 /* ---- gc ---- */
