@@ -259,32 +259,26 @@ uint32_t bp_predict(struct bp *p)
 	if (p->nmixers == 1) {
 		pr = mix_mixer_mix(&p->mixer[0], p->x, mixer_select(p, 0));
 	} else {
-		if (p->fast_sel) { /* levels 1-4 */
+		int fset =
+		    (cm->hits > 15 ? 15 : cm->hits) << 4 | (cm->match_len ? 8 : 0) | cm->bitpos;
+
+		if (p->fast_sel) { /* levels 1-4: both layers in one call */
 			int sets[3] = {select_by(p, BP_SEL_C1), select_by(p, BP_SEL_MATCH),
 			               select_by(p, BP_SEL_COLUMN)};
 
-			mix_mixers3_mix(p->mixer, p->x, sets);
+			pr = mix_mixers3_layers_mix(p->mixer, &p->final, p->x, sets, fset, p->x2);
 		} else if (p->nmixers == 3) {
 			int sets[3] = {mixer_select(p, 0), mixer_select(p, 1), mixer_select(p, 2)};
 
-			mix_mixers3_mix(p->mixer, p->x, sets);
+			pr = mix_mixers3_layers_mix(p->mixer, &p->final, p->x, sets, fset, p->x2);
 		} else {
-			for (int i = 0; i < p->nmixers; i++)
+			for (int i = 0; i < p->nmixers; i++) {
 				mix_mixer_mix(&p->mixer[i], p->x, mixer_select(p, i));
-		}
-		if (p->nmixers == 3) { /* the common case, unrolled */
-			p->x2[0] = p->mixer[0].dot;
-			p->x2[1] = p->mixer[1].dot;
-			p->x2[2] = p->mixer[2].dot;
-			p->x2[3] = 256;
-		} else {
-			for (int i = 0; i < p->nmixers; i++)
 				p->x2[i] = p->mixer[i].dot;
+			}
 			p->x2[p->nmixers] = 256;
+			pr = mix_mixer_mix(&p->final, p->x2, fset);
 		}
-		pr = mix_mixer_mix(&p->final, p->x2,
-		                   (cm->hits > 15 ? 15 : cm->hits) << 4 | (cm->match_len ? 8 : 0) |
-		                       cm->bitpos);
 	}
 	p->pr = pr;
 	switch (p->lv->apms) {
@@ -324,13 +318,14 @@ void bp_update(struct bp *p, int bit)
 {
 	struct mix_cm *cm = p->cm;
 
-	if (p->nmixers == 3)
-		mix_mixers3_update(p->mixer, p->x, bit, p->rate);
-	else
+	if (p->nmixers == 3) {
+		mix_mixers3_layers_update(p->mixer, &p->final, p->x, p->x2, bit, p->rate);
+	} else {
 		for (int i = 0; i < p->nmixers; i++)
 			mix_mixer_update(&p->mixer[i], p->x, bit, p->rate);
-	if (p->nmixers > 1)
-		mix_mixer_update(&p->final, p->x2, bit, p->rate);
+		if (p->nmixers > 1)
+			mix_mixer_update(&p->final, p->x2, bit, p->rate);
+	}
 	switch (p->lv->apms) { /* unrolled: 1 to 3 APMs, each on its own table */
 	case 3:
 		mix_apm_update(&p->apm[2], bit);

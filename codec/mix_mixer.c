@@ -19,6 +19,15 @@ static inline void store_clamped_portable(mix_v8 *w, const mix_v8 *vp)
 	*w = (v & ~under) | (-hi & under);
 }
 
+/* A mixer's outputs from its dot product. */
+static inline void mixer_out(struct mix_mixer *m, int32_t dot)
+{
+	int32_t sum = dot >> 12;
+
+	m->dot = sum > 2047 ? 2047 : sum < -2047 ? -2047 : sum;
+	m->pr = mix_squash(m->dot);
+}
+
 /* One body, compiled twice: for AVX2 and for any x86-64 (or other) CPU. Integer lanes, so the
  * results are the same bits either way. |x| < 2^11 and |w >> 4| < 2^14: with at most 64 inputs
  * no lane of the dot product overflows; |x * err| < 2^11 * 2^12 * 2^7 for rates below 128.
@@ -118,6 +127,43 @@ static inline void store_clamped_portable(mix_v8 *w, const mix_v8 *vp)
 	{                                                                                          \
 		(void)n;                                                                           \
 		train3_body_##SUFFIX(x, w, N, err, shift);                                         \
+	}                                                                                          \
+	/* The two layers of levels 1-4 (mix_mixers3_layers_mix). */                               \
+	ATTR static int layers_mix_##SUFFIX##_##NAME(struct mix_mixer *m, struct mix_mixer *f,     \
+	                                             const int32_t *x, const int *sets, int fset,  \
+	                                             int32_t *x2)                                  \
+	{                                                                                          \
+		int n = m->stride;                                                                 \
+		int32_t *w[3], dot[3];                                                             \
+                                                                                                   \
+		(void)n;                                                                           \
+		w[0] = m[0].w = m[0].weights + (int64_t)sets[0] * N;                               \
+		w[1] = m[1].w = m[1].weights + (int64_t)sets[1] * N;                               \
+		w[2] = m[2].w = m[2].weights + (int64_t)sets[2] * N;                               \
+		dot3_body_##SUFFIX(x, w, N, dot);                                                  \
+		mixer_out(&m[0], dot[0]);                                                          \
+		mixer_out(&m[1], dot[1]);                                                          \
+		mixer_out(&m[2], dot[2]);                                                          \
+		x2[0] = m[0].dot;                                                                  \
+		x2[1] = m[1].dot;                                                                  \
+		x2[2] = m[2].dot;                                                                  \
+		x2[3] = 256;                                                                       \
+		f->w = f->weights + (int64_t)fset * 8;                                             \
+		mixer_out(f, dot_body_##SUFFIX(x2, f->w, 8));                                      \
+		return f->pr;                                                                      \
+	}                                                                                          \
+	ATTR static void layers_train_##SUFFIX##_##NAME(struct mix_mixer *m, struct mix_mixer *f,  \
+	                                                const int32_t *x, const int32_t *x2,       \
+	                                                int bit, int rate)                         \
+	{                                                                                          \
+		int n = m->stride;                                                                 \
+		int32_t *w[3] = {m[0].w, m[1].w, m[2].w};                                          \
+		int32_t err[3] = {((bit << 12) - m[0].pr) * rate, ((bit << 12) - m[1].pr) * rate,  \
+		                  ((bit << 12) - m[2].pr) * rate};                                 \
+                                                                                                   \
+		(void)n;                                                                           \
+		train3_body_##SUFFIX(x, w, N, err, m->lr_shift);                                   \
+		train_body_##SUFFIX(x2, f->w, 8, ((bit << 12) - f->pr) * rate, f->lr_shift);       \
 	}
 
 MIX_KERNELS(portable, )
@@ -151,6 +197,8 @@ MIX_KERNELS(avx2, __attribute__((target("avx2"))))
 		(m)->train_fn = train_##SUFFIX##_##NAME;                                           \
 		(m)->dot3_fn = dot3_##SUFFIX##_##NAME;                                             \
 		(m)->train3_fn = train3_##SUFFIX##_##NAME;                                         \
+		(m)->layers_mix_fn = layers_mix_##SUFFIX##_##NAME;                                 \
+		(m)->layers_train_fn = layers_train_##SUFFIX##_##NAME;                             \
 	} while (0)
 
 int mix_mixer_new(struct mix_mixer *m, int n, int nsets, int32_t init_weight, int lr_shift)
@@ -239,14 +287,6 @@ void mix_apm_reset(struct mix_apm *a)
 		memcpy(a->t + done * 33, a->t, n * 33 * sizeof(*a->t));
 	}
 	a->idx = 0;
-}
-
-static inline void mixer_out(struct mix_mixer *m, int32_t dot)
-{
-	int32_t sum = dot >> 12;
-
-	m->dot = sum > 2047 ? 2047 : sum < -2047 ? -2047 : sum;
-	m->pr = mix_squash(m->dot);
 }
 
 void mix_mixers3_mix(struct mix_mixer *m, const int32_t *x, const int *sets)

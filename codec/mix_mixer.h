@@ -31,6 +31,10 @@ struct mix_mixer {
 	void (*dot3_fn)(const int32_t *x, int32_t *const *w, int n, int32_t *out);
 	void (*train3_fn)(const int32_t *x, int32_t *const *w, int n, const int32_t *err,
 	                  int shift);
+	int (*layers_mix_fn)(struct mix_mixer *m, struct mix_mixer *final, const int32_t *x,
+	                     const int *sets, int fset, int32_t *x2);
+	void (*layers_train_fn)(struct mix_mixer *m, struct mix_mixer *final, const int32_t *x,
+	                        const int32_t *x2, int bit, int rate);
 	int lr_shift; /* learning rate: larger is slower */
 	int dot;      /* stretched output */
 	int pr;       /* 12-bit output */
@@ -71,6 +75,22 @@ static inline void mix_mixer_update(struct mix_mixer *m, const int32_t *x, int b
  * learning rate (set sets[j] for m[j]): the same results, the inputs read once. */
 void mix_mixers3_mix(struct mix_mixer *m, const int32_t *x, const int *sets);
 void mix_mixers3_update(struct mix_mixer *m, const int32_t *x, int bit, int rate);
+
+/* Both layers of levels 1-4 in one call: mix_mixers3_mix on m[0..3), then mix_mixer_mix of
+ * `final` (4 inputs, 8 weights a set) on x2 = their stretched outputs and a bias of 256, with
+ * set `fset`; the same integers. Writes x2[0..4) (x2 is 32-byte aligned, zero in [4, 8));
+ * returns final's 12-bit probability. The update learns the coded bit in all four. */
+static inline int mix_mixers3_layers_mix(struct mix_mixer *m, struct mix_mixer *final,
+                                         const int32_t *x, const int *sets, int fset, int32_t *x2)
+{
+	return m->layers_mix_fn(m, final, x, sets, fset, x2);
+}
+
+static inline void mix_mixers3_layers_update(struct mix_mixer *m, struct mix_mixer *final,
+                                             const int32_t *x, const int32_t *x2, int bit, int rate)
+{
+	m->layers_train_fn(m, final, x, x2, bit, rate);
+}
 
 struct mix_apm {
 	int nctx;
