@@ -265,8 +265,8 @@ static void test_hep_files_round_trip(void **state)
 }
 
 /* The mixers' portable and AVX2 kernels give the same integers: mixing and training three
- * mixers (together and one by one) and a second layer, at every stride the levels use and one
- * they do not, on inputs and bits that drive weights to their clamps. */
+ * mixers (together, one by one, and with a second layer over them) at every stride the levels
+ * use and one they do not, on inputs and bits that drive weights to their clamps. */
 static void test_mixer_kernels_agree(void **state)
 {
 	static const int sizes[] = {4, 20, 23, 39, 50};
@@ -274,26 +274,37 @@ static void test_mixer_kernels_agree(void **state)
 
 	(void)state;
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		struct mix_mixer a[3], b[3];
+		struct mix_mixer a[4], b[4]; /* [3]: the second layer */
 		int32_t x[MIX_MAX_INPUTS] __attribute__((aligned(32))) = {0};
+		int32_t xa[8] __attribute__((aligned(32))) = {0};
+		int32_t xb[8] __attribute__((aligned(32))) = {0};
 		int n = sizes[s];
 
-		for (int j = 0; j < 3; j++) {
-			assert_int_equal(mix_mixer_new(&a[j], n, 64, 4096, 14), 0);
-			assert_int_equal(mix_mixer_new(&b[j], n, 64, 4096, 14), 0);
+		for (int j = 0; j < 4; j++) {
+			assert_int_equal(mix_mixer_new(&a[j], j < 3 ? n : 4, 64, 4096, 14), 0);
+			assert_int_equal(mix_mixer_new(&b[j], j < 3 ? n : 4, 64, 4096, 14), 0);
 			assert_int_equal(mix_mixer_set_kernels(&a[j], "portable"), 0);
 			if (mix_mixer_set_kernels(&b[j], "avx2") == -ENOTSUP)
 				skip();
 		}
-		for (int t = 0; t < 20000; t++) {
-			int sets[3], bit;
+		for (int t = 0; t < 30000; t++) {
+			int sets[3], fset = (int)(rng_next(&rng) % 64), bit, kind = t % 3;
 
 			for (int i = 0; i < n; i++) /* stretched inputs, often at the extremes */
 				x[i] = (int32_t)(rng_next(&rng) % 4095) - 2047;
 			for (int j = 0; j < 3; j++)
 				sets[j] = (int)(rng_next(&rng) % 64);
 			bit = (int)(rng_next(&rng) & 1);
-			if (t & 1) {
+			if (kind == 0) {
+				assert_int_equal(
+				    mix_mixers3_layers_mix(a, &a[3], x, sets, fset, xa),
+				    mix_mixers3_layers_mix(b, &b[3], x, sets, fset, xb));
+				assert_memory_equal(xa, xb, sizeof(xa));
+				mix_mixers3_layers_update(a, &a[3], x, xa, bit, 64);
+				mix_mixers3_layers_update(b, &b[3], x, xb, bit, 64);
+				continue;
+			}
+			if (kind == 1) {
 				mix_mixers3_mix(a, x, sets);
 				mix_mixers3_mix(b, x, sets);
 			} else {
@@ -304,7 +315,7 @@ static void test_mixer_kernels_agree(void **state)
 			}
 			for (int j = 0; j < 3; j++)
 				assert_int_equal(a[j].dot, b[j].dot);
-			if (t & 2) {
+			if (t & 4) {
 				mix_mixers3_update(a, x, bit, 64);
 				mix_mixers3_update(b, x, bit, 64);
 			} else {
@@ -314,7 +325,7 @@ static void test_mixer_kernels_agree(void **state)
 				}
 			}
 		}
-		for (int j = 0; j < 3; j++) {
+		for (int j = 0; j < 4; j++) {
 			assert_memory_equal(a[j].weights, b[j].weights,
 			                    sizeof(int32_t) * (size_t)a[j].stride * 64);
 			mix_mixer_free(&a[j]);
