@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "mix_cm.h"
 #include "mix_tables.h"
@@ -98,6 +99,25 @@ static int shape_of(const struct mix_cm_params *p)
 	}
 }
 
+/* A table read at random once or more a byte. Those of 2 MB or more are laid on huge pages
+ * where the kernel offers them on request (transparent huge pages in "madvise" mode): with
+ * 4 KiB pages nearly every access to a table of several MB would also miss the TLB. Its
+ * contents are left undefined (mix_cm_reset clears what a chunk uses). */
+static void *table_alloc(size_t size)
+{
+	const size_t huge = (size_t)2 << 20;
+	void *t;
+
+	if (size < huge)
+		return aligned_alloc(CM_LINE, size);
+	t = aligned_alloc(huge, size);
+#ifdef MADV_HUGEPAGE
+	if (t)
+		(void)madvise(t, size, MADV_HUGEPAGE); /* a hint: without it, 4 KiB pages */
+#endif
+	return t;
+}
+
 int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 {
 	struct mix_cm *cm;
@@ -135,13 +155,13 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 	cm->ninputs =
 	    2 + (p->det_inputs ? 2 : 1) * n + (p->match_min ? 2 : 0) + (p->record ? 1 : 0);
 	cm->table_cap = (size_t)1 << p->hash_bits_max;
-	cm->table = aligned_alloc(CM_LINE, cm->table_cap * CM_LINE);
+	cm->table = table_alloc(cm->table_cap * CM_LINE);
 	cm->o0 = malloc(256 * sizeof(uint32_t));
 	cm->ind2 = malloc(65536 * sizeof(uint16_t));
 	cm->sm = malloc((size_t)n * 256 * sizeof(uint32_t));
 	cm->o1 = malloc(65536 * sizeof(uint32_t));
 	if (p->match_min)
-		cm->match_tab = calloc((size_t)1 << p->match_bits, sizeof(uint32_t));
+		cm->match_tab = table_alloc(sizeof(uint32_t) << p->match_bits);
 	if (!cm->table || !cm->o0 || !cm->sm || !cm->ind2 || !cm->o1 ||
 	    (p->match_min && !cm->match_tab)) {
 		mix_cm_free(cm);
@@ -162,6 +182,74 @@ void mix_cm_free(struct mix_cm *cm)
 	free(cm->o1);
 	free(cm->match_tab);
 	free(cm);
+}
+
+/* The slot for the current nibble in `line`: the first slot whose check matches, else the one
+ * holding the least history (the first of equals), cleared. */
+static inline uint8_t *slot_find(struct mix_cm *cm, uint8_t *line, uint8_t check)
+{
+	uint32_t hit = (uint32_t)(line[0] == check) | (uint32_t)(line[16] == check) << 1 |
+	               (uint32_t)(line[32] == check) << 2 | (uint32_t)(line[48] == check) << 3;
+	uint8_t *victim = line;
+	int least;
+
+	if (hit)
+		return line + CM_SLOT * __builtin_ctz(hit);
+	least = cm->used[line[1]];
+	for (int i = 1; i < CM_LINE / CM_SLOT; i++) {
+		uint8_t *slot = line + i * CM_SLOT;
+
+		if (cm->used[slot[1]] < least) {
+			least = cm->used[slot[1]];
+			victim = slot;
+		}
+	}
+	memset(victim, 0, CM_SLOT);
+	victim[0] = check;
+	return victim;
+}
+
+/* The line and check byte of context hash `ctx` for the nibble whose bits so far are `nib` (1
+ * at a byte start, 1xxxx at its middle), and a prefetch of the line. */
+static inline __attribute__((always_inline)) uint8_t *line_of(struct mix_cm *cm, uint32_t ctx,
+                                                              uint32_t nib, uint8_t *check)
+{
+	uint32_t h = cm_hash(ctx, nib);
+	uint8_t *line = cm->table + ((size_t)(h >> 6) & cm->mask) * CM_LINE;
+
+	*check = (uint8_t)((h * 0x2545f491u) >> 24);
+	__builtin_prefetch(line);
+	return line;
+}
+
+/* Each hashed context's line and check for the byte's first nibble, found (and the lines
+ * prefetched) as soon as the byte's contexts are known. */
+static inline __attribute__((always_inline)) void lines_first(struct mix_cm *cm, const int nh)
+{
+	for (int k = 0; k < nh; k++)
+		cm->ahead_line[0][k] = line_of(cm, cm->ctx_hash[k], 1, &cm->ahead_check[0][k]);
+}
+
+/* Before the byte's 4th bit: the lines of the second nibble for both values of that bit, so that
+ * they arrive while the bit is coded. */
+static inline __attribute__((always_inline)) void buckets_ahead(struct mix_cm *cm, const int nh)
+{
+	uint32_t nib = cm->c0 << 1;
+
+	for (int k = 0; k < nh; k++) {
+		cm->ahead_line[0][k] = line_of(cm, cm->ctx_hash[k], nib, &cm->ahead_check[0][k]);
+		cm->ahead_line[1][k] =
+		    line_of(cm, cm->ctx_hash[k], nib | 1, &cm->ahead_check[1][k]);
+	}
+}
+
+/* Each hashed context's slot for the nibble that starts, from the lines found ahead (d: the
+ * byte's 4th bit at its middle, 0 at its start). */
+static inline __attribute__((always_inline)) void buckets_take(struct mix_cm *cm, const int nh,
+                                                               uint32_t d)
+{
+	for (int k = 0; k < nh; k++)
+		cm->bucket[k] = slot_find(cm, cm->ahead_line[d][k], cm->ahead_check[d][k]);
 }
 
 /* Lines for a chunk: one per hashed context per 8 bytes (room for half of the two slots a
@@ -233,53 +321,8 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
 	cm->line_start = cm->prev_line_start = 0;
 	cm->field = cm->word_hash = 0;
 	memset(cm->ctx_hash, 0, sizeof(cm->ctx_hash));
+	lines_first(cm, cm->nhashed);
 	cm->hits = 0;
-}
-
-/* The slot for the current nibble in `line`: the first slot whose check matches, else the one
- * holding the least history (the first of equals), cleared. */
-static inline uint8_t *slot_find(struct mix_cm *cm, uint8_t *line, uint8_t check)
-{
-	uint32_t hit = (uint32_t)(line[0] == check) | (uint32_t)(line[16] == check) << 1 |
-	               (uint32_t)(line[32] == check) << 2 | (uint32_t)(line[48] == check) << 3;
-	uint8_t *victim = line;
-	int least;
-
-	if (hit)
-		return line + CM_SLOT * __builtin_ctz(hit);
-	least = cm->used[line[1]];
-	for (int i = 1; i < CM_LINE / CM_SLOT; i++) {
-		uint8_t *slot = line + i * CM_SLOT;
-
-		if (cm->used[slot[1]] < least) {
-			least = cm->used[slot[1]];
-			victim = slot;
-		}
-	}
-	memset(victim, 0, CM_SLOT);
-	victim[0] = check;
-	return victim;
-}
-
-/* Each hashed context's slot for the nibble that starts (the nibble's bits so far: 1 at a byte
- * start, 1xxxx at its middle); a context hash h picks line (h >> 6) and check byte
- * (h * 0x2545f491) >> 24. */
-static inline __attribute__((always_inline)) void buckets_select(struct mix_cm *cm, const int nh)
-{
-	uint32_t nib = cm->c0;
-	uint8_t *line[MIX_CM_MAX_HASHED];
-	uint8_t check[MIX_CM_MAX_HASHED];
-
-	/* all the lines first, so that their cache misses overlap */
-	for (int k = 0; k < nh; k++) {
-		uint32_t h = cm_hash(cm->ctx_hash[k], nib);
-
-		line[k] = cm->table + ((size_t)(h >> 6) & cm->mask) * CM_LINE;
-		check[k] = (uint8_t)((h * 0x2545f491u) >> 24);
-		__builtin_prefetch(line[k]);
-	}
-	for (int k = 0; k < nh; k++)
-		cm->bucket[k] = slot_find(cm, line[k], check[k]);
 }
 
 static inline uint8_t hist(const struct mix_cm *cm, uint32_t back)
@@ -580,8 +623,12 @@ predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int 
 	int n = 0;
 
 	cm->match_lb = 0; /* set below while a match agrees; else match_len is 0 */
-	if (cm->bitpos == 0 || cm->bitpos == 4)
-		buckets_select(cm, nh);
+	if (cm->bitpos == 0)
+		buckets_take(cm, nh, 0);
+	else if (cm->bitpos == 3)
+		buckets_ahead(cm, nh);
+	else if (cm->bitpos == 4)
+		buckets_take(cm, nh, cm->c0 & 1);
 	{
 		uint32_t *s0 = &cm->o0[cm->c0];
 		uint32_t *s1 = &cm->o1[(cm->c4 & 255) << 8 | cm->c0];
@@ -678,18 +725,11 @@ update_as(struct mix_cm *cm, int bit, const uint32_t on, const int nh, const int
 {
 	int64_t target = bit ? (1 << 22) - 1 : 0;
 
-	counter_update(cm->slot[0], target, cm->step_o0);
-	counter_update(cm->slot[1], target, cm->step_o1);
-	hashed_update(cm, bit, target, nh);
-	if (cm->match_slot)
-		counter_update(cm->match_slot, target, cm->step_255);
-	if (cm->rec_slot)
-		counter_update(cm->rec_slot, target, cm->step_255);
-	cm->rec_agree &= bit ? cm->rec_ones : ~cm->rec_ones;
-	cm->c0 = cm->c0 << 1 | (uint32_t)bit;
-	cm->bitpos++;
-	if (cm->bitpos == 8) {
-		uint8_t c = (uint8_t)cm->c0;
+	if (cm->bitpos == 7) {
+		/* The byte's work first: the next byte's contexts, and their lines for its first
+		 * nibble requested while this bit's counters learn (none of which the byte's work
+		 * reads). */
+		uint8_t c = (uint8_t)(cm->c0 << 1 | (uint32_t)bit);
 
 		cm->c8 = cm->c8 << 8 | cm->c4 >> 24;
 		cm->c4 = cm->c4 << 8 | c;
@@ -709,9 +749,21 @@ update_as(struct mix_cm *cm, int bit, const uint32_t on, const int nh, const int
 			cm->ind2[c2] = (uint16_t)(cm->ind2[c2] << 8 | c);
 		}
 		contexts_update(cm, on);
+		lines_first(cm, nh);
 		if (cm->p.record)
-			rec_gather(cm);
+			rec_gather(cm); /* sets rec_agree afresh */
+	} else {
+		cm->rec_agree &= bit ? cm->rec_ones : ~cm->rec_ones;
+		cm->c0 = cm->c0 << 1 | (uint32_t)bit;
+		cm->bitpos++;
 	}
+	counter_update(cm->slot[0], target, cm->step_o0);
+	counter_update(cm->slot[1], target, cm->step_o1);
+	hashed_update(cm, bit, target, nh);
+	if (cm->match_slot)
+		counter_update(cm->match_slot, target, cm->step_255);
+	if (cm->rec_slot)
+		counter_update(cm->rec_slot, target, cm->step_255);
 }
 
 void mix_cm_update(struct mix_cm *cm, int bit)

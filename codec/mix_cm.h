@@ -92,6 +92,10 @@ struct mix_cm {
 	size_t mask;      /* lines in use - 1 */
 	uint32_t ctx_hash[MIX_CM_MAX_HASHED];
 	uint8_t *bucket[MIX_CM_MAX_HASHED]; /* slot of each context for this nibble */
+	/* each context's line and check for the byte's second nibble, for either value of the
+	 * byte's 4th bit: found, and the lines prefetched, a bit ahead */
+	uint8_t *ahead_line[2][MIX_CM_MAX_HASHED];
+	uint8_t ahead_check[2][MIX_CM_MAX_HASHED];
 	/* each hashed context at this bit: its bit history, and the counter of the state that
 	 * history had when predicted (two contexts may share a slot: the second update reads the
 	 * history the first one wrote, but learns on the state both predicted from) */
