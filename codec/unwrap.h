@@ -122,8 +122,12 @@ struct unwrap_plan {
 	uint64_t unwrapped_len; /* sum of the pieces' unwrapped_len */
 	uint32_t n_pieces;
 	struct unwrap_piece *pieces; /* owned by the plan */
-	uint8_t format;              /* enum unwrap_format (serialized) */
-	uint8_t fallback;            /* enum unwrap_fallback (serialized) */
+	/* NULL: the unwrapped bytes hold the pieces in logical order. Otherwise n_pieces piece
+	 * indexes in the order their unwrapped bytes follow each other (unwrap_plan_reorder);
+	 * owned by the plan. Either way each piece's unwrapped_off says where its bytes are. */
+	uint32_t *order;
+	uint8_t format;   /* enum unwrap_format (serialized) */
+	uint8_t fallback; /* enum unwrap_fallback (serialized) */
 	/* For each library that a recipe of this plan uses: its version and the XXH64 of its canary
 	 * output at scan time (unwrap_canary), both serialized; zero where unused. */
 	uint32_t lib_version[UNWRAP_LIB_COUNT];
@@ -145,6 +149,15 @@ int unwrap_scan(const uint8_t *data, size_t len, const struct unwrap_scan_opts *
                 struct unwrap_plan **out);
 void unwrap_plan_free(struct unwrap_plan *p);
 
+/* Lays out the unwrapped bytes of a ROOT file's plan (`data`: the file it was made of) so that
+ * the baskets of one branch family, branches whose names differ only in digits (E1 and E2, px1
+ * and px2: similar values), follow each other, each with its key header, where the family's
+ * first basket was; baskets under 4 KiB, other objects and container bytes stay in place. A
+ * block coder then finds the repeats between them within one block. Sets p->order and every
+ * piece's unwrapped_off, or leaves the plan as it is (not ROOT, nothing to move). -ENOMEM.
+ * Plans so laid out are serialized as version 2; unwrap_writer refuses them (-EINVAL). */
+int unwrap_plan_reorder(struct unwrap_plan *p, const uint8_t *data, size_t len);
+
 /* Index of the piece containing logical offset `off` (binary search); -ENOENT when off >=
  * file_len. */
 long unwrap_plan_find(const struct unwrap_plan *p, uint64_t off);
@@ -162,7 +175,8 @@ int unwrap_plan_unwrap(const struct unwrap_plan *p, const uint8_t *data, size_t 
  */
 int unwrap_regenerate(const struct unwrap_piece *piece, const uint8_t *unwrapped, uint8_t *out);
 
-/* Re-creating a whole file from its unwrapped bytes given in order, in any amounts (a decoder's
+/* Re-creating a whole file from its unwrapped bytes given in order (a plan in logical order,
+ * not reordered), in any amounts (a decoder's
  * chunks): VERBATIM bytes go straight to `write`; a stream's unwrapped bytes are gathered until
  * the piece is whole, then regenerated (and checked, as unwrap_regenerate) and written.
  * unwrap_writer_finish is -EIO unless exactly plan->unwrapped_len bytes came; put is -EIO past
@@ -189,8 +203,8 @@ int unwrap_filter_invert(uint8_t filter, const uint8_t *in, size_t len, uint8_t 
                          size_t raw_len);
 
 /* Serialized plan: versioned, little-endian, XXH64-checked (layout in unwrap_plan.c). A plan
- * without filtered pieces is written as version 1, which every build since unwrapping reads;
- * one with filtered pieces as version 2, which older builds refuse (-EPROTO).
+ * without filtered pieces and in logical order is written as version 1, which every build since
+ * unwrapping reads; any other as version 2, which older builds refuse (-EPROTO).
  * unwrap_plan_encoded_size gives the exact size that unwrap_plan_encode writes (SIZE_MAX when
  * memory runs out). Pieces cost 2-3 bytes (VERBATIM) or about 15 bytes (a stream) each. */
 size_t unwrap_plan_encoded_size(const struct unwrap_plan *p);

@@ -10,11 +10,14 @@
  *   n_pieces times: kind u8 | len var | and, unless kind is VERBATIM: recipe index var (into the
  *       table above) | unwrapped_len var | xxh64 u64 | and in version 2 only: filter u8 (enum
  *       unwrap_filter) | raw_len var, only when the filter is not NONE |
+ *   in version 2 only: ordered u8 (0 or 1) | when 1, n_pieces times a piece index var: the order
+ *       in which the pieces' unwrapped bytes follow each other (a permutation) |
  *   XXH64 (seed 0) of every byte before it, u64.
  * Version 1 has no filters (every piece's filter is NONE and raw_len = unwrapped_len); a plan
  * without filtered pieces is still written as version 1, so that builds which only read 1 keep
  * reading it; a plan with some is version 2, which they refuse with -EPROTO.
- * Offsets are not stored: they are the running sums of the lengths. A file of many small ROOT
+ * Offsets are not stored: they are the running sums of the lengths (unwrapped ones in the
+ * stored order). A file of many small ROOT
  * baskets has thousands of pieces and a handful of recipes, hence the table and the varints. */
 #include <errno.h>
 #include <stdio.h>
@@ -38,6 +41,7 @@ void unwrap_plan_free(struct unwrap_plan *p)
 	if (!p)
 		return;
 	free(p->pieces);
+	free(p->order);
 	free(p);
 }
 
@@ -192,9 +196,11 @@ static void recipe_table_free(struct recipe_table *t)
 	free(t->index);
 }
 
-/* The version a plan is written as: 1 unless a piece is filtered. */
+/* The version a plan is written as: 1 unless a piece is filtered or the plan reordered. */
 static uint16_t plan_version(const struct unwrap_plan *p)
 {
+	if (p->order)
+		return 2;
 	for (uint32_t i = 0; i < p->n_pieces; i++)
 		if (p->pieces[i].kind != UNWRAP_VERBATIM && p->pieces[i].filter)
 			return 2;
@@ -215,6 +221,10 @@ static size_t encoded_size(const struct unwrap_plan *p, const struct recipe_tabl
 		if (pc->kind != UNWRAP_VERBATIM && plan_version(p) >= 2)
 			n += 1 + (pc->filter ? var_size(pc->raw_len) : 0);
 	}
+	if (plan_version(p) >= 2)
+		n++;
+	for (uint32_t k = 0; p->order && k < p->n_pieces; k++)
+		n += var_size(p->order[k]);
 	return n;
 }
 
@@ -280,11 +290,44 @@ int unwrap_plan_encode(const struct unwrap_plan *p, uint8_t *buf, size_t cap, si
 		if (pc->filter)
 			q = put_var(q, pc->raw_len);
 	}
+	if (version >= 2)
+		*q++ = p->order != NULL;
+	for (uint32_t k = 0; p->order && k < p->n_pieces; k++)
+		q = put_var(q, p->order[k]);
 	le64_put(q, XXH64(buf, (size_t)(q - buf), 0));
 	q += 8;
 	*len = (size_t)(q - buf);
 out:
 	recipe_table_free(&t);
+	return rc;
+}
+
+/* Reads a stored order (a permutation of the pieces) and sets the unwrapped offsets from it;
+ * -EBADMSG when it is none. */
+static int order_decode(struct unwrap_plan *p, const uint8_t **q, const uint8_t *end)
+{
+	uint8_t *seen = calloc(p->n_pieces ? p->n_pieces : 1, 1);
+	uint64_t uoff = 0;
+	int rc = -EBADMSG;
+
+	p->order = malloc((p->n_pieces ? p->n_pieces : 1) * sizeof(*p->order));
+	if (!seen || !p->order) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (uint32_t k = 0; k < p->n_pieces; k++) {
+		uint64_t i;
+
+		if (get_var(q, end, &i) || i >= p->n_pieces || seen[i])
+			goto out;
+		seen[i] = 1;
+		p->order[k] = (uint32_t)i;
+		p->pieces[i].unwrapped_off = uoff;
+		uoff += p->pieces[i].unwrapped_len; /* the sum was checked in piece order */
+	}
+	rc = 0;
+out:
+	free(seen);
 	return rc;
 }
 
@@ -387,6 +430,15 @@ int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
 			goto out;
 		off += pc->len;
 		uoff += pc->unwrapped_len;
+	}
+	if (version >= 2) {
+		if (q >= end || *q > 1)
+			goto out;
+		if (*q++ == 1) {
+			rc = order_decode(p, &q, end);
+			if (rc)
+				goto out;
+		}
 	}
 	if (q != end || off != p->file_len || uoff != p->unwrapped_len)
 		goto out;

@@ -20,8 +20,11 @@ struct unwrap_writer {
 int unwrap_writer_new(const struct unwrap_plan *p, unwrap_write_fn write, void *arg,
                       struct unwrap_writer **out)
 {
-	struct unwrap_writer *w = calloc(1, sizeof(*w));
+	struct unwrap_writer *w;
 
+	if (p->order) /* its unwrapped bytes do not come in logical order */
+		return -EINVAL;
+	w = calloc(1, sizeof(*w));
 	if (!w)
 		return -ENOMEM;
 	w->plan = p;

@@ -1095,6 +1095,10 @@ int fs_unwrap_transform(struct fs *fs, uint64_t ino, const int *stopping, struct
 	for (uint8_t lib = 1; lib < UNWRAP_LIB_COUNT; lib++)
 		if (plan->lib_version[lib] && drifted(fs, lib, plan->lib_version[lib]))
 			goto out; /* never write more files that depend on a drifted library */
+	/* Baskets of one branch family side by side in the stream (man boafs, UNWRAPPED FILES). */
+	rc = unwrap_plan_reorder(plan, data, size);
+	if (rc)
+		goto out;
 	stream = malloc(plan->unwrapped_len ? plan->unwrapped_len : 1);
 	if (!stream) {
 		rc = -ENOMEM;

@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <math.h>
 #include <cmocka.h>
+#include <xxhash.h>
 
 #include "unwrap.h"
 #include "unwrap_check.h"
@@ -620,6 +621,80 @@ static void test_filtered_plans_are_version_2_and_recreate_the_file(void **state
 	free(g.data);
 }
 
+/* Zmumu's baskets are laid out by branch family: E1 next to E2, px1 next to px2, each with its
+ * key header; the plan still re-creates the file, round-trips as version 2 with its order, and a
+ * damaged order is refused. Small baskets (issue121) and gzip files stay in logical order. The
+ * writer, which takes the unwrapped bytes in order, refuses a reordered plan. */
+static void test_reorder_puts_branch_families_together(void **state)
+{
+	struct file f, g;
+	struct unwrap_plan *p, *q;
+	struct unwrap_writer *w = NULL;
+	uint8_t *buf;
+	size_t n, len;
+	long e1, e2;
+
+	load_rootc("uproot-Zmumu-zlib.root", &f);
+	p = scan(&f);
+	/* E1's basket is the stream at 7637 + 71 + 9, E2's at 80802 + 71 + 9 (key, block header).
+	 */
+	e1 = unwrap_plan_find(p, 7637 + 71 + 9);
+	e2 = unwrap_plan_find(p, 80802 + 71 + 9);
+	assert_true(e1 > 0 && e2 > e1 + 2);
+	assert_int_equal(p->pieces[e1].kind, UNWRAP_ZLIB);
+	assert_int_equal(p->pieces[e2].kind, UNWRAP_ZLIB);
+	assert_int_equal(unwrap_plan_reorder(p, f.data, f.len), 0);
+	assert_non_null(p->order);
+	/* E2's key header right after E1's basket, then E2's basket. */
+	assert_int_equal(p->pieces[e2 - 1].unwrapped_off,
+	                 p->pieces[e1].unwrapped_off + p->pieces[e1].unwrapped_len);
+	assert_int_equal(p->pieces[e2].unwrapped_off,
+	                 p->pieces[e2 - 1].unwrapped_off + p->pieces[e2 - 1].unwrapped_len);
+	assert_plan_recreates(p, f.data, f.len);
+	assert_int_equal(unwrap_writer_new(p, NULL, NULL, &w), -EINVAL);
+	n = unwrap_plan_encoded_size(p);
+	buf = malloc(n);
+	assert_int_equal(unwrap_plan_encode(p, buf, n, &len), 0);
+	assert_int_equal(len, n);
+	assert_int_equal(buf[4] | buf[5] << 8, 2);
+	assert_int_equal(unwrap_plan_decode(buf, len, &q), 0);
+	assert_non_null(q->order);
+	assert_memory_equal(q->order, p->order, p->n_pieces * sizeof(*p->order));
+	for (uint32_t i = 0; i < p->n_pieces; i++)
+		assert_true(unwrap_check_piece_equal(&q->pieces[i], &p->pieces[i]));
+	assert_plan_recreates(q, f.data, f.len);
+	unwrap_plan_free(q);
+	/* The order is the last thing before the checksum: make piece 0 appear twice (order
+	 * entries of small plans are one byte each) and fix the checksum. */
+	{
+		uint8_t *o = buf + len - 8 - p->n_pieces;
+		uint64_t h;
+
+		assert_int_equal(o[-1], 1); /* ordered */
+		o[1] = o[0];
+		h = XXH64(buf, len - 8, 0);
+		for (int i = 0; i < 8; i++)
+			buf[len - 8 + i] = (uint8_t)(h >> (8 * i));
+		assert_int_equal(unwrap_plan_decode(buf, len, &q), -EBADMSG);
+		assert_null(q);
+	}
+	free(buf);
+	unwrap_plan_free(p);
+	load_rootc("uproot-issue121.root", &g);
+	p = scan(&g);
+	assert_int_equal(unwrap_plan_reorder(p, g.data, g.len), 0);
+	assert_null(p->order);
+	unwrap_plan_free(p);
+	free(g.data);
+	load_rootc("pylhe-testfile-madgraph5-3.5.8-pp_to_jj.lhe.gz", &g);
+	p = scan(&g);
+	assert_int_equal(unwrap_plan_reorder(p, g.data, g.len), 0);
+	assert_null(p->order);
+	unwrap_plan_free(p);
+	free(g.data);
+	free(f.data);
+}
+
 /* Damaged unwrapped bytes (a bad block of the store, a different library) never come back as
  * file bytes: regeneration checks the xxh64 of the logical bytes. */
 static void test_regenerate_from_damaged_unwrapped_bytes_is_eio(void **state)
@@ -824,6 +899,7 @@ int main(void)
 	    cmocka_unit_test(test_dec8_filter_round_trips_every_record),
 	    cmocka_unit_test(test_dec8_filter_is_chosen_for_short_decimals_only),
 	    cmocka_unit_test(test_filtered_plans_are_version_2_and_recreate_the_file),
+	    cmocka_unit_test(test_reorder_puts_branch_families_together),
 	    cmocka_unit_test(test_regenerate_from_damaged_unwrapped_bytes_is_eio),
 	    cmocka_unit_test(test_regenerate_with_a_drifted_recipe_is_eio),
 	    cmocka_unit_test(test_canary_names_the_library_a_plan_needs),

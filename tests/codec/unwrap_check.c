@@ -30,11 +30,41 @@ int unwrap_check_plan(const struct unwrap_plan *p, const uint8_t *data, size_t l
 		snprintf(why, why_len, "plan for %" PRIu64 " bytes, file of %zu", p->file_len, len);
 		return -1;
 	}
-	/* The layout first: unwrap and regenerate trust it. */
+	/* The layout first: unwrap and regenerate trust it. In a reordered plan the unwrapped
+	 * offsets run in p->order; the order must be a permutation. */
+	if (p->order) {
+		uint64_t o = 0;
+
+		for (uint32_t k = 0; k < p->n_pieces; k++) {
+			const struct unwrap_piece *pc;
+
+			if (p->order[k] >= p->n_pieces) {
+				snprintf(why, why_len, "order %" PRIu32 ": no piece %" PRIu32, k,
+				         p->order[k]);
+				return -1;
+			}
+			pc = &p->pieces[p->order[k]];
+			for (uint32_t j = 0; j < k; j++)
+				if (p->order[j] == p->order[k]) {
+					snprintf(why, why_len,
+					         "piece %" PRIu32 " twice in the order",
+					         p->order[k]);
+					return -1;
+				}
+			if (pc->unwrapped_off != o) {
+				snprintf(why, why_len,
+				         "order %" PRIu32 ": piece %" PRIu32
+				         " at unwrapped %" PRIu64 ", expected %" PRIu64,
+				         k, p->order[k], pc->unwrapped_off, o);
+				return -1;
+			}
+			o += pc->unwrapped_len;
+		}
+	}
 	for (uint32_t i = 0; i < p->n_pieces; i++) {
 		const struct unwrap_piece *pc = &p->pieces[i];
 
-		if (pc->off != off || pc->unwrapped_off != uoff || pc->len == 0 ||
+		if (pc->off != off || (!p->order && pc->unwrapped_off != uoff) || pc->len == 0 ||
 		    (pc->kind == UNWRAP_VERBATIM && pc->unwrapped_len != pc->len)) {
 			snprintf(why, why_len,
 			         "piece %" PRIu32 " of %" PRIu32 ": off %" PRIu64 " len %" PRIu64
