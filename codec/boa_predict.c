@@ -239,7 +239,7 @@ static inline __attribute__((always_inline)) int mixer_select(const struct bp *p
 uint32_t bp_predict(struct bp *p)
 {
 	struct mix_cm *cm = p->cm;
-	int n = 0, pr;
+	int n = 0, pr, s;
 	uint32_t p16;
 
 	p->x[n++] = 256;
@@ -281,27 +281,31 @@ uint32_t bp_predict(struct bp *p)
 		}
 	}
 	p->pr = pr;
+	s = mix_stretch(pr) + 2048; /* the APMs' input, 1..4095 */
 	switch (p->lv->apms) {
 	case 0:
 		p16 = (uint32_t)pr * 16;
 		break;
 	case 1:
-		p16 =
-		    ((uint32_t)pr * 16 + 3 * (uint32_t)mix_apm_refine(&p->apm[0], pr, cm->c0)) / 4;
+		p16 = ((uint32_t)pr * 16 +
+		       3 * (uint32_t)mix_apm_refine_stretched(&p->apm[0], s, cm->c0)) /
+		      4;
 		break;
 	case 2:
-		p16 = ((uint32_t)pr * 16 + (uint32_t)mix_apm_refine(&p->apm[0], pr, cm->c0) +
-		       2 * (uint32_t)mix_apm_refine(&p->apm[1], pr, (cm->c4 & 255) << 8 | cm->c0)) /
-		      4;
+		p16 =
+		    ((uint32_t)pr * 16 + (uint32_t)mix_apm_refine_stretched(&p->apm[0], s, cm->c0) +
+		     2 * (uint32_t)mix_apm_refine_stretched(&p->apm[1], s,
+		                                            (cm->c4 & 255) << 8 | cm->c0)) /
+		    4;
 		break;
 	default: {
 		uint32_t mctx = cm->match_slot ? (uint32_t)(cm->match_lb * 2 + cm->match_bit) : 0;
 
 		uint32_t col = cm->stride ? (cm->rec_col > 14 ? 15 : cm->rec_col + 1) : 0;
-		uint32_t a0 = (uint32_t)mix_apm_refine(&p->apm[0], pr, col << 8 | cm->c0);
+		uint32_t a0 = (uint32_t)mix_apm_refine_stretched(&p->apm[0], s, col << 8 | cm->c0);
 		uint32_t a1 =
-		    (uint32_t)mix_apm_refine(&p->apm[1], pr, (cm->c4 & 255) << 8 | cm->c0);
-		uint32_t a2 = (uint32_t)mix_apm_refine(&p->apm[2], pr, mctx << 8 | cm->c0);
+		    (uint32_t)mix_apm_refine_stretched(&p->apm[1], s, (cm->c4 & 255) << 8 | cm->c0);
+		uint32_t a2 = (uint32_t)mix_apm_refine_stretched(&p->apm[2], s, mctx << 8 | cm->c0);
 
 		p16 = ((uint32_t)pr * 16 + a0 + 3 * a1 + 3 * a2) / 8;
 		break;

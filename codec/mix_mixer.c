@@ -286,7 +286,7 @@ void mix_apm_reset(struct mix_apm *a)
 
 		memcpy(a->t + done * 33, a->t, n * 33 * sizeof(*a->t));
 	}
-	a->idx = 0;
+	a->cell = a->t;
 }
 
 void mix_mixers3_mix(struct mix_mixer *m, const int32_t *x, const int *sets)

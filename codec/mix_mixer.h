@@ -94,36 +94,43 @@ static inline void mix_mixers3_layers_update(struct mix_mixer *m, struct mix_mix
 
 struct mix_apm {
 	int nctx;
-	int rate;     /* adaptation shift */
-	uint16_t *t;  /* nctx * 33, 16-bit probabilities */
-	uint32_t idx; /* lower bucket of the last refine */
-	int w;        /* and the weight of the upper one, 0..127 */
+	int rate;       /* adaptation shift */
+	uint16_t *t;    /* nctx * 33, 16-bit probabilities */
+	uint16_t *cell; /* lower bucket of the last refine */
+	int w;          /* and the weight of the upper one, 0..127 */
 };
 
 int mix_apm_new(struct mix_apm *a, int nctx, int rate);
 void mix_apm_free(struct mix_apm *a);
 void mix_apm_reset(struct mix_apm *a);
 
-/* Refines 12-bit `pr` in context `ctx` (< nctx); returns a 16-bit probability. */
-static inline int mix_apm_refine(struct mix_apm *a, int pr, uint32_t ctx)
+/* mix_apm_refine with `s` = mix_stretch(pr) + 2048, for callers that refine one probability in
+ * several APMs. */
+static inline int mix_apm_refine_stretched(struct mix_apm *a, int s, uint32_t ctx)
 {
-	int s = mix_stretch(pr) + 2048; /* 1..4095 */
-	int lo = s >> 7, w = s & 127;
-	const uint16_t *t = a->t + ctx * 33 + lo;
+	int w = s & 127;
+	uint16_t *t = a->t + ctx * 33 + (s >> 7);
 
-	a->idx = ctx * 33 + lo;
+	a->cell = t;
 	a->w = w;
 	return (t[0] * (128 - w) + t[1] * w) >> 7;
 }
 
+/* Refines 12-bit `pr` in context `ctx` (< nctx); returns a 16-bit probability. */
+static inline int mix_apm_refine(struct mix_apm *a, int pr, uint32_t ctx)
+{
+	return mix_apm_refine_stretched(a, mix_stretch(pr) + 2048 /* 1..4095 */, ctx);
+}
+
 static inline void mix_apm_update(struct mix_apm *a, int bit)
 {
-	int target = bit ? 65535 : 0;
-	int v0 = a->t[a->idx], v1 = a->t[a->idx + 1];
+	int target = bit ? 65535 : 0, shift = a->rate + 7;
+	uint16_t *t = a->cell;
+	int v0 = t[0], v1 = t[1];
 
 	/* both neighbours, each in proportion to its share of the interpolation */
-	a->t[a->idx] = (uint16_t)(v0 + (((target - v0) * (128 - a->w)) >> (a->rate + 7)));
-	a->t[a->idx + 1] = (uint16_t)(v1 + (((target - v1) * a->w) >> (a->rate + 7)));
+	t[0] = (uint16_t)(v0 + (((target - v0) * (128 - a->w)) >> shift));
+	t[1] = (uint16_t)(v1 + (((target - v1) * a->w) >> shift));
 }
 
 #endif
