@@ -73,7 +73,7 @@ struct bp {
 	struct mix_apm apm[3];
 	struct mix_apm mamba_apm;
 	int nmixers;
-	int fast_sel; /* nmixers 3 with the selectors C1, MATCH, COLUMN (levels 1-4) */
+	int fast_sel; /* no Mamba, 3 mixers with the selectors C1, MATCH, COLUMN (levels 1-4) */
 	int32_t x[MIX_MAX_INPUTS] __attribute__((aligned(32))); /* zero past nx */
 	int32_t x2[8] __attribute__((aligned(32)));             /* zero past nmixers + 1 */
 	int nx;
@@ -130,8 +130,8 @@ int bp_new(const struct bp_level *lv, const struct boa_model *m, struct bp **out
 		goto fail;
 	p->nx = n;
 	p->nmixers = lv->mixers;
-	p->fast_sel = lv->mixers == 3 && lv->sel[0] == BP_SEL_C1 && lv->sel[1] == BP_SEL_MATCH &&
-	              lv->sel[2] == BP_SEL_COLUMN;
+	p->fast_sel = !lv->mamba && lv->mixers == 3 && lv->sel[0] == BP_SEL_C1 &&
+	              lv->sel[1] == BP_SEL_MATCH && lv->sel[2] == BP_SEL_COLUMN;
 	for (int i = 0; i < p->nmixers; i++) {
 		rc = mix_mixer_new(&p->mixer[i], n, bp_mixer_sets[lv->sel[i]], 4096, lv->lr_shift);
 		if (rc)
@@ -236,7 +236,9 @@ static inline __attribute__((always_inline)) int mixer_select(const struct bp *p
 	return select_by(p, p->lv->sel[i]);
 }
 
-uint32_t bp_predict(struct bp *p)
+/* bp_predict's body, inlined once per kind of level: with `fast` (levels 1-4 of format 2: three
+ * mixers with constant selectors, no Mamba) and a constant `apms` the tests on the level fold. */
+static inline __attribute__((always_inline)) uint32_t predict(struct bp *p, int fast, int apms)
 {
 	struct mix_cm *cm = p->cm;
 	int n = 0, pr, s;
@@ -245,7 +247,7 @@ uint32_t bp_predict(struct bp *p)
 	p->x[n++] = 256;
 	mix_cm_predict(cm, p->x + n);
 	n += cm->ninputs;
-	if (p->lv->mamba) {
+	if (!fast && p->lv->mamba) {
 		uint32_t num = p->tree[2 * cm->c0 + 1], den = p->tree[cm->c0];
 		uint32_t q = den ? (uint32_t)(((uint64_t)num * 4096 + den / 2) / den) : 2048;
 
@@ -256,13 +258,13 @@ uint32_t bp_predict(struct bp *p)
 		p->x[n++] = mix_stretch(
 		    mix_apm_refine(&p->mamba_apm, (int)q, (cm->c4 & 255) << 8 | cm->c0) >> 4);
 	}
-	if (p->nmixers == 1) {
+	if (!fast && p->nmixers == 1) {
 		pr = mix_mixer_mix(&p->mixer[0], p->x, mixer_select(p, 0));
 	} else {
 		int fset =
 		    (cm->hits > 15 ? 15 : cm->hits) << 4 | (cm->match_len ? 8 : 0) | cm->bitpos;
 
-		if (p->fast_sel) { /* levels 1-4: both layers in one call */
+		if (fast) { /* both layers in one call */
 			int sets[3] = {select_by(p, BP_SEL_C1), select_by(p, BP_SEL_MATCH),
 			               select_by(p, BP_SEL_COLUMN)};
 
@@ -282,7 +284,7 @@ uint32_t bp_predict(struct bp *p)
 	}
 	p->pr = pr;
 	s = mix_stretch(pr) + 2048; /* the APMs' input, 1..4095 */
-	switch (p->lv->apms) {
+	switch (apms) {
 	case 0:
 		p16 = (uint32_t)pr * 16;
 		break;
@@ -318,11 +320,25 @@ uint32_t bp_predict(struct bp *p)
 	return p16;
 }
 
-void bp_update(struct bp *p, int bit)
+uint32_t bp_predict(struct bp *p)
+{
+	switch (p->fast_sel ? p->lv->apms : -1) {
+	case 1:
+		return predict(p, 1, 1);
+	case 2:
+		return predict(p, 1, 2);
+	case 3:
+		return predict(p, 1, 3);
+	default:
+		return predict(p, 0, p->lv->apms);
+	}
+}
+
+static inline __attribute__((always_inline)) void update(struct bp *p, int bit, int fast, int apms)
 {
 	struct mix_cm *cm = p->cm;
 
-	if (p->nmixers == 3) {
+	if (fast || p->nmixers == 3) {
 		mix_mixers3_layers_update(p->mixer, &p->final, p->x, p->x2, bit, p->rate);
 	} else {
 		for (int i = 0; i < p->nmixers; i++)
@@ -330,7 +346,7 @@ void bp_update(struct bp *p, int bit)
 		if (p->nmixers > 1)
 			mix_mixer_update(&p->final, p->x2, bit, p->rate);
 	}
-	switch (p->lv->apms) { /* unrolled: 1 to 3 APMs, each on its own table */
+	switch (apms) { /* unrolled: 1 to 3 APMs, each on its own table */
 	case 3:
 		mix_apm_update(&p->apm[2], bit);
 		/* fall through */
@@ -343,15 +359,33 @@ void bp_update(struct bp *p, int bit)
 	default:
 		break;
 	}
-	if (p->lv->mamba)
+	if (!fast && p->lv->mamba)
 		mix_apm_update(&p->mamba_apm, bit);
 	mix_cm_update(cm, bit);
 	if (cm->bitpos == 0) {
 		if (p->rate > 16 && (cm->pos & 63) == 0)
 			p->rate--;
-		if (p->stream) {
+		if (!fast && p->stream) {
 			boa_stream_update(p->stream, (uint8_t)(cm->c4 & 255));
 			mamba_next(p);
 		}
+	}
+}
+
+void bp_update(struct bp *p, int bit)
+{
+	switch (p->fast_sel ? p->lv->apms : -1) {
+	case 1:
+		update(p, bit, 1, 1);
+		break;
+	case 2:
+		update(p, bit, 1, 2);
+		break;
+	case 3:
+		update(p, bit, 1, 3);
+		break;
+	default:
+		update(p, bit, 0, p->lv->apms);
+		break;
 	}
 }
