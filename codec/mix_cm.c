@@ -6,11 +6,14 @@
 #include "mix_cm.h"
 #include "mix_tables.h"
 
-#define CM_INIT       0x80000000u /* p = 1/2, count 0 */
-#define CM_SLOT       16          /* bytes per slot: check + 15 nibble-node bit histories */
-#define CM_LINE       64          /* bytes per line: the 4 slots a context hash may use */
-#define REC_MAX       1024        /* longest detectable stride */
-#define MATCH_VERIFY  400         /* longest backward check when a match starts */
+#define CM_INIT 0x80000000u /* p = 1/2, count 0 */
+/* The state-map counter of state 0 (a context not seen before), whose input is 0: p = 1/2
+ * (stretch 0) with a count that no learning counter reaches, whose step is 0, so it stays. */
+#define SM_UNSEEN     (0x80000000u | 1023)
+#define CM_SLOT       16   /* bytes per slot: check + 15 nibble-node bit histories */
+#define CM_LINE       64   /* bytes per line: the 4 slots a context hash may use */
+#define REC_MAX       1024 /* longest detectable stride */
+#define MATCH_VERIFY  400  /* longest backward check when a match starts */
 #define HASH_BITS_MIN 12
 #define RM_RECORDS    8 /* earlier records the record match looks at */
 
@@ -147,7 +150,9 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 	}
 	cm->deterministic[0] = 0;
 	cm->shape = shape_of(p);
-	steps_fill(cm->step_sm, 128, 127);
+	steps_fill(cm->step_sm, 1024, 127);
+	cm->step_sm[1023].rate = 0; /* SM_UNSEEN */
+	cm->step_sm[1023].inc = 0;
 	steps_fill(cm->step_255, 256, 255);
 	steps_fill(cm->step_o0, 1024, 1023);
 	steps_fill(cm->step_o1, 1024, p->limit);
@@ -295,6 +300,8 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
 		for (int k = 0; k < cm->nhashed; k++)
 			cm->sm[k * 256 + i] = (p22 > (1u << 22) - 1 ? (1u << 22) - 1 : p22) << 10;
 	}
+	for (int k = 0; k < cm->nhashed; k++)
+		cm->sm[k * 256] = SM_UNSEEN;
 	cm->match_ptr = cm->match_len = 0;
 	cm->match_byte = -1;
 	cm->match_bit = 0;
@@ -592,10 +599,10 @@ static inline __attribute__((always_inline)) int hashed_inputs(struct mix_cm *cm
 		if (k == no - 1)
 			order_hits = hits;
 		if (det) {
-			x[2 * k] = st ? a : 0;
+			x[2 * k] = a; /* 0 for state 0 (SM_UNSEEN) */
 			x[2 * k + 1] = cm->deterministic[st];
 		} else {
-			x[k] = st ? a : 0;
+			x[k] = a;
 		}
 	}
 	cm->hits = hits;
@@ -620,34 +627,19 @@ static inline __attribute__((always_inline)) void hashed_update(struct mix_cm *c
 static inline __attribute__((always_inline)) void
 predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int det)
 {
-	int n = 0;
+	/* the inputs: order 0 and 1, the hashed contexts, the match, the record match; the
+	 * hashed contexts' come last, so that the lines of their slots have longer to arrive */
+	int n = 2 + (det ? 2 * nh : nh);
 
 	cm->match_lb = 0; /* set below while a match agrees; else match_len is 0 */
-	if (cm->bitpos == 0)
-		buckets_take(cm, nh, 0);
-	else if (cm->bitpos == 3)
-		buckets_ahead(cm, nh);
-	else if (cm->bitpos == 4)
-		buckets_take(cm, nh, cm->c0 & 1);
 	{
 		uint32_t *s0 = &cm->o0[cm->c0];
 		uint32_t *s1 = &cm->o1[(cm->c4 & 255) << 8 | cm->c0];
 
 		cm->slot[0] = s0;
 		cm->slot[1] = s1;
-		x[n++] = mix_stretch((int)counter_p12(*s0));
-		x[n++] = (*s1 & 1023) ? mix_stretch((int)counter_p12(*s1)) : 0;
-	}
-	{
-		/* the node within the current nibble: 1, 2..3, 4..7, 8..15 */
-		uint32_t node = cm->c0;
-
-		if (cm->bitpos >= 4) {
-			uint32_t j = (uint32_t)cm->bitpos - 4;
-
-			node = (1u << j) | (cm->c0 & ((1u << j) - 1));
-		}
-		n += hashed_inputs(cm, node, x + n, nh, no, det);
+		x[0] = mix_stretch((int)counter_p12(*s0));
+		x[1] = (*s1 & 1023) ? mix_stretch((int)counter_p12(*s1)) : 0;
 	}
 	if (cm->p.match_min) {
 		if (cm->match_len) {
@@ -691,6 +683,23 @@ predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int 
 			x[n] = mix_stretch((int)counter_p12(*cm->rec_slot));
 		}
 		n++;
+	}
+	if (cm->bitpos == 0)
+		buckets_take(cm, nh, 0);
+	else if (cm->bitpos == 3)
+		buckets_ahead(cm, nh);
+	else if (cm->bitpos == 4)
+		buckets_take(cm, nh, cm->c0 & 1);
+	{
+		/* the node within the current nibble: 1, 2..3, 4..7, 8..15 */
+		uint32_t node = cm->c0;
+
+		if (cm->bitpos >= 4) {
+			uint32_t j = (uint32_t)cm->bitpos - 4;
+
+			node = (1u << j) | (cm->c0 & ((1u << j) - 1));
+		}
+		hashed_inputs(cm, node, x + 2, nh, no, det);
 	}
 }
 

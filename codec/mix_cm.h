@@ -156,10 +156,10 @@ struct mix_cm {
 	uint8_t used[256]; /* per state: the bits it has seen (n0 + n1), for slot replacement */
 	/* a counter's step by its count n: the rate (mix_rate_tab[n]) and 1 while n is under the
 	 * counter's limit, for the limits in use (127: state maps; 255: match and record match;
-	 * 1023: order 0; params.limit: order 1) */
+	 * 1023: order 0; params.limit: order 1; step_sm[1023]: 0, for state 0) */
 	struct mix_cm_step {
 		uint16_t rate, inc;
-	} step_sm[128], step_255[256], step_o0[1024], step_o1[1024];
+	} step_sm[1024], step_255[256], step_o0[1024], step_o1[1024];
 	int shape; /* which compiled copy of the per-bit loops fits these params */
 };
 
