@@ -729,38 +729,72 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 
 /* mix_cm_update for the context set `on` of nh contexts and matches of at least `min` bytes
  * (constants for the shapes). */
+/* The work of a byte `c` that ends: the match, record and text models, then the next byte's
+ * contexts, and their lines for its first nibble requested (for the context set `on` of nh
+ * contexts and matches of at least `min` bytes; constants for the shapes). */
 static inline __attribute__((always_inline)) void
-update_as(struct mix_cm *cm, int bit, const uint32_t on, const int nh, const int min)
+byte_end_as(struct mix_cm *cm, uint8_t c, const uint32_t on, const int nh, const int min)
+{
+	cm->c8 = cm->c8 << 8 | cm->c4 >> 24;
+	cm->c4 = cm->c4 << 8 | c;
+	cm->c0 = 1;
+	cm->bitpos = 0;
+	cm->pos++;
+	if (min)
+		match_update(cm, min);
+	if (cm->p.record || (on & MIX_CTX_RECORDS))
+		record_update(cm, c);
+	if (on & MIX_CTX_TEXTS)
+		text_update(cm, c);
+	if (on & (MIX_CTX_IND1 | MIX_CTX_IND2)) {
+		uint32_t c1 = (cm->c4 >> 8) & 0xff, c2 = (cm->c4 >> 8) & 0xffff;
+
+		cm->ind1[c1] = (uint16_t)(cm->ind1[c1] << 8 | c);
+		cm->ind2[c2] = (uint16_t)(cm->ind2[c2] << 8 | c);
+	}
+	contexts_update(cm, on);
+	lines_first(cm, nh);
+	if (cm->p.record)
+		rec_gather(cm); /* sets rec_agree afresh */
+}
+
+/* byte_end_as compiled for each shape, apart from the per-bit code, which then needs fewer
+ * registers saved on every call. */
+static __attribute__((noinline)) void byte_end_7(struct mix_cm *cm, uint8_t c)
+{
+	byte_end_as(cm, c, SET_7, 7, 4);
+}
+
+static __attribute__((noinline)) void byte_end_9(struct mix_cm *cm, uint8_t c)
+{
+	byte_end_as(cm, c, SET_9, 9, 4);
+}
+
+static __attribute__((noinline)) void byte_end_11(struct mix_cm *cm, uint8_t c)
+{
+	byte_end_as(cm, c, SET_11, 11, 4);
+}
+
+static __attribute__((noinline)) void byte_end_17(struct mix_cm *cm, uint8_t c)
+{
+	byte_end_as(cm, c, SET_17, 17, 4);
+}
+
+static __attribute__((noinline)) void byte_end_any(struct mix_cm *cm, uint8_t c)
+{
+	byte_end_as(cm, c, cm->p.contexts, cm->nhashed, cm->p.match_min);
+}
+
+/* mix_cm_update for nh hashed contexts, whose byte's work is byte_end. */
+static inline __attribute__((always_inline)) void
+update_as(struct mix_cm *cm, int bit, const int nh, void (*byte_end)(struct mix_cm *, uint8_t))
 {
 	int64_t target = bit ? (1 << 22) - 1 : 0;
 
 	if (cm->bitpos == 7) {
-		/* The byte's work first: the next byte's contexts, and their lines for its first
-		 * nibble requested while this bit's counters learn (none of which the byte's work
-		 * reads). */
-		uint8_t c = (uint8_t)(cm->c0 << 1 | (uint32_t)bit);
-
-		cm->c8 = cm->c8 << 8 | cm->c4 >> 24;
-		cm->c4 = cm->c4 << 8 | c;
-		cm->c0 = 1;
-		cm->bitpos = 0;
-		cm->pos++;
-		if (min)
-			match_update(cm, min);
-		if (cm->p.record || (on & MIX_CTX_RECORDS))
-			record_update(cm, c);
-		if (on & MIX_CTX_TEXTS)
-			text_update(cm, c);
-		if (on & (MIX_CTX_IND1 | MIX_CTX_IND2)) {
-			uint32_t c1 = (cm->c4 >> 8) & 0xff, c2 = (cm->c4 >> 8) & 0xffff;
-
-			cm->ind1[c1] = (uint16_t)(cm->ind1[c1] << 8 | c);
-			cm->ind2[c2] = (uint16_t)(cm->ind2[c2] << 8 | c);
-		}
-		contexts_update(cm, on);
-		lines_first(cm, nh);
-		if (cm->p.record)
-			rec_gather(cm); /* sets rec_agree afresh */
+		/* the byte's work first, so that the next byte's lines are requested early; it
+		 * reads none of what this bit's counters learn */
+		byte_end(cm, (uint8_t)(cm->c0 << 1 | (uint32_t)bit));
 	} else {
 		cm->rec_agree &= bit ? cm->rec_ones : ~cm->rec_ones;
 		cm->c0 = cm->c0 << 1 | (uint32_t)bit;
@@ -779,19 +813,19 @@ void mix_cm_update(struct mix_cm *cm, int bit)
 {
 	switch (cm->shape) {
 	case SHAPE_7:
-		update_as(cm, bit, SET_7, 7, 4);
+		update_as(cm, bit, 7, byte_end_7);
 		break;
 	case SHAPE_9:
-		update_as(cm, bit, SET_9, 9, 4);
+		update_as(cm, bit, 9, byte_end_9);
 		break;
 	case SHAPE_11:
-		update_as(cm, bit, SET_11, 11, 4);
+		update_as(cm, bit, 11, byte_end_11);
 		break;
 	case SHAPE_17:
-		update_as(cm, bit, SET_17, 17, 4);
+		update_as(cm, bit, 17, byte_end_17);
 		break;
 	default:
-		update_as(cm, bit, cm->p.contexts, cm->nhashed, cm->p.match_min);
+		update_as(cm, bit, cm->nhashed, byte_end_any);
 		break;
 	}
 }
