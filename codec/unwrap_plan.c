@@ -211,6 +211,7 @@ static uint16_t plan_version(const struct unwrap_plan *p)
 static size_t encoded_size(const struct unwrap_plan *p, const struct recipe_table *t)
 {
 	size_t n = PLAN_HEAD + (size_t)t->n * RECIPE_SIZE + 8;
+	uint16_t version = plan_version(p);
 
 	for (uint32_t i = 0; i < p->n_pieces; i++) {
 		const struct unwrap_piece *pc = &p->pieces[i];
@@ -218,10 +219,10 @@ static size_t encoded_size(const struct unwrap_plan *p, const struct recipe_tabl
 		n += 1 + var_size(pc->len);
 		if (pc->kind != UNWRAP_VERBATIM)
 			n += var_size(t->index[i]) + var_size(pc->unwrapped_len) + 8;
-		if (pc->kind != UNWRAP_VERBATIM && plan_version(p) >= 2)
+		if (pc->kind != UNWRAP_VERBATIM && version >= 2)
 			n += 1 + (pc->filter ? var_size(pc->raw_len) : 0);
 	}
-	if (plan_version(p) >= 2)
+	if (version >= 2)
 		n++;
 	for (uint32_t k = 0; p->order && k < p->n_pieces; k++)
 		n += var_size(p->order[k]);
@@ -438,7 +439,11 @@ int unwrap_plan_decode(const uint8_t *buf, size_t len, struct unwrap_plan **out)
 			rc = order_decode(p, &q, end);
 			if (rc)
 				goto out;
+			rc = -EBADMSG;
 		}
+		/* Version 2 only for what needs it: a plan reads back as the bytes it came from. */
+		if (plan_version(p) != 2)
+			goto out;
 	}
 	if (q != end || off != p->file_len || uoff != p->unwrapped_len)
 		goto out;

@@ -4,9 +4,10 @@
  *
  * Input: a selector byte, then the bytes. Selector bit 0 clear: the bytes are a file; scanning
  * it must succeed (or run out of memory), and its plan must cover it exactly and re-create every
- * byte of it from the unwrapped bytes, and survive serialization. Bit 0 set: the bytes are a
- * serialized plan; decoding returns a plan or an error, and a plan it returns serializes back
- * to the same bytes. Never a crash, a hang, an out-of-bounds access or a wrong byte. */
+ * byte of it from the unwrapped bytes, and survive serialization, also once reordered. Bit 0 set:
+ * the bytes are a serialized plan; decoding returns a plan or an error, and a plan it returns
+ * serializes back to the same bytes. Never a crash, a hang, an out-of-bounds access or a wrong
+ * byte. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +40,9 @@ static void check_serialization(const struct unwrap_plan *p)
 	for (uint32_t i = 0; i < p->n_pieces; i++)
 		if (!unwrap_check_piece_equal(&q->pieces[i], &p->pieces[i]))
 			abort();
+	if (!p->order != !q->order ||
+	    (p->order && memcmp(p->order, q->order, p->n_pieces * sizeof(*p->order))))
+		abort();
 	unwrap_plan_free(q);
 	free(buf);
 }
@@ -75,6 +79,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	check_plan_recreates(p, data + 1, size - 1);
 	check_serialization(p);
+	/* The daemon lays ROOT plans out by branch family: that plan must hold up as well. */
+	rc = unwrap_plan_reorder(p, data + 1, size - 1);
+	if (rc == 0) {
+		check_plan_recreates(p, data + 1, size - 1);
+		check_serialization(p);
+	} else if (rc != -ENOMEM) {
+		abort();
+	}
 	unwrap_plan_free(p);
 	return 0;
 }
