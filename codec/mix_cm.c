@@ -41,6 +41,46 @@ static inline uint32_t cm_hash3(uint32_t a, uint32_t b, uint32_t c)
 	return cm_hash(cm_hash(a, b), c);
 }
 
+/* The lines of the hashed table that contexts hash to: for k < n, idx[k] = (h >> 6) & mask and
+ * check[k] = (h * 0x2545f491) >> 24, where h = cm_hash(ctx[k], nib) (the hash of a context for
+ * a nibble). The AVX2 kernel does 8 at a time (n rounded up to 8: ctx, idx and check have room);
+ * both give the same integers (tests/codec/test_mix_cm.c). */
+static void lines_portable(const uint32_t *ctx, uint32_t nib, uint32_t mask, uint32_t *idx,
+                           uint32_t *check, int n)
+{
+	for (int k = 0; k < n; k++) {
+		uint32_t h = cm_hash(ctx[k], nib);
+
+		idx[k] = h >> 6 & mask;
+		check[k] = h * 0x2545f491u >> 24;
+	}
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+#define CM_HAVE_AVX2 1
+typedef uint32_t cm_v8 __attribute__((vector_size(32)));
+
+__attribute__((target("avx2"))) static void
+lines_avx2(const uint32_t *ctx, uint32_t nib, uint32_t mask, uint32_t *idx, uint32_t *check, int n)
+{
+	const uint32_t b = (nib + 0x7f4a7c15u) * 0x85ebca77u; /* cm_hash's second operand */
+
+	for (int i = 0; i < n; i += 8) {
+		cm_v8 h, t;
+
+		memcpy(&h, ctx + i, sizeof(h));
+		h = h * 0x9e3779b1u ^ b;
+		h ^= h >> 15;
+		h *= 0xc2b2ae3du;
+		h ^= h >> 13;
+		t = h >> 6 & mask;
+		memcpy(idx + i, &t, sizeof(t));
+		t = h * 0x2545f491u >> 24;
+		memcpy(check + i, &t, sizeof(t));
+	}
+}
+#endif
+
 static inline uint32_t counter_p12(uint32_t c)
 {
 	return c >> 20;
@@ -121,6 +161,21 @@ static void *table_alloc(size_t size)
 	return t;
 }
 
+int mix_cm_set_kernels(struct mix_cm *cm, const char *name)
+{
+	if (!strcmp(name, "portable")) {
+		cm->lines_fn = lines_portable;
+		return 0;
+	}
+#ifdef CM_HAVE_AVX2
+	if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2")) {
+		cm->lines_fn = lines_avx2;
+		return 0;
+	}
+#endif
+	return -ENOTSUP;
+}
+
 int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 {
 	struct mix_cm *cm;
@@ -150,6 +205,11 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 	}
 	cm->deterministic[0] = 0;
 	cm->shape = shape_of(p);
+	cm->lines_fn = lines_portable;
+#ifdef CM_HAVE_AVX2
+	if (__builtin_cpu_supports("avx2"))
+		cm->lines_fn = lines_avx2;
+#endif
 	steps_fill(cm->step_sm, 1024, 127);
 	cm->step_sm[1023].rate = 0; /* SM_UNSEEN */
 	cm->step_sm[1023].inc = 0;
@@ -214,38 +274,30 @@ static inline uint8_t *slot_find(struct mix_cm *cm, uint8_t *line, uint8_t check
 	return victim;
 }
 
-/* The line and check byte of context hash `ctx` for the nibble whose bits so far are `nib` (1
- * at a byte start, 1xxxx at its middle), and a prefetch of the line. */
-static inline __attribute__((always_inline)) uint8_t *line_of(struct mix_cm *cm, uint32_t ctx,
-                                                              uint32_t nib, uint8_t *check)
+/* Each hashed context's line and check for the byte's first nibble (d = 0), or for its second
+ * with the byte's 4th bit d; the lines are prefetched. */
+static inline __attribute__((always_inline)) void lines_find(struct mix_cm *cm, const int nh,
+                                                             uint32_t nib, uint32_t d)
 {
-	uint32_t h = cm_hash(ctx, nib);
-	uint8_t *line = cm->table + ((size_t)(h >> 6) & cm->mask) * CM_LINE;
-
-	*check = (uint8_t)((h * 0x2545f491u) >> 24);
-	__builtin_prefetch(line);
-	return line;
+	cm->lines_fn(cm->ctx_hash, nib, (uint32_t)cm->mask, cm->ahead_line[d], cm->ahead_check[d],
+	             nh);
+	for (int k = 0; k < nh; k++)
+		__builtin_prefetch(cm->table + (size_t)cm->ahead_line[d][k] * CM_LINE);
 }
 
-/* Each hashed context's line and check for the byte's first nibble, found (and the lines
- * prefetched) as soon as the byte's contexts are known. */
+/* The lines for the byte's first nibble, found (and prefetched) as soon as the byte's contexts
+ * are known. */
 static inline __attribute__((always_inline)) void lines_first(struct mix_cm *cm, const int nh)
 {
-	for (int k = 0; k < nh; k++)
-		cm->ahead_line[0][k] = line_of(cm, cm->ctx_hash[k], 1, &cm->ahead_check[0][k]);
+	lines_find(cm, nh, 1, 0);
 }
 
 /* Before the byte's 4th bit: the lines of the second nibble for both values of that bit, so that
  * they arrive while the bit is coded. */
 static inline __attribute__((always_inline)) void buckets_ahead(struct mix_cm *cm, const int nh)
 {
-	uint32_t nib = cm->c0 << 1;
-
-	for (int k = 0; k < nh; k++) {
-		cm->ahead_line[0][k] = line_of(cm, cm->ctx_hash[k], nib, &cm->ahead_check[0][k]);
-		cm->ahead_line[1][k] =
-		    line_of(cm, cm->ctx_hash[k], nib | 1, &cm->ahead_check[1][k]);
-	}
+	lines_find(cm, nh, cm->c0 << 1, 0);
+	lines_find(cm, nh, cm->c0 << 1 | 1, 1);
 }
 
 /* Each hashed context's slot for the nibble that starts, from the lines found ahead (d: the
@@ -254,7 +306,8 @@ static inline __attribute__((always_inline)) void buckets_take(struct mix_cm *cm
                                                                uint32_t d)
 {
 	for (int k = 0; k < nh; k++)
-		cm->bucket[k] = slot_find(cm, cm->ahead_line[d][k], cm->ahead_check[d][k]);
+		cm->bucket[k] = slot_find(cm, cm->table + (size_t)cm->ahead_line[d][k] * CM_LINE,
+		                          (uint8_t)cm->ahead_check[d][k]);
 }
 
 /* Lines for a chunk: one per hashed context per 8 bytes (room for half of the two slots a

@@ -88,14 +88,17 @@ struct mix_cm {
 	uint32_t c4, c8; /* last 8 bytes, most recent in the low byte of c4 */
 	/* hashed contexts */
 	uint8_t *table;
-	size_t table_cap; /* lines allocated */
-	size_t mask;      /* lines in use - 1 */
-	uint32_t ctx_hash[MIX_CM_MAX_HASHED];
+	size_t table_cap;                     /* lines allocated */
+	size_t mask;                          /* lines in use - 1 */
+	uint32_t ctx_hash[MIX_CM_MAX_HASHED]; /* read 8 at a time: 24 is a multiple of 8 */
+	/* the lines of the contexts for a nibble (a kernel picked for the CPU) */
+	void (*lines_fn)(const uint32_t *ctx, uint32_t nib, uint32_t mask, uint32_t *idx,
+	                 uint32_t *check, int n);
 	uint8_t *bucket[MIX_CM_MAX_HASHED]; /* slot of each context for this nibble */
-	/* each context's line and check for the byte's second nibble, for either value of the
-	 * byte's 4th bit: found, and the lines prefetched, a bit ahead */
-	uint8_t *ahead_line[2][MIX_CM_MAX_HASHED];
-	uint8_t ahead_check[2][MIX_CM_MAX_HASHED];
+	/* each context's line (its index) and check for the nibble to come, found and prefetched
+	 * ahead: [0] for the byte's first nibble, [d] for its second with 4th bit d */
+	uint32_t ahead_line[2][MIX_CM_MAX_HASHED];
+	uint32_t ahead_check[2][MIX_CM_MAX_HASHED];
 	/* each hashed context at this bit: its bit history, and the counter of the state that
 	 * history had when predicted (two contexts may share a slot: the second update reads the
 	 * history the first one wrote, but learns on the state both predicted from) */
@@ -171,6 +174,9 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len);
 void mix_cm_predict(struct mix_cm *cm, int32_t *x);
 /* Learns the coded bit; at a byte end, buf[pos] must hold the completed byte. */
 void mix_cm_update(struct mix_cm *cm, int bit);
+/* Picks the kernels ("portable", or "avx2" where the CPU has it; mix_cm_new picks the fastest):
+ * the same results either way. Returns 0 or -ENOTSUP. For tests. */
+int mix_cm_set_kernels(struct mix_cm *cm, const char *name);
 /* Match length bucket 0..31 (0 = no match). */
 int mix_cm_match_bucket(const struct mix_cm *cm);
 

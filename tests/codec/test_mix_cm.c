@@ -1,0 +1,103 @@
+/* The context models of the BOA coder (codec/mix_cm.h): their kernels give the same predictions,
+ * bit for bit, whichever the CPU runs, for every shape of context set. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "boa_predict.h"
+#include "mix_cm.h"
+
+/* Text lines of numbers, then fixed-width binary records: data on which every kind of context
+ * (orders, records, text, match) finds something. */
+static uint8_t *sample(size_t len)
+{
+	uint8_t *d = malloc(len);
+	uint64_t s = 42;
+	size_t i = 0;
+
+	assert_non_null(d);
+	while (i < len / 2) {
+		s = s * 6364136223846793005u + 1442695040888963407u;
+		i += (size_t)snprintf((char *)d + i, len / 2 - i, " %3d %+.4e %5u\n",
+		                      (int)(s >> 60), (double)(s >> 40) / 1e3, (unsigned)(s >> 52));
+	}
+	for (; i < len; i++) {
+		s = s * 6364136223846793005u + 1442695040888963407u;
+		d[i] = i % 12 < 4   ? (uint8_t)(0x40 + i % 12)
+		       : i % 12 < 8 ? (uint8_t)(s >> 61)
+		                    : (uint8_t)(s >> 56);
+	}
+	return d;
+}
+
+static void test_portable_and_avx2_kernels_predict_alike(void **state)
+{
+	/* format 2 levels 1, 3, 4, 6 (the four compiled shapes), format 1 levels 3 and 4 (the
+	 * generic code) */
+	static const int levels[][2] = {{2, 1}, {2, 3}, {2, 4}, {2, 6}, {1, 3}, {1, 4}};
+	const size_t len = 24 * 1024;
+	uint8_t *data = sample(len);
+	uint8_t *hist_a = calloc(1, len), *hist_b = calloc(1, len);
+
+	(void)state;
+	assert_non_null(hist_a);
+	assert_non_null(hist_b);
+	for (size_t l = 0; l < sizeof(levels) / sizeof(levels[0]); l++) {
+		struct mix_cm_params p = bp_level_get(levels[l][0], levels[l][1])->cm;
+		struct mix_cm *a, *b;
+		int32_t xa[MIX_CM_MAX_INPUTS], xb[MIX_CM_MAX_INPUTS];
+		long hits = 0;
+
+		p.hash_bits_max = 16; /* 4 MB of table: enough for the sample */
+		assert_int_equal(mix_cm_new(&p, &a), 0);
+		assert_int_equal(mix_cm_new(&p, &b), 0);
+		assert_int_equal(mix_cm_set_kernels(a, "portable"), 0);
+		if (mix_cm_set_kernels(b, "avx2") == -ENOTSUP) {
+			mix_cm_free(a);
+			mix_cm_free(b);
+			skip(); /* no AVX2 here: the portable kernel is the only one */
+		}
+		mix_cm_reset(a, hist_a, len);
+		mix_cm_reset(b, hist_b, len);
+		for (size_t i = 0; i < len; i++) {
+			for (int j = 0; j < 8; j++) {
+				int bit = data[i] >> (7 - j) & 1;
+
+				mix_cm_predict(a, xa);
+				mix_cm_predict(b, xb);
+				assert_memory_equal(xa, xb, sizeof(xa[0]) * (size_t)a->ninputs);
+				assert_int_equal(a->hits, b->hits);
+				hits += a->hits;
+				if (j == 7)
+					hist_a[i] = hist_b[i] = data[i];
+				mix_cm_update(a, bit);
+				mix_cm_update(b, bit);
+			}
+			assert_memory_equal(a->ahead_line[0], b->ahead_line[0],
+			                    sizeof(a->ahead_line[0][0]) * (size_t)a->nhashed);
+		}
+		/* the hashed contexts were in play: most of their lookups found history */
+		assert_true(hits > (long)len * 8 * a->nhashed / 2);
+		mix_cm_free(a);
+		mix_cm_free(b);
+	}
+	free(data);
+	free(hist_a);
+	free(hist_b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_portable_and_avx2_kernels_predict_alike),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
