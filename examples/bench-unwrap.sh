@@ -4,8 +4,10 @@
 #   xz -9e      the whole file, xz -9e
 #   zstd -19    the whole file, zstd -19
 #   boa raw     the file as it is, boa -1 per 128 KiB (what boafs stores today, at best)
-#   unwrapped   bytes after unwrapping (verbatim pieces + decompressed streams) and the CPU
-#               seconds the scan and recipe search took
+#   unwrapped   bytes after unwrapping (verbatim pieces + decompressed streams, doubles that
+#               are short decimals through the DEC8 filter, laid out as boafs stores them:
+#               baskets of one branch family side by side) and the CPU seconds the scan and
+#               recipe search took
 #   boa unw     the unwrapped bytes, boa -1 per 128 KiB, plus the serialized plan
 #   zstd unw    the unwrapped bytes, zstd -19 per 128 KiB, plus the plan (the cheaper coder)
 #   boa 1M      `boa compress -1 -B 1M` of the file: unwrapped by boa itself, coded per 1 MiB

@@ -2,7 +2,8 @@
  * examples/bench-unwrap.sh; not installed.
  *
  *   unwrap_tool plan FILE                       what a scan finds, one line, and its CPU time
- *   unwrap_tool unwrap FILE UNWRAPPED PLAN      writes the unwrapped bytes and the serialized plan
+ *   unwrap_tool unwrap FILE UNWRAPPED PLAN      writes the unwrapped bytes, in the layout the
+ *                                               daemon stores, and the serialized plan
  *   unwrap_tool regenerate PLAN UNWRAPPED OUT   re-creates the file from them
  * Exit status 0, or 1 with a line on stderr. */
 #include <errno.h>
@@ -90,6 +91,12 @@ static int cmd_plan(const char *path, const char *unwrapped_path, const char *pl
 	       cpu_seconds() - t0);
 	if (!unwrapped_path)
 		goto out;
+	/* The layout boafs stores (baskets of one branch family side by side). */
+	rc = unwrap_plan_reorder(p, data, len);
+	if (rc) {
+		fprintf(stderr, "unwrap_tool: %s: reorder: %s\n", path, strerror(-rc));
+		goto out;
+	}
 	unwrapped = malloc(p->unwrapped_len ? p->unwrapped_len : 1);
 	enc_len = unwrap_plan_encoded_size(p);
 	enc = malloc(enc_len);
