@@ -469,6 +469,25 @@ static inline int match_bucket(uint32_t len)
 	return len < 512 ? 30 : 31;
 }
 
+/* Before a byte's last bit: the match table's entries that match_update will read for either
+ * value of the byte, prefetched (the hash of the last min bytes, as match_update computes it,
+ * with the byte to come first). */
+static inline __attribute__((always_inline)) void match_ahead(struct mix_cm *cm, const int min)
+{
+	uint32_t h0 = (cm->c0 << 1 & 255) + 1, h1 = h0 + 1;
+
+	if (cm->pos + 1 < (uint32_t)min)
+		return;
+	h0 *= 0x2f0b3c4du;
+	h1 *= 0x2f0b3c4du;
+	for (int i = 1; i < min; i++) {
+		h0 = (h0 + cm->buf[cm->pos - i] + 1) * 0x2f0b3c4du;
+		h1 = (h1 + cm->buf[cm->pos - i] + 1) * 0x2f0b3c4du;
+	}
+	__builtin_prefetch(&cm->match_tab[(h0 ^ (h0 >> 15)) >> (32 - cm->match_bits)]);
+	__builtin_prefetch(&cm->match_tab[(h1 ^ (h1 >> 15)) >> (32 - cm->match_bits)]);
+}
+
 /* Compiled with min constant for the shapes. */
 static inline __attribute__((always_inline)) void match_update(struct mix_cm *cm, const int min)
 {
@@ -678,7 +697,7 @@ static inline __attribute__((always_inline)) void hashed_update(struct mix_cm *c
 /* mix_cm_predict for a context set of nh hashed contexts, no of them orders (constants for the
  * shapes). */
 static inline __attribute__((always_inline)) void
-predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int det)
+predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int det, const int min)
 {
 	/* the inputs: order 0 and 1, the hashed contexts, the match, the record match; the
 	 * hashed contexts' come last, so that the lines of their slots have longer to arrive */
@@ -737,6 +756,8 @@ predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int 
 		}
 		n++;
 	}
+	if (min && cm->bitpos == 7)
+		match_ahead(cm, min);
 	if (cm->bitpos == 0)
 		buckets_take(cm, nh, 0);
 	else if (cm->bitpos == 3)
@@ -760,22 +781,22 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 {
 	switch (cm->shape) {
 	case SHAPE_7:
-		predict_as(cm, x, 7, 2, 1);
+		predict_as(cm, x, 7, 2, 1, 4);
 		break;
 	case SHAPE_9:
-		predict_as(cm, x, 9, 3, 1);
+		predict_as(cm, x, 9, 3, 1, 4);
 		break;
 	case SHAPE_11:
-		predict_as(cm, x, 11, 3, 1);
+		predict_as(cm, x, 11, 3, 1, 4);
 		break;
 	case SHAPE_17:
-		predict_as(cm, x, 17, 5, 1);
+		predict_as(cm, x, 17, 5, 1, 4);
 		break;
 	default:
 		if (cm->p.det_inputs)
-			predict_as(cm, x, cm->nhashed, cm->norders, 1);
+			predict_as(cm, x, cm->nhashed, cm->norders, 1, cm->p.match_min);
 		else
-			predict_as(cm, x, cm->nhashed, cm->norders, 0);
+			predict_as(cm, x, cm->nhashed, cm->norders, 0, cm->p.match_min);
 		break;
 	}
 }
