@@ -112,12 +112,14 @@ static void steps_fill(struct mix_cm_step *step, int n, int limit)
  * unrolls the loops over contexts and drops the tests of absent ones; any other set takes the
  * generic code, which gives the same results. */
 #define SET_7  (MIX_CTX_O2 | MIX_CTX_O6 | MIX_CTX_REC2 | MIX_CTX_LONG1 | MIX_CTX_TEXTS)
+#define SET_8  (SET_7 | MIX_CTX_REC3)
 #define SET_9  (SET_7 | MIX_CTX_O1 | MIX_CTX_REC3)
 #define SET_11 (SET_9 | MIX_CTX_SPARSE2 | MIX_CTX_LONG2)
 #define SET_17 MIX_CTX_COUNTS(0x5e, 2, 2, 3, 3)
 enum {
 	SHAPE_ANY,
 	SHAPE_7,  /* format 2 levels 1, 2, 5 */
+	SHAPE_8,  /* format 3 level 2 */
 	SHAPE_9,  /* level 3 */
 	SHAPE_11, /* level 6 */
 	SHAPE_17, /* levels 4, 7-9; format 1 levels 1-2 */
@@ -131,6 +133,8 @@ static int shape_of(const struct mix_cm_params *p)
 	switch (p->contexts) {
 	case SET_7:
 		return SHAPE_7;
+	case SET_8:
+		return SHAPE_8;
 	case SET_9:
 		return SHAPE_9;
 	case SET_11:
@@ -163,6 +167,10 @@ static void *table_alloc(size_t size)
 
 int mix_cm_set_kernels(struct mix_cm *cm, const char *name)
 {
+	if (!strcmp(name, "generic")) {
+		cm->shape = SHAPE_ANY;
+		return 0;
+	}
 	if (!strcmp(name, "portable")) {
 		cm->lines_fn = lines_portable;
 		return 0;
@@ -783,6 +791,9 @@ void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 	case SHAPE_7:
 		predict_as(cm, x, 7, 2, 1, 4);
 		break;
+	case SHAPE_8:
+		predict_as(cm, x, 8, 2, 1, 4);
+		break;
 	case SHAPE_9:
 		predict_as(cm, x, 9, 3, 1, 4);
 		break;
@@ -839,6 +850,11 @@ static __attribute__((noinline)) void byte_end_7(struct mix_cm *cm, uint8_t c)
 	byte_end_as(cm, c, SET_7, 7, 4);
 }
 
+static __attribute__((noinline)) void byte_end_8(struct mix_cm *cm, uint8_t c)
+{
+	byte_end_as(cm, c, SET_8, 8, 4);
+}
+
 static __attribute__((noinline)) void byte_end_9(struct mix_cm *cm, uint8_t c)
 {
 	byte_end_as(cm, c, SET_9, 9, 4);
@@ -888,6 +904,9 @@ void mix_cm_update(struct mix_cm *cm, int bit)
 	switch (cm->shape) {
 	case SHAPE_7:
 		update_as(cm, bit, 7, byte_end_7);
+		break;
+	case SHAPE_8:
+		update_as(cm, bit, 8, byte_end_8);
 		break;
 	case SHAPE_9:
 		update_as(cm, bit, 9, byte_end_9);

@@ -174,8 +174,9 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len);
 void mix_cm_predict(struct mix_cm *cm, int32_t *x);
 /* Learns the coded bit; at a byte end, buf[pos] must hold the completed byte. */
 void mix_cm_update(struct mix_cm *cm, int bit);
-/* Picks the kernels ("portable", or "avx2" where the CPU has it; mix_cm_new picks the fastest):
- * the same results either way. Returns 0 or -ENOTSUP. For tests. */
+/* Picks the kernels ("portable", or "avx2" where the CPU has it; mix_cm_new picks the fastest),
+ * or ("generic") the code for any context set rather than the one compiled for this set: the
+ * same results either way. Returns 0 or -ENOTSUP. For tests. */
 int mix_cm_set_kernels(struct mix_cm *cm, const char *name);
 /* Match length bucket 0..31 (0 = no match). */
 int mix_cm_match_bucket(const struct mix_cm *cm);
