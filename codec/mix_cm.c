@@ -165,10 +165,12 @@ static void *table_alloc(size_t size)
 	return t;
 }
 
+static void shape_set(struct mix_cm *cm, int shape);
+
 int mix_cm_set_kernels(struct mix_cm *cm, const char *name)
 {
 	if (!strcmp(name, "generic")) {
-		cm->shape = SHAPE_ANY;
+		shape_set(cm, SHAPE_ANY);
 		return 0;
 	}
 	if (!strcmp(name, "portable")) {
@@ -212,7 +214,7 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 		cm->used[i] = (uint8_t)(n0 + n1);
 	}
 	cm->deterministic[0] = 0;
-	cm->shape = shape_of(p);
+	shape_set(cm, shape_of(p));
 	cm->lines_fn = lines_portable;
 #ifdef CM_HAVE_AVX2
 	if (__builtin_cpu_supports("avx2"))
@@ -785,31 +787,43 @@ predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int 
 	}
 }
 
+/* predict_as and update_as compiled for each shape; mix_cm_new picks the pair. */
+static void predict_7(struct mix_cm *cm, int32_t *x)
+{
+	predict_as(cm, x, 7, 2, 1, 4);
+}
+
+static void predict_8(struct mix_cm *cm, int32_t *x)
+{
+	predict_as(cm, x, 8, 2, 1, 4);
+}
+
+static void predict_9(struct mix_cm *cm, int32_t *x)
+{
+	predict_as(cm, x, 9, 3, 1, 4);
+}
+
+static void predict_11(struct mix_cm *cm, int32_t *x)
+{
+	predict_as(cm, x, 11, 3, 1, 4);
+}
+
+static void predict_17(struct mix_cm *cm, int32_t *x)
+{
+	predict_as(cm, x, 17, 5, 1, 4);
+}
+
+static void predict_any(struct mix_cm *cm, int32_t *x)
+{
+	if (cm->p.det_inputs)
+		predict_as(cm, x, cm->nhashed, cm->norders, 1, cm->p.match_min);
+	else
+		predict_as(cm, x, cm->nhashed, cm->norders, 0, cm->p.match_min);
+}
+
 void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 {
-	switch (cm->shape) {
-	case SHAPE_7:
-		predict_as(cm, x, 7, 2, 1, 4);
-		break;
-	case SHAPE_8:
-		predict_as(cm, x, 8, 2, 1, 4);
-		break;
-	case SHAPE_9:
-		predict_as(cm, x, 9, 3, 1, 4);
-		break;
-	case SHAPE_11:
-		predict_as(cm, x, 11, 3, 1, 4);
-		break;
-	case SHAPE_17:
-		predict_as(cm, x, 17, 5, 1, 4);
-		break;
-	default:
-		if (cm->p.det_inputs)
-			predict_as(cm, x, cm->nhashed, cm->norders, 1, cm->p.match_min);
-		else
-			predict_as(cm, x, cm->nhashed, cm->norders, 0, cm->p.match_min);
-		break;
-	}
+	cm->predict_fn(cm, x);
 }
 
 /* mix_cm_update for the context set `on` of nh contexts and matches of at least `min` bytes
@@ -899,26 +913,52 @@ update_as(struct mix_cm *cm, int bit, const int nh, void (*byte_end)(struct mix_
 		counter_update(cm->rec_slot, target, cm->step_255);
 }
 
+static void update_7(struct mix_cm *cm, int bit)
+{
+	update_as(cm, bit, 7, byte_end_7);
+}
+
+static void update_8(struct mix_cm *cm, int bit)
+{
+	update_as(cm, bit, 8, byte_end_8);
+}
+
+static void update_9(struct mix_cm *cm, int bit)
+{
+	update_as(cm, bit, 9, byte_end_9);
+}
+
+static void update_11(struct mix_cm *cm, int bit)
+{
+	update_as(cm, bit, 11, byte_end_11);
+}
+
+static void update_17(struct mix_cm *cm, int bit)
+{
+	update_as(cm, bit, 17, byte_end_17);
+}
+
+static void update_any(struct mix_cm *cm, int bit)
+{
+	update_as(cm, bit, cm->nhashed, byte_end_any);
+}
+
 void mix_cm_update(struct mix_cm *cm, int bit)
 {
-	switch (cm->shape) {
-	case SHAPE_7:
-		update_as(cm, bit, 7, byte_end_7);
-		break;
-	case SHAPE_8:
-		update_as(cm, bit, 8, byte_end_8);
-		break;
-	case SHAPE_9:
-		update_as(cm, bit, 9, byte_end_9);
-		break;
-	case SHAPE_11:
-		update_as(cm, bit, 11, byte_end_11);
-		break;
-	case SHAPE_17:
-		update_as(cm, bit, 17, byte_end_17);
-		break;
-	default:
-		update_as(cm, bit, cm->nhashed, byte_end_any);
-		break;
-	}
+	cm->update_fn(cm, bit);
+}
+
+/* The code for the shape of cm's context set (SHAPE_ANY: the generic code). */
+static void shape_set(struct mix_cm *cm, int shape)
+{
+	static void (*const predict[])(struct mix_cm *, int32_t *) = {
+	    [SHAPE_ANY] = predict_any, [SHAPE_7] = predict_7,   [SHAPE_8] = predict_8,
+	    [SHAPE_9] = predict_9,     [SHAPE_11] = predict_11, [SHAPE_17] = predict_17};
+	static void (*const update[])(struct mix_cm *, int) = {
+	    [SHAPE_ANY] = update_any, [SHAPE_7] = update_7,   [SHAPE_8] = update_8,
+	    [SHAPE_9] = update_9,     [SHAPE_11] = update_11, [SHAPE_17] = update_17};
+
+	cm->shape = shape;
+	cm->predict_fn = predict[shape];
+	cm->update_fn = update[shape];
 }

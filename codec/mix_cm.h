@@ -163,7 +163,9 @@ struct mix_cm {
 	struct mix_cm_step {
 		uint16_t rate, inc;
 	} step_sm[1024], step_255[256], step_o0[1024], step_o1[1024];
-	int shape; /* which compiled copy of the per-bit loops fits these params */
+	int shape; /* which compiled copy of the per-bit code fits these params */
+	void (*predict_fn)(struct mix_cm *cm, int32_t *x);
+	void (*update_fn)(struct mix_cm *cm, int bit);
 };
 
 int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out);
