@@ -334,10 +334,38 @@ uint32_t bp_predict(struct bp *p)
 	}
 }
 
+/* Levels 1-4, once mix_cm_update has moved to the next bit: asks the cache for what that bit's
+ * mixing will read and its context already names, so the misses overlap with the updates below:
+ * the order-1 APM's row (4.3 MB of rows, a new one every bit) and the weight set of the mixer
+ * chosen by the last byte's top bits and this byte's bits (196 KB at 24 inputs). A hint only: no
+ * coded byte depends on it. */
+static inline void prefetch_next(const struct bp *p, int apms)
+{
+	const struct mix_cm *cm = p->cm;
+	uint32_t c0 = cm->c0, c1 = cm->c4 & 255;
+	const int32_t *w = p->mixer[0].weights + (size_t)((c1 & 0xe0) << 3 | c0) * 24;
+
+	if (apms >= 2) {
+		const uint16_t *row = p->apm[1].t + (size_t)(c1 << 8 | c0) * 33;
+
+		__builtin_prefetch(row);
+		__builtin_prefetch(row + 32);
+	}
+	if (p->mixer[0].stride == 24) {
+		__builtin_prefetch(w);
+		__builtin_prefetch(w + 23);
+	}
+}
+
 static inline __attribute__((always_inline)) void update(struct bp *p, int bit, int fast, int apms)
 {
 	struct mix_cm *cm = p->cm;
 
+	/* first: at a byte end it asks for the next byte's hashed-table lines, and the work below
+	 * (which does not read cm) then hides part of those misses */
+	mix_cm_update(cm, bit);
+	if (fast)
+		prefetch_next(p, apms);
 	if (fast || p->nmixers == 3) {
 		mix_mixers3_layers_update(p->mixer, &p->final, p->x, p->x2, bit, p->rate);
 	} else {
@@ -361,7 +389,6 @@ static inline __attribute__((always_inline)) void update(struct bp *p, int bit, 
 	}
 	if (!fast && p->lv->mamba)
 		mix_apm_update(&p->mamba_apm, bit);
-	mix_cm_update(cm, bit);
 	if (cm->bitpos == 0) {
 		if (p->rate > 16 && (cm->pos & 63) == 0)
 			p->rate--;
