@@ -21,15 +21,15 @@ static const int bp_mixer_sets[BP_SEL_KINDS] = {256, 256, 200, 128, 128, 2048};
 #define SEL_V1 {BP_SEL_C0, BP_SEL_MATCH, BP_SEL_HITS, BP_SEL_COLUMN, BP_SEL_MAMBA}
 static const struct bp_level bp_levels_v1[10] = {
 	/*     mamba mixers apms lr  orders sparse indirect record text match bits hash limit */
-	[1] = {0,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023), SEL_V1},
-	[2] = {1,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023), SEL_V1},
-	[3] = {1,    5,     3,   15, CM(0x7c, 2,     2,       4,     3,   4,    20,  21,  1023), SEL_V1},
-	[4] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    20,  21,  1023), SEL_V1},
-	[5] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023), SEL_V1},
-	[6] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023), SEL_V1},
-	[7] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  23,  1023), SEL_V1},
-	[8] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    22,  23,  1023), SEL_V1},
-	[9] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    23,  23,  1023), SEL_V1},
+	[1] = {0,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023), SEL_V1, 16, BP_APM2_C0},
+	[2] = {1,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023), SEL_V1, 16, BP_APM2_C0},
+	[3] = {1,    5,     3,   15, CM(0x7c, 2,     2,       4,     3,   4,    20,  21,  1023), SEL_V1, 16, BP_APM2_C0},
+	[4] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    20,  21,  1023), SEL_V1, 16, BP_APM2_C0},
+	[5] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023), SEL_V1, 16, BP_APM2_C0},
+	[6] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023), SEL_V1, 16, BP_APM2_C0},
+	[7] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  23,  1023), SEL_V1, 16, BP_APM2_C0},
+	[8] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    22,  23,  1023), SEL_V1, 16, BP_APM2_C0},
+	[9] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    23,  23,  1023), SEL_V1, 16, BP_APM2_C0},
 };
 /* Format 2 (measured on the HEP samples in 128 KiB blocks, examples/boa-frontier.md): the same
  * models, fewer of them where they bring least per unit of time. Each hashed context costs about
@@ -51,15 +51,33 @@ static const struct bp_level bp_levels_v1[10] = {
 #define SEL_MAMBA {BP_SEL_C1, BP_SEL_MATCH, BP_SEL_COLUMN, BP_SEL_MAMBA, 0}
 static const struct bp_level bp_levels[10] = {
 	/*     mamba mixers apms lr  contexts match hash */
-	[1] = {0,    3,     1,   15, CM2(CTX_7,  20,   20), SEL_FAST},
-	[2] = {0,    3,     2,   15, CM2(CTX_7,  20,   20), SEL_FAST},
-	[3] = {0,    3,     3,   15, CM2(CTX_9,  20,   20), SEL_FAST},
-	[4] = {0,    3,     3,   15, CM2(CTX_17, 20,   20), SEL_FAST},
-	[5] = {1,    4,     3,   15, CM2(CTX_7,  20,   20), SEL_MAMBA},
-	[6] = {1,    4,     3,   15, CM2(CTX_11, 20,   20), SEL_MAMBA},
-	[7] = {1,    4,     3,   15, CM2(CTX_17, 20,   20), SEL_MAMBA},
-	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA},
-	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA},
+	[1] = {0,    3,     1,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16, BP_APM2_C0},
+	[2] = {0,    3,     2,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16, BP_APM2_C0},
+	[3] = {0,    3,     3,   15, CM2(CTX_9,  20,   20), SEL_FAST, 16, BP_APM2_C0},
+	[4] = {0,    3,     3,   15, CM2(CTX_17, 20,   20), SEL_FAST, 16, BP_APM2_C0},
+	[5] = {1,    4,     3,   15, CM2(CTX_7,  20,   20), SEL_MAMBA, 16, BP_APM2_C0},
+	[6] = {1,    4,     3,   15, CM2(CTX_11, 20,   20), SEL_MAMBA, 16, BP_APM2_C0},
+	[7] = {1,    4,     3,   15, CM2(CTX_17, 20,   20), SEL_MAMBA, 16, BP_APM2_C0},
+	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA, 16, BP_APM2_C0},
+	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA, 16, BP_APM2_C0},
+};
+/* Format 3: level 2 (the filesystem's default for cold blocks) gains the context of the bytes one
+ * and two strides back (REC3), its first APM is chosen by the match state instead of the bits
+ * of the byte so far and weighed more, and its mixers' learning rate stays 1.5x the nominal one:
+ * within 1 % of format-1 level 1 on both sample sets (examples/boa-frontier.md). The other
+ * levels are those of format 2. */
+#define CTX_8 (CTX_7 | MIX_CTX_REC3)
+static const struct bp_level bp_levels_v3[10] = {
+	/*     mamba mixers apms lr  contexts match hash   selectors rate_min apm2 */
+	[1] = {0,    3,     1,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16,     BP_APM2_C0},
+	[2] = {0,    3,     2,   15, CM2(CTX_8,  20,   20), SEL_FAST, 24,     BP_APM2_MATCH},
+	[3] = {0,    3,     3,   15, CM2(CTX_9,  20,   20), SEL_FAST, 16,     BP_APM2_C0},
+	[4] = {0,    3,     3,   15, CM2(CTX_17, 20,   20), SEL_FAST, 16,     BP_APM2_C0},
+	[5] = {1,    4,     3,   15, CM2(CTX_7,  20,   20), SEL_MAMBA, 16,    BP_APM2_C0},
+	[6] = {1,    4,     3,   15, CM2(CTX_11, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0},
+	[7] = {1,    4,     3,   15, CM2(CTX_17, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0},
+	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA, 16,    BP_APM2_C0},
+	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA, 16,    BP_APM2_C0},
 };
 /* clang-format on */
 
@@ -86,9 +104,12 @@ struct bp {
 
 const struct bp_level *bp_level_get(int version, int level)
 {
-	if (level < 1 || level > 9 || version < 1 || version > 2)
+	static const struct bp_level *const tables[] = {NULL, bp_levels_v1, bp_levels,
+	                                                bp_levels_v3};
+
+	if (level < 1 || level > 9 || version < 1 || version > 3)
 		return NULL;
-	return version == 1 ? &bp_levels_v1[level] : &bp_levels[level];
+	return &tables[version][level];
 }
 
 static void mamba_next(struct bp *p)
@@ -143,7 +164,11 @@ int bp_new(const struct bp_level *lv, const struct boa_model *m, struct bp **out
 		if (rc)
 			goto fail;
 	}
-	if (lv->apms >= 1 && (rc = mix_apm_new(&p->apm[0], 16 * 256, 5)))
+	/* apm[0]'s context: the column (apms 3, 16 values), the match state (BP_APM2_MATCH, 64),
+	 * with the bits so far */
+	if (lv->apms >= 1 &&
+	    (rc = mix_apm_new(&p->apm[0],
+	                      (lv->apms == 2 && lv->apm2 == BP_APM2_MATCH ? 64 : 16) * 256, 5)))
 		goto fail;
 	if (lv->apms >= 2 && (rc = mix_apm_new(&p->apm[1], 65536, 5)))
 		goto fail;
@@ -236,9 +261,17 @@ static inline __attribute__((always_inline)) int mixer_select(const struct bp *p
 	return select_by(p, p->lv->sel[i]);
 }
 
+/* The match state for an APM: 0 without a match, else the length bucket and the predicted
+ * bit (2..63). */
+static inline uint32_t match_ctx(const struct mix_cm *cm)
+{
+	return cm->match_slot ? (uint32_t)(cm->match_lb * 2 + cm->match_bit) : 0;
+}
+
 /* bp_predict's body, inlined once per kind of level: with `fast` (levels 1-4 of format 2: three
  * mixers with constant selectors, no Mamba) and a constant `apms` the tests on the level fold. */
-static inline __attribute__((always_inline)) uint32_t predict(struct bp *p, int fast, int apms)
+static inline __attribute__((always_inline)) uint32_t predict(struct bp *p, int fast, int apms,
+                                                              int apm2)
 {
 	struct mix_cm *cm = p->cm;
 	int n = 0, pr, s;
@@ -294,6 +327,15 @@ static inline __attribute__((always_inline)) uint32_t predict(struct bp *p, int 
 		      4;
 		break;
 	case 2:
+		if (apm2 == BP_APM2_MATCH) {
+			uint32_t a0 = (uint32_t)mix_apm_refine_stretched(
+			    &p->apm[0], s, match_ctx(cm) << 8 | cm->c0);
+			uint32_t a1 = (uint32_t)mix_apm_refine_stretched(
+			    &p->apm[1], s, (cm->c4 & 255) << 8 | cm->c0);
+
+			p16 = ((uint32_t)pr * 32 + 3 * a0 + 3 * a1) / 8;
+			break;
+		}
 		p16 =
 		    ((uint32_t)pr * 16 + (uint32_t)mix_apm_refine_stretched(&p->apm[0], s, cm->c0) +
 		     2 * (uint32_t)mix_apm_refine_stretched(&p->apm[1], s,
@@ -301,7 +343,7 @@ static inline __attribute__((always_inline)) uint32_t predict(struct bp *p, int 
 		    4;
 		break;
 	default: {
-		uint32_t mctx = cm->match_slot ? (uint32_t)(cm->match_lb * 2 + cm->match_bit) : 0;
+		uint32_t mctx = match_ctx(cm);
 
 		uint32_t col = cm->stride ? (cm->rec_col > 14 ? 15 : cm->rec_col + 1) : 0;
 		uint32_t a0 = (uint32_t)mix_apm_refine_stretched(&p->apm[0], s, col << 8 | cm->c0);
@@ -324,13 +366,15 @@ uint32_t bp_predict(struct bp *p)
 {
 	switch (p->fast_sel ? p->lv->apms : -1) {
 	case 1:
-		return predict(p, 1, 1);
+		return predict(p, 1, 1, BP_APM2_C0);
 	case 2:
-		return predict(p, 1, 2);
+		if (p->lv->apm2 == BP_APM2_MATCH)
+			return predict(p, 1, 2, BP_APM2_MATCH);
+		return predict(p, 1, 2, BP_APM2_C0);
 	case 3:
-		return predict(p, 1, 3);
+		return predict(p, 1, 3, BP_APM2_C0);
 	default:
-		return predict(p, 0, p->lv->apms);
+		return predict(p, 0, p->lv->apms, p->lv->apm2);
 	}
 }
 
@@ -390,7 +434,7 @@ static inline __attribute__((always_inline)) void update(struct bp *p, int bit, 
 	if (!fast && p->lv->mamba)
 		mix_apm_update(&p->mamba_apm, bit);
 	if (cm->bitpos == 0) {
-		if (p->rate > 16 && (cm->pos & 63) == 0)
+		if (p->rate > p->lv->rate_min && (cm->pos & 63) == 0)
 			p->rate--;
 		if (!fast && p->stream) {
 			boa_stream_update(p->stream, (uint8_t)(cm->c4 & 255));

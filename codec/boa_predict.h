@@ -33,6 +33,12 @@ enum {
 
 #define BP_MAX_MIXERS 5
 
+/* What the two APMs of a level with two refine, and how they are weighed. */
+enum {
+	BP_APM2_C0,    /* the bits of the byte so far, and order 1; mixer 1 : 1 : 2 (formats 1-2) */
+	BP_APM2_MATCH, /* the match state with the bits so far, and order 1; 2 : 3 : 3 (format 3) */
+};
+
 struct bp_level {
 	int mamba;  /* uses the Mamba byte model */
 	int mixers; /* first-layer mixers (1..5); with more than one, a second layer mixes them */
@@ -40,9 +46,11 @@ struct bp_level {
 	int lr_shift;
 	struct mix_cm_params cm;
 	uint8_t sel[BP_MAX_MIXERS]; /* BP_SEL_* of each first-layer mixer */
+	int rate_min;               /* the mixers' learning rate falls from 64 to this (16 = 1x) */
+	int apm2;                   /* BP_APM2_*, with apms == 2 */
 };
 
-/* Format `version` (1 or 2, boa.h)'s level `level`; NULL unless 1 <= level <= 9. */
+/* Format `version` (1, 2 or 3, boa.h)'s level `level`; NULL unless 1 <= level <= 9. */
 const struct bp_level *bp_level_get(int version, int level);
 
 struct bp;

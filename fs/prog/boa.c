@@ -102,8 +102,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
-		printf("boa %s (chunk format 1, container format %d)\n", BOA_CLI_VERSION,
-		       BOAF_VERSION);
+		printf("boa %s (chunk format %d, container format %d)\n", BOA_CLI_VERSION,
+		       BOA_CHUNK_VERSION, BOAF_VERSION);
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

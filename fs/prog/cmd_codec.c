@@ -1102,8 +1102,8 @@ int cmd_codec(int argc, char **argv, struct opts *o, int decompress)
 			o->verbosity = 2;
 			break;
 		case 'V':
-			printf("boa %s (chunk format 1, container format %d)\n", BOA_CLI_VERSION,
-			       BOAF_VERSION);
+			printf("boa %s (chunk format %d, container format %d)\n", BOA_CLI_VERSION,
+			       BOA_CHUNK_VERSION, BOAF_VERSION);
 			return 0;
 		case 'm':
 			o->models.path = optarg;

@@ -20,7 +20,7 @@ build clang-O3 clang "-O3 -march=native" release
 a=$work/gcc-O0/boa
 b=$work/clang-O3/boa
 
-levels="1 2 3 4" # format 2: the levels without the Mamba, then one with it
+levels="1 2 3 4" # the levels without the Mamba, then one with it
 # The Mamba level runs with the small built-in `fast` model given as a file: at -O0 the default
 # model would make this test several times slower, and the model path is the same code.
 fast=(-m "$src/codec/models/fast.boam")

@@ -71,6 +71,7 @@ static size_t round_trip(struct fixture *f, int level, const uint8_t *data, size
 	assert_non_null(dec);
 	assert_int_equal(boa_ctx_encode(f->ctx, f->model, level, data, len, enc, cap, &out_len), 0);
 	assert_true(out_len <= cap);
+	assert_int_equal(enc[0] >> 4, BOA_CHUNK_VERSION); /* written in today's format */
 	assert_int_equal(boa_ctx_decode(f->ctx, f->model, enc, out_len, dec, len), 0);
 	assert_memory_equal(dec, data, len);
 	/* the one-shot form decodes the same chunk */
