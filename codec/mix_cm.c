@@ -380,7 +380,6 @@ void mix_cm_reset(struct mix_cm *cm, const uint8_t *buf, size_t len)
 	cm->rec_long = 0;
 	cm->rec_run = cm->rec_prefix = cm->rec_phase = cm->rec_col = 0;
 	memset(cm->rec_eq, 0, sizeof(cm->rec_eq));
-	cm->rec_expect = -1;
 	for (int i = 0; i < RM_RECORDS * 32; i++)
 		cm->rec_sm[i] = CM_INIT;
 	cm->rec_alive = 0;
@@ -431,7 +430,7 @@ static void record_update(struct mix_cm *cm, uint8_t c)
 			cm->rec_score[i] >>= 1;
 
 	st = cm->stride ? cm->stride : 4; /* 4: the common float width */
-	col = at % st;
+	col = at % st;                    /* pos % st and rec_col follow without dividing */
 	if (cm->pos > st && cm->buf[at - st] == c) {
 		cm->rec_run++;
 		cm->rec_eq[col] += (uint16_t)((65535 - cm->rec_eq[col]) >> 4);
@@ -439,7 +438,8 @@ static void record_update(struct mix_cm *cm, uint8_t c)
 		cm->rec_run = 0;
 		cm->rec_eq[col] -= (uint16_t)(cm->rec_eq[col] >> 4);
 	}
-	if (cm->pos % st == 0) { /* once a record: the best phase */
+	col = col + 1 == st ? 0 : col + 1; /* pos % st */
+	if (col == 0) {                    /* once a record: the best phase */
 		uint32_t best = 0;
 
 		for (uint32_t i = 1; i < st; i++)
@@ -448,19 +448,22 @@ static void record_update(struct mix_cm *cm, uint8_t c)
 		if (cm->rec_eq[best] > cm->rec_eq[cm->rec_phase] + 2048)
 			cm->rec_phase = best;
 	}
-	cm->rec_col = (cm->pos + st - cm->rec_phase) % st;
+	cm->rec_col = col + st - cm->rec_phase; /* (pos + st - rec_phase) % st */
+	if (cm->rec_col >= st)
+		cm->rec_col -= st;
 	cm->rec_prefix = cm->rec_col ? cm_hash(cm->rec_prefix, c) : 0;
 	if (cm->rec_col == 0) {
 		cm->rec_alive = 0;
 		for (uint32_t k = 0; k < RM_RECORDS && (k + 1) * st <= cm->pos; k++)
 			cm->rec_alive |= 1u << k;
 	} else {
-		for (uint32_t k = 0; k < RM_RECORDS; k++)
-			if ((cm->rec_alive >> k & 1) &&
-			    ((k + 1) * st > at || cm->buf[at - (k + 1) * st] != c))
+		for (uint32_t m = cm->rec_alive; m; m &= m - 1) {
+			uint32_t k = (uint32_t)__builtin_ctz(m);
+
+			if ((k + 1) * st > at || cm->buf[at - (k + 1) * st] != c)
 				cm->rec_alive &= ~(1u << k);
+		}
 	}
-	cm->rec_expect = cm->pos >= st ? cm->buf[cm->pos - st] : -1;
 }
 
 static inline int match_bucket(uint32_t len)

@@ -136,7 +136,6 @@ struct mix_cm {
 	uint32_t rec_phase;    /* column where records start */
 	uint32_t rec_col;      /* column of the next byte within its record */
 	uint16_t rec_eq[1024]; /* per column: how often a byte equals the one a stride back */
-	int rec_expect;        /* the byte one stride back, -1 if none */
 	uint32_t rec_alive;    /* bit k: record k + 1 back agrees with this one so far */
 	/* the record match's candidates, gathered once a byte: bit k of rec_agree: record k + 1
 	 * back is alive, in the chunk, and agrees with this byte's bits so far; bit k of byte j of
