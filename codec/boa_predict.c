@@ -388,10 +388,24 @@ static inline void prefetch_next(const struct bp *p, int apms)
 	const struct mix_cm *cm = p->cm;
 	uint32_t c0 = cm->c0, c1 = cm->c4 & 255;
 	const int32_t *w = p->mixer[0].weights + (size_t)((c1 & 0xe0) << 3 | c0) * 24;
+	const uint16_t *row;
 
 	if (apms >= 2) {
-		const uint16_t *row = p->apm[1].t + (size_t)(c1 << 8 | c0) * 33;
+		row = p->apm[1].t + (size_t)(c1 << 8 | c0) * 33;
 
+		__builtin_prefetch(row);
+		__builtin_prefetch(row + 32);
+	}
+	if (apms == 2 && p->lv->apm2 == BP_APM2_MATCH) { /* the match state as predict finds it */
+		uint32_t mctx = 0;
+
+		if (cm->match_len) {
+			int expect = (cm->match_byte | 256) >> (7 - cm->bitpos);
+
+			if ((uint32_t)(expect >> 1) == c0)
+				mctx = (uint32_t)(cm->match_lb_byte * 2 + (expect & 1));
+		}
+		row = p->apm[0].t + (size_t)(mctx << 8 | c0) * 33;
 		__builtin_prefetch(row);
 		__builtin_prefetch(row + 32);
 	}
