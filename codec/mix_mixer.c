@@ -145,12 +145,18 @@ static inline void mixer_out(struct mix_mixer *m, int32_t dot)
 		mixer_out(&m[0], dot[0]);                                                          \
 		mixer_out(&m[1], dot[1]);                                                          \
 		mixer_out(&m[2], dot[2]);                                                          \
-		x2[0] = m[0].dot;                                                                  \
-		x2[1] = m[1].dot;                                                                  \
-		x2[2] = m[2].dot;                                                                  \
-		x2[3] = 256;                                                                       \
-		f->w = f->weights + (int64_t)fset * 8;                                             \
-		mixer_out(f, dot_body_##SUFFIX(x2, f->w, 8));                                      \
+		{ /* x2 built in a register: a vector load of four fresh scalar stores would       \
+		   * wait for them (no store forwarding) */                                        \
+			mix_v8 v2 = {m[0].dot, m[1].dot, m[2].dot, 256, 0, 0, 0, 0}, acc;          \
+			int32_t sum = 0;                                                           \
+                                                                                                   \
+			f->w = f->weights + (int64_t)fset * 8;                                     \
+			acc = v2 * (*(const mix_v8 *)f->w >> 4);                                   \
+			for (int k = 0; k < 8; k++)                                                \
+				sum += acc[k];                                                     \
+			*(mix_v8 *)x2 = v2;                                                        \
+			mixer_out(f, sum);                                                         \
+		}                                                                                  \
 		return f->pr;                                                                      \
 	}                                                                                          \
 	ATTR static void layers_train_##SUFFIX##_##NAME(struct mix_mixer *m, struct mix_mixer *f,  \
