@@ -724,7 +724,7 @@ predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int 
 		cm->slot[0] = s0;
 		cm->slot[1] = s1;
 		x[0] = mix_stretch((int)counter_p12(*s0));
-		x[1] = (*s1 & 1023) ? mix_stretch((int)counter_p12(*s1)) : 0;
+		x[1] = mix_stretch((int)counter_p12(*s1)); /* 0 until it learns: p = 1/2 */
 	}
 	if (cm->p.match_min) {
 		if (cm->match_len) {

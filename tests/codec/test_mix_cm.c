@@ -14,6 +14,7 @@
 
 #include "boa_predict.h"
 #include "mix_cm.h"
+#include "mix_tables.h"
 
 /* Text lines of numbers, then fixed-width binary records: data on which every kind of context
  * (orders, records, text, match) finds something. */
@@ -98,9 +99,18 @@ static void test_compiled_shapes_and_kernels_predict_as_the_generic_code(void **
 	free(hist_b);
 }
 
+/* An unlearned counter (p = 1/2) and state 0's fixed counter give input 0 without a test of
+ * either (mix_cm.c): that needs stretch(1/2) = 0. */
+static void test_half_stretches_to_zero(void **state)
+{
+	(void)state;
+	assert_int_equal(mix_stretch(2048), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_half_stretches_to_zero),
 	    cmocka_unit_test(test_compiled_shapes_and_kernels_predict_as_the_generic_code),
 	};
 
