@@ -12,8 +12,14 @@
  * 10-bit count that sets its adaptation rate, 1/(count + 1.5) down to 1/(limit + 1.5).
  * Does not own: the history bytes (the caller's chunk buffer, read up to the current position),
  * mixing (mix_mixer.h), the Mamba (boa_model.h).
- * Memory: fixed at mix_cm_new (tables sized for the largest chunk); nothing is allocated per
- * byte. mix_cm_reset sizes the hashed table to the chunk and clears only what it uses.
+ * Memory: fixed at mix_cm_new (tables sized for the largest chunk; those of 2 MB or more asked
+ * for on transparent huge pages); nothing is allocated per byte. mix_cm_reset sizes the hashed
+ * table to the chunk and clears only what it uses.
+ * Speed: the code is compiled for each context set of the level table (any other set takes
+ * the same code, generic) with a portable and an AVX2 kernel for the table lines, picked at
+ * mix_cm_new; the results are the same integers either way (tests/codec/test_mix_cm.c). A
+ * nibble's table lines and the match table's entry are hashed and prefetched ahead of use: at
+ * the byte end for the first nibble, a bit early (for both values of the bit) for the others.
  * Threads: one mix_cm per stream, used by one thread.
  * Errors: mix_cm_new returns 0, -EINVAL or -ENOMEM. */
 #ifndef BOAFS_MIX_CM_H
