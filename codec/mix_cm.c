@@ -291,6 +291,7 @@ static inline __attribute__((always_inline)) void lines_find(struct mix_cm *cm, 
 {
 	cm->lines_fn(cm->ctx_hash, nib, (uint32_t)cm->mask, cm->ahead_line[d], cm->ahead_check[d],
 	             nh);
+#pragma GCC unroll 24
 	for (int k = 0; k < nh; k++)
 		__builtin_prefetch(cm->table + (size_t)cm->ahead_line[d][k] * CM_LINE);
 }
@@ -315,6 +316,7 @@ static inline __attribute__((always_inline)) void buckets_ahead(struct mix_cm *c
 static inline __attribute__((always_inline)) void buckets_take(struct mix_cm *cm, const int nh,
                                                                uint32_t d)
 {
+#pragma GCC unroll 24
 	for (int k = 0; k < nh; k++)
 		cm->bucket[k] = slot_find(cm, cm->table + (size_t)cm->ahead_line[d][k] * CM_LINE,
 		                          (uint8_t)cm->ahead_check[d][k]);
@@ -672,6 +674,8 @@ static inline __attribute__((always_inline)) int hashed_inputs(struct mix_cm *cm
 	uint32_t *sm = cm->sm;
 	int hits = 0, order_hits = 0;
 
+	/* unrolled in full for the shapes (GCC leaves loops of 17 rolled) */
+#pragma GCC unroll 24
 	for (int k = 0; k < nh; k++) {
 		uint8_t *h = cm->bucket[k] + node;
 		uint32_t st = *h;
@@ -699,6 +703,7 @@ static inline __attribute__((always_inline)) int hashed_inputs(struct mix_cm *cm
 static inline __attribute__((always_inline)) void hashed_update(struct mix_cm *cm, int bit,
                                                                 int64_t target, const int nh)
 {
+#pragma GCC unroll 24
 	for (int k = 0; k < nh; k++) {
 		uint8_t *h = cm->at[k].hist;
 
