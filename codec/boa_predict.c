@@ -79,6 +79,21 @@ static const struct bp_level bp_levels_v3[10] = {
 	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA, 16,    BP_APM2_C0},
 	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA, 16,    BP_APM2_C0},
 };
+/* Format 4: level 2's order-1 APM sees only the last byte's top five bits: its rows no longer
+ * miss the caches at every bit (level 2 decodes about 9 % faster) for 0.01-0.02 % more bytes.
+ * The other levels are those of format 3. */
+static const struct bp_level bp_levels_v4[10] = {
+	/*     mamba mixers apms lr  contexts match hash   selectors rate_min apm2 */
+	[1] = {0,    3,     1,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16,     BP_APM2_C0},
+	[2] = {0,    3,     2,   15, CM2(CTX_8,  20,   20), SEL_FAST, 24,     BP_APM2_MATCH_C1HI},
+	[3] = {0,    3,     3,   15, CM2(CTX_9,  20,   20), SEL_FAST, 16,     BP_APM2_C0},
+	[4] = {0,    3,     3,   15, CM2(CTX_17, 20,   20), SEL_FAST, 16,     BP_APM2_C0},
+	[5] = {1,    4,     3,   15, CM2(CTX_7,  20,   20), SEL_MAMBA, 16,    BP_APM2_C0},
+	[6] = {1,    4,     3,   15, CM2(CTX_11, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0},
+	[7] = {1,    4,     3,   15, CM2(CTX_17, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0},
+	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA, 16,    BP_APM2_C0},
+	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA, 16,    BP_APM2_C0},
+};
 /* clang-format on */
 
 struct bp {
@@ -104,10 +119,10 @@ struct bp {
 
 const struct bp_level *bp_level_get(int version, int level)
 {
-	static const struct bp_level *const tables[] = {NULL, bp_levels_v1, bp_levels,
-	                                                bp_levels_v3};
+	static const struct bp_level *const tables[] = {NULL, bp_levels_v1, bp_levels, bp_levels_v3,
+	                                                bp_levels_v4};
 
-	if (level < 1 || level > 9 || version < 1 || version > 3)
+	if (level < 1 || level > 9 || version < 1 || version > 4)
 		return NULL;
 	return &tables[version][level];
 }
@@ -164,13 +179,14 @@ int bp_new(const struct bp_level *lv, const struct boa_model *m, struct bp **out
 		if (rc)
 			goto fail;
 	}
-	/* apm[0]'s context: the column (apms 3, 16 values), the match state (BP_APM2_MATCH, 64),
-	 * with the bits so far */
+	/* apm[0]'s context: the column (apms 3, 16 values) or the match state (BP_APM2_MATCH*,
+	 * 64), with the bits so far; apm[1]'s: the last byte (or its top five bits) with them */
 	if (lv->apms >= 1 &&
-	    (rc = mix_apm_new(&p->apm[0],
-	                      (lv->apms == 2 && lv->apm2 == BP_APM2_MATCH ? 64 : 16) * 256, 5)))
+	    (rc = mix_apm_new(&p->apm[0], (lv->apms == 2 && lv->apm2 != BP_APM2_C0 ? 64 : 16) * 256,
+	                      5)))
 		goto fail;
-	if (lv->apms >= 2 && (rc = mix_apm_new(&p->apm[1], 65536, 5)))
+	if (lv->apms >= 2 &&
+	    (rc = mix_apm_new(&p->apm[1], lv->apm2 == BP_APM2_MATCH_C1HI ? 32 * 256 : 65536, 5)))
 		goto fail;
 	if (lv->apms >= 3 && (rc = mix_apm_new(&p->apm[2], 64 * 256, 5)))
 		goto fail;
@@ -327,11 +343,13 @@ static inline __attribute__((always_inline)) uint32_t predict(struct bp *p, int 
 		      4;
 		break;
 	case 2:
-		if (apm2 == BP_APM2_MATCH) {
+		if (apm2 != BP_APM2_C0) {
+			uint32_t c1 =
+			    apm2 == BP_APM2_MATCH_C1HI ? (cm->c4 & 255) >> 3 : cm->c4 & 255;
 			uint32_t a0 = (uint32_t)mix_apm_refine_stretched(
 			    &p->apm[0], s, match_ctx(cm) << 8 | cm->c0);
-			uint32_t a1 = (uint32_t)mix_apm_refine_stretched(
-			    &p->apm[1], s, (cm->c4 & 255) << 8 | cm->c0);
+			uint32_t a1 =
+			    (uint32_t)mix_apm_refine_stretched(&p->apm[1], s, c1 << 8 | cm->c0);
 
 			p16 = ((uint32_t)pr * 32 + 3 * a0 + 3 * a1) / 8;
 			break;
@@ -368,6 +386,8 @@ uint32_t bp_predict(struct bp *p)
 	case 1:
 		return predict(p, 1, 1, BP_APM2_C0);
 	case 2:
+		if (p->lv->apm2 == BP_APM2_MATCH_C1HI)
+			return predict(p, 1, 2, BP_APM2_MATCH_C1HI);
 		if (p->lv->apm2 == BP_APM2_MATCH)
 			return predict(p, 1, 2, BP_APM2_MATCH);
 		return predict(p, 1, 2, BP_APM2_C0);
@@ -391,12 +411,14 @@ static inline void prefetch_next(const struct bp *p, int apms)
 	const uint16_t *row;
 
 	if (apms >= 2) {
-		row = p->apm[1].t + (size_t)(c1 << 8 | c0) * 33;
+		uint32_t ctx = p->lv->apm2 == BP_APM2_MATCH_C1HI ? c1 >> 3 << 8 | c0 : c1 << 8 | c0;
+
+		row = p->apm[1].t + (size_t)ctx * 33;
 
 		__builtin_prefetch(row);
 		__builtin_prefetch(row + 32);
 	}
-	if (apms == 2 && p->lv->apm2 == BP_APM2_MATCH) { /* the match state as predict finds it */
+	if (apms == 2 && p->lv->apm2 != BP_APM2_C0) { /* the match state as predict finds it */
 		uint32_t mctx = 0;
 
 		if (cm->match_len) {

@@ -37,6 +37,8 @@ enum {
 enum {
 	BP_APM2_C0,    /* the bits of the byte so far, and order 1; mixer 1 : 1 : 2 (formats 1-2) */
 	BP_APM2_MATCH, /* the match state with the bits so far, and order 1; 2 : 3 : 3 (format 3) */
+	BP_APM2_MATCH_C1HI, /* as BP_APM2_MATCH, but the second APM has the last byte's top five
+	                     * bits, not all eight: 540 KB of rows instead of 4.3 MB (format 4) */
 };
 
 struct bp_level {
@@ -50,7 +52,7 @@ struct bp_level {
 	int apm2;                   /* BP_APM2_*, with apms == 2 */
 };
 
-/* Format `version` (1, 2 or 3, boa.h)'s level `level`; NULL unless 1 <= level <= 9. */
+/* Format `version` (1 to 4, boa.h)'s level `level`; NULL unless 1 <= level <= 9. */
 const struct bp_level *bp_level_get(int version, int level);
 
 struct bp;

@@ -393,6 +393,12 @@ static void test_version_2_chunks_still_decode(void **state)
 	old_chunks_decode(*state, 2);
 }
 
+/* Made at commit 71a7674, before format version 4: level 2 (the only level format 3 changed). */
+static void test_version_3_chunks_still_decode(void **state)
+{
+	old_chunks_decode(*state, 3);
+}
+
 static void test_hep_block_round_trips_at_every_level(void **state)
 {
 	struct fixture *f = *state;
@@ -534,6 +540,7 @@ int main(void)
 	    cmocka_unit_test(test_mixer_kernels_agree),
 	    cmocka_unit_test(test_version_1_chunks_still_decode),
 	    cmocka_unit_test(test_version_2_chunks_still_decode),
+	    cmocka_unit_test(test_version_3_chunks_still_decode),
 	    cmocka_unit_test(test_damaged_chunks_are_eio),
 	    cmocka_unit_test(test_encoding_is_deterministic_across_contexts),
 	    cmocka_unit_test(test_cancel_flag_stops_coding_and_leaves_context_usable),
