@@ -912,6 +912,9 @@ update_as(struct mix_cm *cm, int bit, const int nh, void (*byte_end)(struct mix_
 		cm->c0 = cm->c0 << 1 | (uint32_t)bit;
 		cm->bitpos++;
 	}
+	/* the next bit's order-1 counter (256 KB of them, a new line every few bits): asked for
+	 * now, so that the miss overlaps with the updates and the mixing until predict. A hint. */
+	__builtin_prefetch(&cm->o1[(cm->c4 & 255) << 8 | cm->c0]);
 	counter_update(cm->slot[0], target, cm->step_o0);
 	counter_update(cm->slot[1], target, cm->step_o1);
 	hashed_update(cm, bit, target, nh);
