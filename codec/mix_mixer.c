@@ -100,7 +100,10 @@ static inline void mixer_out(struct mix_mixer *m, int32_t dot)
 			store_clamped_##SUFFIX(&w1[i], &v1);                                       \
 			store_clamped_##SUFFIX(&w2[i], &v2);                                       \
 		}                                                                                  \
-	}                                                                                          \
+	}
+
+/* The kernels for each vector count (after the bodies and first_layer_SUFFIX). */
+#define MIX_SIZES(SUFFIX, ATTR)                                                                    \
 	MIX_SIZED(SUFFIX, ATTR, any, n)                                                            \
 	MIX_SIZED(SUFFIX, ATTR, 24, 24)                                                            \
 	MIX_SIZED(SUFFIX, ATTR, 40, 40)
@@ -135,19 +138,17 @@ static inline void mixer_out(struct mix_mixer *m, int32_t dot)
 	                                             int32_t *x2)                                  \
 	{                                                                                          \
 		int n = m->stride;                                                                 \
-		int32_t *w[3], dot[3];                                                             \
+		int32_t *w[3];                                                                     \
                                                                                                    \
 		(void)n;                                                                           \
 		w[0] = m[0].w = m[0].weights + (int64_t)sets[0] * N;                               \
 		w[1] = m[1].w = m[1].weights + (int64_t)sets[1] * N;                               \
 		w[2] = m[2].w = m[2].weights + (int64_t)sets[2] * N;                               \
-		dot3_body_##SUFFIX(x, w, N, dot);                                                  \
-		mixer_out(&m[0], dot[0]);                                                          \
-		mixer_out(&m[1], dot[1]);                                                          \
-		mixer_out(&m[2], dot[2]);                                                          \
 		{ /* x2 built in a register: a vector load of four fresh scalar stores would       \
 		   * wait for them (no store forwarding) */                                        \
-			mix_v8 v2 = {m[0].dot, m[1].dot, m[2].dot, 256, 0, 0, 0, 0}, acc;          \
+			mix_v8 v2, acc;                                                            \
+                                                                                                   \
+			first_layer_##SUFFIX(m, x, w, N, &v2);                                     \
 			int32_t sum = 0;                                                           \
                                                                                                    \
 			f->w = f->weights + (int64_t)fset * 8;                                     \
@@ -174,6 +175,20 @@ static inline void mixer_out(struct mix_mixer *m, int32_t dot)
 	}
 
 MIX_KERNELS(portable, )
+/* The first layer of layers_mix: the three mixers' outputs, and the second layer's inputs
+ * {dot0, dot1, dot2, 256, 0...}. */
+static inline __attribute__((always_inline)) void
+first_layer_portable(struct mix_mixer *m, const int32_t *x, int32_t *const *w, int n, mix_v8 *v2)
+{
+	int32_t dot[3];
+
+	dot3_body_portable(x, w, n, dot);
+	mixer_out(&m[0], dot[0]);
+	mixer_out(&m[1], dot[1]);
+	mixer_out(&m[2], dot[2]);
+	*v2 = (mix_v8){m[0].dot, m[1].dot, m[2].dot, 256, 0, 0, 0, 0};
+}
+MIX_SIZES(portable, )
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define MIX_HAVE_AVX2 1
@@ -184,7 +199,39 @@ __attribute__((target("avx2"))) static inline void store_clamped_avx2(mix_v8 *w,
 	*w = (mix_v8)_mm256_max_epi32(_mm256_min_epi32((__m256i)*v, hi),
 	                              _mm256_sub_epi32(_mm256_setzero_si256(), hi));
 }
+/* first_layer_portable's integers, the three sums reduced together and clamped in one vector
+ * (integer sums: the order of the additions changes nothing). */
 MIX_KERNELS(avx2, __attribute__((target("avx2"))))
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+first_layer_avx2(struct mix_mixer *m, const int32_t *x, int32_t *const *w, int n, mix_v8 *v2)
+{
+	const mix_v8 *xv = (const mix_v8 *)x, *w0 = (const mix_v8 *)w[0],
+	             *w1 = (const mix_v8 *)w[1], *w2 = (const mix_v8 *)w[2];
+	mix_v8 a0 = {0}, a1 = {0}, a2 = {0};
+	__m256i t;
+	__m128i d;
+
+	for (int i = 0; i < n / 8; i++) {
+		a0 += xv[i] * (w0[i] >> 4);
+		a1 += xv[i] * (w1[i] >> 4);
+		a2 += xv[i] * (w2[i] >> 4);
+	}
+	/* lanes 0-2 of each half: the halves' sums of a0, a1, a2 */
+	t = _mm256_hadd_epi32(_mm256_hadd_epi32((__m256i)a0, (__m256i)a1),
+	                      _mm256_hadd_epi32((__m256i)a2, (__m256i)a2));
+	d = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+	d = _mm_srai_epi32(d, 12); /* mixer_out's clamp, in every lane */
+	d = _mm_max_epi32(_mm_min_epi32(d, _mm_set1_epi32(2047)), _mm_set1_epi32(-2047));
+	m[0].dot = _mm_cvtsi128_si32(d);
+	m[1].dot = _mm_extract_epi32(d, 1);
+	m[2].dot = _mm_extract_epi32(d, 2);
+	m[0].pr = mix_squash_tab[m[0].dot + 2048];
+	m[1].pr = mix_squash_tab[m[1].dot + 2048];
+	m[2].pr = mix_squash_tab[m[2].dot + 2048];
+	d = _mm_blend_epi32(d, _mm_set1_epi32(256), 8);
+	*v2 = (mix_v8)_mm256_zextsi128_si256(d);
+}
+MIX_SIZES(avx2, __attribute__((target("avx2"))))
 #endif
 
 /* The kernels of one build variant for `stride` inputs. */
