@@ -146,17 +146,12 @@ static inline void mixer_out(struct mix_mixer *m, int32_t dot)
 		w[2] = m[2].w = m[2].weights + (int64_t)sets[2] * N;                               \
 		{ /* x2 built in a register: a vector load of four fresh scalar stores would       \
 		   * wait for them (no store forwarding) */                                        \
-			mix_v8 v2, acc;                                                            \
+			mix_v8 v2;                                                                 \
                                                                                                    \
 			first_layer_##SUFFIX(m, x, w, N, &v2);                                     \
-			int32_t sum = 0;                                                           \
-                                                                                                   \
 			f->w = f->weights + (int64_t)fset * 8;                                     \
-			acc = v2 * (*(const mix_v8 *)f->w >> 4);                                   \
-			for (int k = 0; k < 8; k++)                                                \
-				sum += acc[k];                                                     \
 			*(mix_v8 *)x2 = v2;                                                        \
-			mixer_out(f, sum);                                                         \
+			mixer_out(f, final_dot_##SUFFIX(&v2, f->w));                               \
 		}                                                                                  \
 		return f->pr;                                                                      \
 	}                                                                                          \
@@ -187,6 +182,18 @@ first_layer_portable(struct mix_mixer *m, const int32_t *x, int32_t *const *w, i
 	mixer_out(&m[1], dot[1]);
 	mixer_out(&m[2], dot[2]);
 	*v2 = (mix_v8){m[0].dot, m[1].dot, m[2].dot, 256, 0, 0, 0, 0};
+}
+
+/* The second layer's dot product, of inputs v2 and weights w (8 lanes). */
+static inline __attribute__((always_inline)) int32_t final_dot_portable(const mix_v8 *v2,
+                                                                        const int32_t *w)
+{
+	mix_v8 acc = *v2 * (*(const mix_v8 *)w >> 4);
+	int32_t sum = 0;
+
+	for (int k = 0; k < 8; k++)
+		sum += acc[k];
+	return sum;
 }
 MIX_SIZES(portable, )
 #if defined(__x86_64__) || defined(__i386__)
@@ -230,6 +237,17 @@ first_layer_avx2(struct mix_mixer *m, const int32_t *x, int32_t *const *w, int n
 	m[2].pr = mix_squash_tab[m[2].dot + 2048];
 	d = _mm_blend_epi32(d, _mm_set1_epi32(256), 8);
 	*v2 = (mix_v8)_mm256_zextsi128_si256(d);
+}
+
+/* final_dot_portable over lanes 0-3 alone: lanes 4-7 of v2 are 0 (the same sum). */
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) int32_t
+final_dot_avx2(const mix_v8 *v2, const int32_t *w)
+{
+	__m128i p = _mm_mullo_epi32(_mm256_castsi256_si128((__m256i)*v2),
+	                            _mm_srai_epi32(_mm_load_si128((const __m128i *)w), 4));
+
+	p = _mm_hadd_epi32(p, p);
+	return _mm_cvtsi128_si32(_mm_hadd_epi32(p, p));
 }
 MIX_SIZES(avx2, __attribute__((target("avx2"))))
 #endif
