@@ -1,9 +1,9 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #include "mix_cm.h"
+#include "mix_mem.h"
 #include "mix_tables.h"
 
 #define CM_INIT 0x80000000u /* p = 1/2, count 0 */
@@ -146,25 +146,6 @@ static int shape_of(const struct mix_cm_params *p)
 	}
 }
 
-/* A table read at random once or more a byte. Those of 2 MB or more are laid on huge pages
- * where the kernel offers them on request (transparent huge pages in "madvise" mode): with
- * 4 KiB pages nearly every access to a table of several MB would also miss the TLB. Its
- * contents are left undefined (mix_cm_reset clears what a chunk uses). */
-static void *table_alloc(size_t size)
-{
-	const size_t huge = (size_t)2 << 20;
-	void *t;
-
-	if (size < huge)
-		return aligned_alloc(CM_LINE, size);
-	t = aligned_alloc(huge, size);
-#ifdef MADV_HUGEPAGE
-	if (t)
-		(void)madvise(t, size, MADV_HUGEPAGE); /* a hint: without it, 4 KiB pages */
-#endif
-	return t;
-}
-
 static void shape_set(struct mix_cm *cm, int shape);
 
 int mix_cm_set_kernels(struct mix_cm *cm, const char *name)
@@ -230,13 +211,13 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 	cm->ninputs =
 	    2 + (p->det_inputs ? 2 : 1) * n + (p->match_min ? 2 : 0) + (p->record ? 1 : 0);
 	cm->table_cap = (size_t)1 << p->hash_bits_max;
-	cm->table = table_alloc(cm->table_cap * CM_LINE);
+	cm->table = mix_table_alloc(cm->table_cap * CM_LINE);
 	cm->o0 = malloc(256 * sizeof(uint32_t));
 	cm->ind2 = malloc(65536 * sizeof(uint16_t));
 	cm->sm = malloc((size_t)n * 256 * sizeof(uint32_t));
 	cm->o1 = malloc(65536 * sizeof(uint32_t));
 	if (p->match_min)
-		cm->match_tab = table_alloc(sizeof(uint32_t) << p->match_bits);
+		cm->match_tab = mix_table_alloc(sizeof(uint32_t) << p->match_bits);
 	if (!cm->table || !cm->o0 || !cm->sm || !cm->ind2 || !cm->o1 ||
 	    (p->match_min && !cm->match_tab)) {
 		mix_cm_free(cm);

@@ -1,8 +1,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
+#include "mix_mem.h"
 #include "mix_mixer.h"
 
 typedef int32_t mix_v8 __attribute__((vector_size(32), aligned(32)));
@@ -328,29 +328,11 @@ void mix_mixer_reset(struct mix_mixer *m)
 	m->pr = 2048;
 }
 
-/* An APM table; one of 2 MB or more (the order-1 APM: 4.3 MB, a random row a bit) on huge
- * pages where the kernel allows, which saves a TLB miss a bit. */
-static uint16_t *apm_alloc(size_t size)
-{
-	const size_t huge = (size_t)2 << 20;
-	void *t;
-
-	if (size < huge)
-		return malloc(size);
-	size = (size + huge - 1) & ~(huge - 1);
-	t = aligned_alloc(huge, size);
-#ifdef MADV_HUGEPAGE
-	if (t)
-		(void)madvise(t, size, MADV_HUGEPAGE); /* a hint: without it, 4 KiB pages */
-#endif
-	return t;
-}
-
 int mix_apm_new(struct mix_apm *a, int nctx, int rate)
 {
 	a->nctx = nctx;
 	a->rate = rate;
-	a->t = apm_alloc(sizeof(*a->t) * (size_t)nctx * 33);
+	a->t = mix_table_alloc(sizeof(*a->t) * (size_t)nctx * 33);
 	if (!a->t)
 		return -ENOMEM;
 	mix_apm_reset(a);
