@@ -1314,22 +1314,13 @@ int fs_unwrap_verify_all(struct fs *fs, fs_unwrap_bad_cb bad, void *arg, uint64_
 
 int fs_unwrap_totals(struct fs *fs, struct fs_unwrap_totals *out)
 {
-	struct list_walk w = {.totals = out};
-	struct idx_txn *t = NULL;
+	struct list_walk w = {0};
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	rc = list_unwrapped(fs, &w);
 	if (!rc)
-		rc = idx_read_begin(fs->idx, &t);
-	for (size_t i = 0; i < w.count && !rc; i++) {
-		struct idx_inode in;
-
-		if (idx_inode_get(t, w.inos[i], &in) == 0)
-			out->stored_bytes += in.stored_bytes;
-	}
-	if (t)
-		idx_read_end(t);
+		rc = fs_unwrap_totals_of(fs, w.inos, w.count, out);
 	free(w.inos);
 	return rc;
 }
