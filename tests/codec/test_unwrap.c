@@ -680,18 +680,17 @@ static void test_reorder_puts_branch_families_together(void **state)
 	}
 	free(buf);
 	unwrap_plan_free(p);
-	load_rootc("uproot-issue121.root", &g);
-	p = scan(&g);
-	assert_int_equal(unwrap_plan_reorder(p, g.data, g.len), 0);
-	assert_null(p->order);
-	unwrap_plan_free(p);
-	free(g.data);
-	load_rootc("pylhe-testfile-madgraph5-3.5.8-pp_to_jj.lhe.gz", &g);
-	p = scan(&g);
-	assert_int_equal(unwrap_plan_reorder(p, g.data, g.len), 0);
-	assert_null(p->order);
-	unwrap_plan_free(p);
-	free(g.data);
+	/* Files that have nothing to reorder (small baskets, one gzip stream) keep their order. */
+	static const char *const unordered[] = {"uproot-issue121.root",
+	                                        "pylhe-testfile-madgraph5-3.5.8-pp_to_jj.lhe.gz"};
+	for (size_t i = 0; i < sizeof(unordered) / sizeof(unordered[0]); i++) {
+		load_rootc(unordered[i], &g);
+		p = scan(&g);
+		assert_int_equal(unwrap_plan_reorder(p, g.data, g.len), 0);
+		assert_null(p->order);
+		unwrap_plan_free(p);
+		free(g.data);
+	}
 	free(f.data);
 }
 
