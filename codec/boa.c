@@ -221,17 +221,9 @@ int boa_ctx_encode(struct boa_ctx *c, const struct boa_model *m, int level, cons
 	bp_reset(p, src, len);
 	mix_enc_init(&e, dst + hlen, limit);
 	for (size_t i = 0; i < len; i++) {
-		int byte = src[i];
-
 		if (cancelled(c, i))
 			return -ECANCELED;
-
-		for (int j = 7; j >= 0; j--) {
-			int bit = (byte >> j) & 1;
-
-			mix_enc_bit(&e, bit, bp_predict(p));
-			bp_update(p, bit);
-		}
+		bp_encode_byte(p, &e, src[i]);
 		if ((i & (BOA_CHECK_STEP - 1)) == 0 && e.overflow)
 			break;
 	}
@@ -278,19 +270,9 @@ int boa_ctx_decode(struct boa_ctx *c, const struct boa_model *m, const void *in,
 	bp_reset(p, dst, raw_len);
 	mix_dec_init(&d, src + ch.len, in_len - ch.len);
 	for (size_t i = 0; i < raw_len; i++) {
-		int byte = 1;
-
 		if (cancelled(c, i))
 			return -ECANCELED;
-
-		for (int j = 0; j < 8; j++) {
-			int bit = mix_dec_bit(&d, bp_predict(p));
-
-			byte = byte << 1 | bit;
-			if (j == 7)
-				dst[i] = (uint8_t)byte;
-			bp_update(p, bit);
-		}
+		bp_decode_byte(p, &d, dst + i);
 		/* A payload far too short: stop early rather than decode zeros. */
 		if (d.pos > d.len + 4)
 			return -EIO;

@@ -4,6 +4,7 @@
 
 #include "boa_model.h"
 #include "boa_predict.h"
+#include "mix_ac.h"
 #include "mix_mixer.h"
 
 /* Weight sets of a first-layer mixer, by its selector (mixer_select). */
@@ -493,6 +494,98 @@ void bp_update(struct bp *p, int bit)
 		break;
 	default:
 		update(p, bit, 0, p->lv->apms);
+		break;
+	}
+}
+
+/* A byte's eight bits through predict, the coder and update, inlined once per kind of level as
+ * bp_predict and bp_update are: the kind is chosen once a byte instead of twice a bit, no call
+ * per bit, and the coder's state stays in registers. The same predictions, so the same bytes. */
+static inline __attribute__((always_inline)) void
+decode_byte(struct bp *p, struct mix_dec *dp, uint8_t *out, int fast, int apms, int apm2)
+{
+	struct mix_dec d = *dp;
+	int byte = 1;
+
+	for (int j = 0; j < 8; j++) {
+		int bit = mix_dec_bit(&d, predict(p, fast, apms, apm2));
+
+		byte = byte << 1 | bit;
+		if (j == 7)
+			*out = (uint8_t)byte; /* update reads it at the byte end */
+		update(p, bit, fast, apms);
+	}
+	*dp = d;
+}
+
+static inline __attribute__((always_inline)) void
+encode_byte(struct bp *p, struct mix_enc *ep, int byte, int fast, int apms, int apm2)
+{
+	struct mix_enc e = *ep;
+
+	for (int j = 7; j >= 0; j--) {
+		int bit = (byte >> j) & 1;
+
+		mix_enc_bit(&e, bit, predict(p, fast, apms, apm2));
+		update(p, bit, fast, apms);
+	}
+	*ep = e;
+}
+
+void bp_decode_byte(struct bp *p, struct mix_dec *d, uint8_t *out)
+{
+	switch (p->fast_sel ? p->lv->apms : -1) {
+	case 1:
+		decode_byte(p, d, out, 1, 1, BP_APM2_C0);
+		break;
+	case 2:
+		if (p->lv->apm2 == BP_APM2_MATCH_C1HI)
+			decode_byte(p, d, out, 1, 2, BP_APM2_MATCH_C1HI);
+		else if (p->lv->apm2 == BP_APM2_MATCH)
+			decode_byte(p, d, out, 1, 2, BP_APM2_MATCH);
+		else
+			decode_byte(p, d, out, 1, 2, BP_APM2_C0);
+		break;
+	case 3:
+		decode_byte(p, d, out, 1, 3, BP_APM2_C0);
+		break;
+	default:
+		for (int j = 0, byte = 1; j < 8; j++) {
+			int bit = mix_dec_bit(d, bp_predict(p));
+
+			byte = byte << 1 | bit;
+			if (j == 7)
+				*out = (uint8_t)byte;
+			bp_update(p, bit);
+		}
+		break;
+	}
+}
+
+void bp_encode_byte(struct bp *p, struct mix_enc *e, int byte)
+{
+	switch (p->fast_sel ? p->lv->apms : -1) {
+	case 1:
+		encode_byte(p, e, byte, 1, 1, BP_APM2_C0);
+		break;
+	case 2:
+		if (p->lv->apm2 == BP_APM2_MATCH_C1HI)
+			encode_byte(p, e, byte, 1, 2, BP_APM2_MATCH_C1HI);
+		else if (p->lv->apm2 == BP_APM2_MATCH)
+			encode_byte(p, e, byte, 1, 2, BP_APM2_MATCH);
+		else
+			encode_byte(p, e, byte, 1, 2, BP_APM2_C0);
+		break;
+	case 3:
+		encode_byte(p, e, byte, 1, 3, BP_APM2_C0);
+		break;
+	default:
+		for (int j = 7; j >= 0; j--) {
+			int bit = (byte >> j) & 1;
+
+			mix_enc_bit(e, bit, bp_predict(p));
+			bp_update(p, bit);
+		}
 		break;
 	}
 }

@@ -19,6 +19,8 @@
 #include "mix_cm.h"
 
 struct boa_model;
+struct mix_dec;
+struct mix_enc;
 
 /* Mixer weight-set selectors (what picks a first-layer mixer's weights for a bit). */
 enum {
@@ -67,5 +69,9 @@ void bp_reset(struct bp *p, const uint8_t *buf, size_t len);
 uint32_t bp_predict(struct bp *p);
 /* Learns the coded bit; at a byte end buf[pos] must already hold the byte. */
 void bp_update(struct bp *p, int bit);
+/* bp_predict, the coder and bp_update over the eight bits of a byte (the same bits, faster):
+ * decodes the next byte into `out`, its place in the chunk's buffer, or encodes `byte`. */
+void bp_decode_byte(struct bp *p, struct mix_dec *d, uint8_t *out);
+void bp_encode_byte(struct bp *p, struct mix_enc *e, int byte);
 
 #endif
