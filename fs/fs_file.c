@@ -127,20 +127,38 @@ static void dirty_drop_from(struct fs_node *n, uint64_t first)
 /* A day, as Linux's relatime: an atime older than this is refreshed by the next read. */
 #define FS_RELATIME_NS (24ll * 3600 * 1000000000)
 
+/* Whether a read at `now` moves the file's atime, as the mount option says. Node lock held. */
+static int atime_due(const struct fs *fs, const struct fs_node *n, int64_t now)
+{
+	const struct idx_inode *a = &n->attr;
+
+	if (fs->opt.read_only || fs->opt.atime == FS_ATIME_NOATIME || !S_ISREG(a->mode) ||
+	    now <= a->atime_ns)
+		return 0;
+	return fs->opt.atime == FS_ATIME_STRICT || a->atime_ns <= a->mtime_ns ||
+	       a->atime_ns <= a->ctime_ns || now - a->atime_ns >= FS_RELATIME_NS;
+}
+
 void fs_file_accessed(struct fs *fs, struct fs_node *n)
 {
 	int64_t now = fs_now_ns();
-	int update;
+	int due;
 
 	fs_heat_note(fs->heat, n->ino, now);
-	if (fs->opt.read_only || fs->opt.atime == FS_ATIME_NOATIME)
+	/* Looked at shared first: read-ahead workers hold the node's lock shared for a whole
+	 * block decode (a tenth of a second for BOA), and a reader that asked for the lock
+	 * exclusively on every read would wait for them before its reply, while its next read,
+	 * and so the next read-ahead, waits for that reply. With relatime only the first read
+	 * after a write, or a day, moves atime. */
+	pthread_rwlock_rdlock(&n->lock);
+	due = atime_due(fs, n, now);
+	pthread_rwlock_unlock(&n->lock);
+	if (!due)
 		return;
 	/* Only in memory: the attributes go to the index with the next flush (close, fsync,
 	 * unmount), so a read never costs an index write of its own. */
 	pthread_rwlock_wrlock(&n->lock);
-	update = fs->opt.atime == FS_ATIME_STRICT || n->attr.atime_ns <= n->attr.mtime_ns ||
-	         n->attr.atime_ns <= n->attr.ctime_ns || now - n->attr.atime_ns >= FS_RELATIME_NS;
-	if (update && S_ISREG(n->attr.mode) && now > n->attr.atime_ns) {
+	if (atime_due(fs, n, now)) {
 		n->attr.atime_ns = now;
 		n->attr_dirty = 1;
 	}
