@@ -165,14 +165,47 @@ void fs_file_accessed(struct fs *fs, struct fs_node *n)
 	pthread_rwlock_unlock(&n->lock);
 }
 
+/* Whether a read of blocks [first, last] continues a sequential reader, noting where it ends.
+ * Judged when the read arrives, not when it is answered: the kernel sends its read-ahead as
+ * several reads at once, which FUSE threads answer in any order (a BOA block decoded by the
+ * thread itself takes longer than one a worker has ready), so an order of completion would
+ * take a reader for random a block at a time. Arrivals can still swap by one (two FUSE threads
+ * take two requests at the same moment), hence the one block of slack either way. A read that
+ * continues never moves the mark back; any other read sets it, so a second pass from the start
+ * is sequential again. */
+static int sequential(struct fs_node *n, uint64_t first, uint64_t last)
+{
+	uint64_t expected = __atomic_load_n(&n->next_sequential_block, __ATOMIC_RELAXED);
+	int seq = first + 2 >= expected && first <= expected + 1;
+
+	for (;;) {
+		uint64_t next = seq && expected > last + 1 ? expected : last + 1;
+
+		if (next == expected ||
+		    __atomic_compare_exchange_n(&n->next_sequential_block, &expected, next, 0,
+		                                __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+			return seq;
+	}
+}
+
+/* Asks the read-ahead workers for the blocks after `last` (the pool bounds how many per file). */
+static void read_ahead(struct fs *fs, struct fs_node *n, uint64_t last)
+{
+	uint64_t bs = fs->opt.block_size;
+
+	for (size_t k = 1; k <= fs_prefetch_depth(fs); k++)
+		if ((last + k) * bs < n->attr.size)
+			fs_prefetch_request(fs, n->ino, last + k);
+}
+
 int fs_file_read(struct fs *fs, struct fs_node *n, uint64_t off, size_t len, uint8_t *buf,
                  size_t *got)
 {
 	uint32_t bs = fs->opt.block_size;
 	uint8_t *bounce = NULL;
-	uint64_t first_block, last_block = 0;
+	uint64_t last_block;
 	size_t done = 0;
-	int rc = 0;
+	int rc = 0, seq;
 
 	pthread_rwlock_rdlock(&n->lock);
 	if (n->damaged) {
@@ -183,7 +216,13 @@ int fs_file_read(struct fs *fs, struct fs_node *n, uint64_t off, size_t len, uin
 		goto out;
 	if (len > n->attr.size - off)
 		len = n->attr.size - off;
-	first_block = off / bs;
+	last_block = (off + len - 1) / bs;
+	/* A sequential reader: the workers decode the blocks ahead while this thread reads (or
+	 * decodes) its own. Asked before, not only after: then a worker is never idle while this
+	 * read waits, nor while the reply travels and the next read comes. */
+	seq = sequential(n, off / bs, last_block);
+	if (seq)
+		read_ahead(fs, n, last_block);
 	while (done < len) {
 		uint64_t block = (off + done) / bs;
 		size_t in_block = (off + done) % bs;
@@ -211,18 +250,10 @@ int fs_file_read(struct fs *fs, struct fs_node *n, uint64_t off, size_t len, uin
 		if (rc)
 			break;
 		done += chunk;
-		last_block = block;
 	}
-	if (!rc && done) {
-		/* Sequential reader: decode the next block before it is asked for. */
-		uint64_t expected = __atomic_load_n(&n->next_sequential_block, __ATOMIC_RELAXED);
-
-		if (first_block == expected || first_block == expected - 1)
-			for (size_t k = 1; k <= fs_prefetch_depth(fs); k++)
-				if ((last_block + k) * bs < n->attr.size)
-					fs_prefetch_request(fs, n->ino, last_block + k);
-		__atomic_store_n(&n->next_sequential_block, last_block + 1, __ATOMIC_RELAXED);
-	}
+	/* Again now: the workers may have finished blocks of the window while this one loaded. */
+	if (!rc && seq)
+		read_ahead(fs, n, last_block);
 out:
 	pthread_rwlock_unlock(&n->lock);
 	free(bounce);

@@ -4,10 +4,11 @@
  * the ring is full a request is dropped, which only costs speed.
  *
  * There are `-o threads=` workers, so a sequential reader of BOA blocks decodes that many
- * blocks at once. One reader cannot take them all from others: a file has at most as many
- * blocks queued or decoding ahead as there are workers (its window; more are dropped), and a
- * free worker takes the oldest request of the file that has the fewest workers busy on it, so
- * readers share the workers evenly. Random reads request nothing ahead (fs_file_read). */
+ * blocks at once. One reader cannot take them all from others: a file has at most twice as
+ * many blocks queued or decoding ahead as there are workers (its window, see window(); more
+ * are dropped), and a free worker takes the oldest request of the file that has the fewest
+ * workers busy on it, so readers share the workers evenly. Random reads request nothing ahead
+ * (fs_file_read). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,16 @@ struct fs_prefetch {
 	struct prefetch_req busy[PREFETCH_THREADS_MAX]; /* being decoded; ino 0 = idle */
 	uint64_t requested, dropped, stored; /* blocks asked ahead, of them dropped; pushes */
 };
+
+/* How many blocks of one file may be queued or decoding ahead: twice the workers. As many
+ * again as are decoding wait in the ring, so that a worker that finishes a block takes the
+ * next one at once rather than idle until the reader's next read asks for it (the reader may be
+ * waiting for another worker's block). A freed worker still serves the file with the fewest
+ * busy workers first (take_fair), so the queued half never holds a worker from others. */
+static size_t window(const struct fs_prefetch *p)
+{
+	return 2 * p->nthreads;
+}
 
 /* Requests of `ino` (of `kind`) queued, and busy workers on it. */
 static size_t queued_for(const struct fs_prefetch *p, uint64_t ino, enum prefetch_kind kind)
@@ -176,7 +187,7 @@ int fs_prefetch_start(struct fs *fs, fs_prefetch_load_fn load)
 
 size_t fs_prefetch_depth(struct fs *fs)
 {
-	return fs->prefetch ? fs->prefetch->nthreads : 0;
+	return fs->prefetch ? window(fs->prefetch) : 0;
 }
 
 void fs_prefetch_stop(struct fs *fs)
@@ -217,9 +228,9 @@ static void request(struct fs *fs, uint64_t ino, uint64_t block, enum prefetch_k
 		goto out;
 	if (kind == PREFETCH_LOAD) {
 		p->requested++;
-		/* The file's window: no more ahead than there are workers. */
+		/* The file's window. */
 		if (p->count == PREFETCH_QUEUE ||
-		    queued_for(p, ino, kind) + busy_on(p, ino, kind) >= p->nthreads) {
+		    queued_for(p, ino, kind) + busy_on(p, ino, kind) >= window(p)) {
 			p->dropped++;
 			goto out;
 		}

@@ -27,7 +27,7 @@ void fs_prefetch_store(struct fs *fs, uint64_t ino, uint64_t block);
 void fs_prefetch_set_store(struct fs *fs, fs_prefetch_load_fn store);
 /* How many store jobs are running now. */
 size_t fs_prefetch_storing(struct fs *fs);
-/* How many blocks ahead a sequential reader is served (the number of prefetch workers). */
+/* How many blocks ahead a sequential reader is served: its window, twice the workers. */
 size_t fs_prefetch_depth(struct fs *fs);
 
 #endif

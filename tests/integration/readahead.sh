@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Read-ahead on BOA blocks: a sequential read of a recompressed file asks the read-ahead
-# workers for the blocks ahead and returns the file's bytes; random reads ask for nothing ahead
+# workers for the blocks ahead and returns the file's bytes, also when its reads come out of
+# order by a block; random reads ask for nothing ahead
 # (each decodes only its own block). The daemon's count of blocks requested ahead, logged when
 # it stops ("read-ahead: N blocks requested ahead"), tells which happened. A sequential read
 # decodes each block once: the kernel's read-ahead sends several reads at once and the
@@ -50,6 +51,27 @@ PY
 unmount_boafs "$m"
 n=$(requested "$log")
 [ "$n" -eq 0 ] || fail "random reads requested $n blocks ahead; log: $(cat "$log")"
+
+# A sequential reader whose reads come out of order by one block, as the kernel's read-ahead
+# reads do when FUSE threads take them at the same moment (here 0 2 1 4 3 6 5 7, one at a time,
+# O_DIRECT so the kernel sends each as it is): still a sequential reader, so every block after
+# the first is asked for ahead at least once (a reader taken for random would ask only for the
+# first read's window, fewer than 7 blocks).
+mount_boafs "$a" "$m" -o recompress=off,threads=2
+log=${_it_log[$(realpath -m -- "$m")]}
+python3 - "$m/data" "$t/ref" <<'PY' || fail "out-of-order reads returned wrong bytes"
+import mmap, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECT)
+ref = open(sys.argv[2], "rb").read()
+buf = mmap.mmap(-1, 131072)
+for block in (0, 2, 1, 4, 3, 6, 5, 7):
+    assert os.preadv(fd, [buf], block * 131072) == 131072, block
+    assert buf[:] == ref[block * 131072:(block + 1) * 131072], block
+os.close(fd)
+PY
+unmount_boafs "$m"
+n=$(requested "$log")
+[ "$n" -ge 7 ] || fail "reads out of order by one requested $n blocks ahead; log: $(cat "$log")"
 
 # A sequential read: blocks requested ahead, and the same bytes.
 mount_boafs "$a" "$m" -o recompress=off,threads=2
