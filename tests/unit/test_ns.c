@@ -1,6 +1,7 @@
 /* Unit tests of the namespace rules (fs/fs_ns.h) without a mount: each test is one behaviour, on
  * a new archive in a temporary directory opened as the daemon opens it (no FUSE). */
 #include <errno.h>
+#include <pthread.h>
 #include <linux/fs.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -17,6 +19,8 @@
 
 #include "fs.h"
 #include "fs_archive.h"
+#include "fs_file.h"
+#include "fs_log.h"
 #include "fs_node.h"
 #include "fs_ns.h"
 
@@ -589,6 +593,77 @@ static void test_namespace_survives_reopen(void **state)
 	assert_int_equal(attr_of(f->fs, d).nlink, 2);
 }
 
+/* fs_file_accessed on another thread, which says when it has returned. */
+struct accessed_job {
+	struct fs *fs;
+	struct fs_node *n;
+	pthread_mutex_t lock;
+	pthread_cond_t done_cond;
+	int done;
+};
+
+static void *accessed_main(void *arg)
+{
+	struct accessed_job *j = arg;
+
+	fs_file_accessed(j->fs, j->n);
+	pthread_mutex_lock(&j->lock);
+	j->done = 1;
+	pthread_cond_signal(&j->done_cond);
+	pthread_mutex_unlock(&j->lock);
+	return NULL;
+}
+
+/* A read that leaves atime as it is (relatime, atime newer than mtime and ctime) returns while
+ * another thread holds the node for reading, as a read-ahead worker does for a whole block
+ * decode: a read's reply must not wait for the decodes of the blocks after it. */
+static void test_read_leaving_atime_does_not_wait_for_readers(void **state)
+{
+	struct fixture *f = *state;
+	struct accessed_job j = {.fs = f->fs, .done = 0};
+	uint64_t ino = make(f->fs, ROOT, "file", 0);
+	struct timespec until;
+	pthread_t t;
+	int64_t atime;
+	int returned;
+
+	assert_int_equal(fs_node_get(f->fs, ino, &j.n), 0);
+	pthread_rwlock_wrlock(&j.n->lock);
+	atime = j.n->attr.atime_ns = j.n->attr.mtime_ns + 1000000000; /* read a second after */
+	pthread_rwlock_unlock(&j.n->lock);
+	pthread_mutex_init(&j.lock, NULL);
+	pthread_cond_init(&j.done_cond, NULL);
+
+	pthread_rwlock_rdlock(&j.n->lock); /* a reader decoding */
+	assert_int_equal(pthread_create(&t, NULL, accessed_main, &j), 0);
+	/* The call takes microseconds; had it waited for the read lock, it would return only
+	 * once this test lets go, so any bound tells the two apart: 60 s leaves room for an ASan
+	 * build on a loaded machine. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 60;
+	pthread_mutex_lock(&j.lock);
+	while (!j.done && pthread_cond_timedwait(&j.done_cond, &j.lock, &until) == 0)
+		;
+	returned = j.done; /* before letting go, which would let a waiting call return */
+	pthread_mutex_unlock(&j.lock);
+	pthread_rwlock_unlock(&j.n->lock);
+	pthread_join(t, NULL);
+	assert_true(returned);
+	assert_int_equal(j.n->attr.atime_ns, atime);
+
+	/* An atime not newer than mtime moves with the next read (relatime). */
+	pthread_rwlock_wrlock(&j.n->lock);
+	j.n->attr.atime_ns = j.n->attr.mtime_ns;
+	j.n->attr_dirty = 0;
+	pthread_rwlock_unlock(&j.n->lock);
+	fs_file_accessed(f->fs, j.n);
+	assert_true(j.n->attr.atime_ns > j.n->attr.mtime_ns);
+	assert_true(j.n->attr_dirty);
+	fs_node_put(f->fs, j.n);
+	pthread_mutex_destroy(&j.lock);
+	pthread_cond_destroy(&j.done_cond);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int main(void)
@@ -630,6 +705,7 @@ int main(void)
 	    T(test_xattr_namespaces_and_sizes),
 	    T(test_xattr_change_bumps_ctime),
 	    T(test_namespace_survives_reopen),
+	    T(test_read_leaving_atime_does_not_wait_for_readers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
