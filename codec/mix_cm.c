@@ -57,6 +57,7 @@ static void lines_portable(const uint32_t *ctx, uint32_t nib, uint32_t mask, uin
 }
 
 #if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
 #define CM_HAVE_AVX2 1
 typedef uint32_t cm_v8 __attribute__((vector_size(32)));
 
@@ -156,11 +157,15 @@ int mix_cm_set_kernels(struct mix_cm *cm, const char *name)
 	}
 	if (!strcmp(name, "portable")) {
 		cm->lines_fn = lines_portable;
+		cm->avx2 = 0;
+		shape_set(cm, cm->shape);
 		return 0;
 	}
 #ifdef CM_HAVE_AVX2
 	if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2")) {
 		cm->lines_fn = lines_avx2;
+		cm->avx2 = 1;
+		shape_set(cm, cm->shape);
 		return 0;
 	}
 #endif
@@ -195,12 +200,14 @@ int mix_cm_new(const struct mix_cm_params *p, struct mix_cm **out)
 		cm->used[i] = (uint8_t)(n0 + n1);
 	}
 	cm->deterministic[0] = 0;
-	shape_set(cm, shape_of(p));
 	cm->lines_fn = lines_portable;
 #ifdef CM_HAVE_AVX2
-	if (__builtin_cpu_supports("avx2"))
+	if (__builtin_cpu_supports("avx2")) {
 		cm->lines_fn = lines_avx2;
+		cm->avx2 = 1;
+	}
 #endif
+	shape_set(cm, shape_of(p));
 	steps_fill(cm->step_sm, 1024, 127);
 	cm->step_sm[1023].rate = 0; /* SM_UNSEEN */
 	cm->step_sm[1023].inc = 0;
@@ -660,11 +667,12 @@ static inline __attribute__((always_inline)) int hashed_inputs(struct mix_cm *cm
 	for (int k = 0; k < nh; k++) {
 		uint8_t *h = cm->bucket[k] + node;
 		uint32_t st = *h;
-		uint32_t *c = &sm[k * 256 + st];
-		int32_t a = mix_stretch((int)counter_p12(*c));
+		uint32_t c = sm[k * 256 + st];
+		int32_t a = mix_stretch((int)counter_p12(c));
 
-		cm->at[k].hist = h;
-		cm->at[k].counter = c;
+		cm->at_hist[k] = h;
+		cm->at_idx[k] = (uint32_t)k * 256 + st;
+		cm->at_v[k] = c;
 		hits += st != 0;
 		if (k == no - 1)
 			order_hits = hits;
@@ -686,12 +694,50 @@ static inline __attribute__((always_inline)) void hashed_update(struct mix_cm *c
 {
 #pragma GCC unroll 24
 	for (int k = 0; k < nh; k++) {
-		uint8_t *h = cm->at[k].hist;
+		uint8_t *h = cm->at_hist[k];
 
 		*h = mix_state_next[*h][bit];
-		counter_update(cm->at[k].counter, target, cm->step_sm);
+		counter_update(&cm->sm[cm->at_idx[k]], target, cm->step_sm);
 	}
 }
+
+#ifdef CM_HAVE_AVX2
+/* hashed_update with the counters' arithmetic 8 at a time (a context's counters are its own row
+ * of sm, so no two of them are one counter): the same integers as counter_update, whose
+ * d = (target - p) * rate >> 16 needs 39 bits, here in 32-bit lanes as dh * rate + (dl * rate
+ * >> 16), where target - p = dh * 2^16 + dl with 0 <= dl < 2^16 (dl * rate < 2^32 is exact).
+ * The lanes past nh read at_idx entries never written, 0: a counter of sm that exists. */
+__attribute__((target("avx2"))) static inline void hashed_update_avx2(struct mix_cm *cm, int bit,
+                                                                      int32_t target, const int nh)
+{
+	const __m256i t = _mm256_set1_epi32(target), lo16 = _mm256_set1_epi32(0xffff);
+	const __m256i count = _mm256_set1_epi32(1023);
+	/* a step is {rate, inc}: the 32-bit word rate | inc << 16 (x86 is little-endian) */
+	const int *step = (const int *)(const void *)cm->step_sm;
+	uint32_t out[MIX_CM_MAX_HASHED] __attribute__((aligned(32)));
+
+	for (int g = 0; g < nh; g += 8) {
+		__m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(cm->at_v + g));
+		__m256i s = _mm256_i32gather_epi32(step, _mm256_and_si256(v, count), 4);
+		__m256i rate = _mm256_and_si256(s, lo16);
+		__m256i diff = _mm256_sub_epi32(t, _mm256_srli_epi32(v, 10));
+		__m256i dh = _mm256_mullo_epi32(_mm256_srai_epi32(diff, 16), rate);
+		__m256i dl = _mm256_mullo_epi32(_mm256_and_si256(diff, lo16), rate);
+		__m256i d = _mm256_add_epi32(dh, _mm256_srli_epi32(dl, 16));
+
+		v = _mm256_add_epi32(v, _mm256_slli_epi32(d, 10));
+		v = _mm256_add_epi32(v, _mm256_srli_epi32(s, 16));
+		_mm256_store_si256((__m256i *)(void *)(out + g), v);
+	}
+#pragma GCC unroll 24
+	for (int k = 0; k < nh; k++) {
+		uint8_t *h = cm->at_hist[k];
+
+		*h = mix_state_next[*h][bit];
+		cm->sm[cm->at_idx[k]] = out[k];
+	}
+}
+#endif
 
 /* mix_cm_predict for a context set of nh hashed contexts, no of them orders (constants for the
  * shapes). */
@@ -878,9 +924,11 @@ static __attribute__((noinline)) void byte_end_any(struct mix_cm *cm, uint8_t c)
 	byte_end_as(cm, c, cm->p.contexts, cm->nhashed, cm->p.match_min);
 }
 
-/* mix_cm_update for nh hashed contexts, whose byte's work is byte_end. */
+/* mix_cm_update for nh hashed contexts, whose byte's work is byte_end (avx2: the hashed
+ * contexts' counters learn with AVX2). */
 static inline __attribute__((always_inline)) void
-update_as(struct mix_cm *cm, int bit, const int nh, void (*byte_end)(struct mix_cm *, uint8_t))
+update_as(struct mix_cm *cm, int bit, const int nh, void (*byte_end)(struct mix_cm *, uint8_t),
+          const int avx2)
 {
 	int64_t target = bit ? (1 << 22) - 1 : 0;
 
@@ -898,7 +946,12 @@ update_as(struct mix_cm *cm, int bit, const int nh, void (*byte_end)(struct mix_
 	__builtin_prefetch(&cm->o1[(cm->c4 & 255) << 8 | cm->c0]);
 	counter_update(cm->slot[0], target, cm->step_o0);
 	counter_update(cm->slot[1], target, cm->step_o1);
-	hashed_update(cm, bit, target, nh);
+#ifdef CM_HAVE_AVX2
+	if (avx2)
+		hashed_update_avx2(cm, bit, (int32_t)target, nh);
+	else
+#endif
+		hashed_update(cm, bit, target, nh);
 	if (cm->match_slot)
 		counter_update(cm->match_slot, target, cm->step_255);
 	if (cm->rec_slot)
@@ -907,33 +960,46 @@ update_as(struct mix_cm *cm, int bit, const int nh, void (*byte_end)(struct mix_
 
 static void update_7(struct mix_cm *cm, int bit)
 {
-	update_as(cm, bit, 7, byte_end_7);
+	update_as(cm, bit, 7, byte_end_7, 0);
 }
 
 static void update_8(struct mix_cm *cm, int bit)
 {
-	update_as(cm, bit, 8, byte_end_8);
+	update_as(cm, bit, 8, byte_end_8, 0);
 }
 
 static void update_9(struct mix_cm *cm, int bit)
 {
-	update_as(cm, bit, 9, byte_end_9);
+	update_as(cm, bit, 9, byte_end_9, 0);
 }
 
 static void update_11(struct mix_cm *cm, int bit)
 {
-	update_as(cm, bit, 11, byte_end_11);
+	update_as(cm, bit, 11, byte_end_11, 0);
 }
 
 static void update_17(struct mix_cm *cm, int bit)
 {
-	update_as(cm, bit, 17, byte_end_17);
+	update_as(cm, bit, 17, byte_end_17, 0);
 }
 
 static void update_any(struct mix_cm *cm, int bit)
 {
-	update_as(cm, bit, cm->nhashed, byte_end_any);
+	update_as(cm, bit, cm->nhashed, byte_end_any, 0);
 }
+
+#ifdef CM_HAVE_AVX2
+#define UPDATE_AVX2(n)                                                                             \
+	__attribute__((target("avx2"))) static void update_##n##_avx2(struct mix_cm *cm, int bit)  \
+	{                                                                                          \
+		update_as(cm, bit, n, byte_end_##n, 1);                                            \
+	}
+UPDATE_AVX2(7)
+UPDATE_AVX2(8)
+UPDATE_AVX2(9)
+UPDATE_AVX2(11)
+UPDATE_AVX2(17)
+#endif
 
 void mix_cm_update(struct mix_cm *cm, int bit)
 {
@@ -953,4 +1019,14 @@ static void shape_set(struct mix_cm *cm, int shape)
 	cm->shape = shape;
 	cm->predict_fn = predict[shape];
 	cm->update_fn = update[shape];
+#ifdef CM_HAVE_AVX2
+	if (cm->avx2) {
+		static void (*const update_avx2[])(struct mix_cm *, int) = {
+		    [SHAPE_ANY] = update_any,    [SHAPE_7] = update_7_avx2,
+		    [SHAPE_8] = update_8_avx2,   [SHAPE_9] = update_9_avx2,
+		    [SHAPE_11] = update_11_avx2, [SHAPE_17] = update_17_avx2};
+
+		cm->update_fn = update_avx2[shape];
+	}
+#endif
 }

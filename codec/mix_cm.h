@@ -16,8 +16,9 @@
  * for on transparent huge pages); nothing is allocated per byte. mix_cm_reset sizes the hashed
  * table to the chunk and clears only what it uses.
  * Speed: the code is compiled for each context set of the level table (any other set takes
- * the same code, generic) with a portable and an AVX2 kernel for the table lines, picked at
- * mix_cm_new; the results are the same integers either way (tests/codec/test_mix_cm.c). A
+ * the same code, generic) with a portable and an AVX2 kernel for the table lines and, for the
+ * compiled sets, for the hashed contexts' counter updates, picked at mix_cm_new; the results
+ * are the same integers either way (tests/codec/test_mix_cm.c). A
  * nibble's table lines and the match table's entry are hashed and prefetched ahead of use: at
  * the byte end for the first nibble, a bit early (for both values of the bit) for the others.
  * Threads: one mix_cm per stream, used by one thread.
@@ -105,14 +106,14 @@ struct mix_cm {
 	 * ahead: [0] for the byte's first nibble, [d] for its second with 4th bit d */
 	uint32_t ahead_line[2][MIX_CM_MAX_HASHED];
 	uint32_t ahead_check[2][MIX_CM_MAX_HASHED];
-	/* each hashed context at this bit: its bit history, and the counter of the state that
-	 * history had when predicted (two contexts may share a slot: the second update reads the
-	 * history the first one wrote, but learns on the state both predicted from) */
-	struct mix_cm_at {
-		uint8_t *hist;
-		uint32_t *counter;
-	} at[MIX_CM_MAX_HASHED];
-	uint32_t *slot[2]; /* order-0 and order-1 counters for this bit */
+	/* each hashed context at this bit: its bit history, and the index in sm of the counter
+	 * of the state that history had when predicted (two contexts may share a slot: the second
+	 * update reads the history the first one wrote, but learns on the state both predicted
+	 * from); at_idx is read 8 at a time by the AVX2 update (24 is a multiple of 8) */
+	uint8_t *at_hist[MIX_CM_MAX_HASHED];
+	uint32_t at_idx[MIX_CM_MAX_HASHED];
+	uint32_t at_v[MIX_CM_MAX_HASHED]; /* the counter's value then (only the update writes sm) */
+	uint32_t *slot[2];                /* order-0 and order-1 counters for this bit */
 	/* per kind of hashed context: bit-history state -> learned probability */
 	uint32_t *sm;
 	/* direct order 0 and 1 */
@@ -169,6 +170,7 @@ struct mix_cm {
 		uint16_t rate, inc;
 	} step_sm[1024], step_255[256], step_o0[1024], step_o1[1024];
 	int shape; /* which compiled copy of the per-bit code fits these params */
+	int avx2;  /* 1: the per-bit code's AVX2 copy (the CPU has AVX2, kernels not "portable") */
 	void (*predict_fn)(struct mix_cm *cm, int32_t *x);
 	void (*update_fn)(struct mix_cm *cm, int bit);
 };
