@@ -9,7 +9,7 @@
 #include "boa_predict.h"
 #include "mix_ac.h"
 
-#define BOA_VERSION    BOA_CHUNK_VERSION /* written; 1 to 3 (earlier level tables) still read */
+#define BOA_VERSION    BOA_CHUNK_VERSION /* written; 1 to 4 (earlier level tables) still read */
 #define BOA_HEADER_MAX (1 + 10 + 4 + 4)
 #define BOA_CHECK_STEP 4096 /* bytes between checks that coding still beats storing */
 

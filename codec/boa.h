@@ -5,14 +5,14 @@
  * Does not own: prediction (boa_predict.h and the mix_* modules), the Mamba (boa_model.h), the
  * file container of the `boa` command (boa_cli.c), records and extents (index/).
  * Chunk format (all integers little-endian):
- *   u8     version << 4 | level   version 4 (1 to 3 are still read); level 0 = stored raw,
+ *   u8     version << 4 | level   version 5 (1 to 4 are still read); level 0 = stored raw,
  *                                 1..9 coded
  *   varint raw length             LEB128, must equal the raw_len the decoder is given
  *   u32    model id               only at levels that use the Mamba (boa_model_id)
  *   u32    xxh32 of the raw bytes (seed 0)
  *   payload                       raw bytes (level 0) or the arithmetic coder's bytes
- * Levels (version 4; a chunk's level means what it meant in its version: boa_predict.c keeps the
- * four tables): 1..4 mix context models only, 1 fastest, 4 smallest; 5..9 add the Mamba byte
+ * Levels (version 5; a chunk's level means what it meant in its version: boa_predict.c keeps the
+ * five tables): 1..4 mix context models only, 1 fastest, 4 smallest; 5..9 add the Mamba byte
  * model (for data that stays cold: frozen). BOA_LEVEL_DEFAULT (2) is within 1 % of version-1
  * level 1 on the HEP samples in 128 KiB blocks (examples/boa-frontier.md).
  * Threads: a boa_ctx is per thread (it holds the predictor, reused across calls so that a call
@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define BOA_CHUNK_VERSION 4 /* the chunk format boa_encode writes */
+#define BOA_CHUNK_VERSION 5 /* the chunk format boa_encode writes */
 #define BOA_LEVEL_MIN     1
 #define BOA_LEVEL_MAX     9
 #define BOA_LEVEL_DEFAULT 2

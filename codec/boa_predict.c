@@ -95,7 +95,35 @@ static const struct bp_level bp_levels_v4[10] = {
 	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA, 16,    BP_APM2_C0},
 	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA, 16,    BP_APM2_C0},
 };
+/* Format 5: level 2's first-layer mixers keep 16-bit weights, with steps rounded to nearest
+ * (mix_layers16): their dot products and steps take half the vector work and their weights half
+ * the cache, and the rounding makes the chunks 0.02-0.03 % smaller on the HEP samples. The
+ * other levels are those of format 4. */
+static const struct bp_level bp_levels_v5[10] = {
+	/*     mamba mixers apms lr  contexts match hash   selectors rate_min apm2                w16 */
+	[1] = {0,    3,     1,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16,     BP_APM2_C0,         0},
+	[2] = {0,    3,     2,   15, CM2(CTX_8,  20,   20), SEL_FAST, 24,     BP_APM2_MATCH_C1HI, 1},
+	[3] = {0,    3,     3,   15, CM2(CTX_9,  20,   20), SEL_FAST, 16,     BP_APM2_C0,         0},
+	[4] = {0,    3,     3,   15, CM2(CTX_17, 20,   20), SEL_FAST, 16,     BP_APM2_C0,         0},
+	[5] = {1,    4,     3,   15, CM2(CTX_7,  20,   20), SEL_MAMBA, 16,    BP_APM2_C0,         0},
+	[6] = {1,    4,     3,   15, CM2(CTX_11, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0,         0},
+	[7] = {1,    4,     3,   15, CM2(CTX_17, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0,         0},
+	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA, 16,    BP_APM2_C0,         0},
+	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA, 16,    BP_APM2_C0,         0},
+};
 /* clang-format on */
+
+/* How bp_predict and bp_update are compiled for a level (bp_new picks it). */
+enum {
+	BP_KIND_ANY,      /* any level: the tests on the level at run time */
+	BP_KIND_A1,       /* levels 1-4 of formats 2-5 (three mixers C1, MATCH, COLUMN, no Mamba)
+	                   * with one APM, */
+	BP_KIND_A2,       /* two APMs (BP_APM2_C0), */
+	BP_KIND_A2_MATCH, /* two APMs (BP_APM2_MATCH), */
+	BP_KIND_A2_C1HI,  /* two APMs (BP_APM2_MATCH_C1HI), */
+	BP_KIND_A2_W16,   /* two APMs (BP_APM2_MATCH_C1HI) and 16-bit weights, */
+	BP_KIND_A3,       /* three APMs */
+};
 
 struct bp {
 	const struct bp_level *lv;
@@ -106,8 +134,9 @@ struct bp {
 	struct mix_mixer final;
 	struct mix_apm apm[3];
 	struct mix_apm mamba_apm;
+	struct mix_layers16 l16; /* instead of mixer[] and final, with lv->w16 */
 	int nmixers;
-	int fast_sel; /* no Mamba, 3 mixers with the selectors C1, MATCH, COLUMN (levels 1-4) */
+	int kind;                                               /* BP_KIND_* */
 	int32_t x[MIX_MAX_INPUTS] __attribute__((aligned(32))); /* zero past nx */
 	int32_t x2[8] __attribute__((aligned(32)));             /* zero past nmixers + 1 */
 	int nx;
@@ -120,10 +149,10 @@ struct bp {
 
 const struct bp_level *bp_level_get(int version, int level)
 {
-	static const struct bp_level *const tables[] = {NULL, bp_levels_v1, bp_levels, bp_levels_v3,
-	                                                bp_levels_v4};
+	static const struct bp_level *const tables[] = {NULL,         bp_levels_v1, bp_levels,
+	                                                bp_levels_v3, bp_levels_v4, bp_levels_v5};
 
-	if (level < 1 || level > 9 || version < 1 || version > 4)
+	if (level < 1 || level > 9 || version < 1 || version > 5)
 		return NULL;
 	return &tables[version][level];
 }
@@ -167,8 +196,27 @@ int bp_new(const struct bp_level *lv, const struct boa_model *m, struct bp **out
 		goto fail;
 	p->nx = n;
 	p->nmixers = lv->mixers;
-	p->fast_sel = !lv->mamba && lv->mixers == 3 && lv->sel[0] == BP_SEL_C1 &&
-	              lv->sel[1] == BP_SEL_MATCH && lv->sel[2] == BP_SEL_COLUMN;
+	if (!lv->mamba && lv->mixers == 3 && lv->sel[0] == BP_SEL_C1 &&
+	    lv->sel[1] == BP_SEL_MATCH && lv->sel[2] == BP_SEL_COLUMN) {
+		p->kind = lv->apms == 1                    ? BP_KIND_A1
+		          : lv->apms == 3                  ? BP_KIND_A3
+		          : lv->apms != 2                  ? BP_KIND_ANY
+		          : lv->w16                        ? BP_KIND_A2_W16
+		          : lv->apm2 == BP_APM2_MATCH_C1HI ? BP_KIND_A2_C1HI
+		          : lv->apm2 == BP_APM2_MATCH      ? BP_KIND_A2_MATCH
+		                                           : BP_KIND_A2;
+	}
+	if (lv->w16) { /* the kernels of this kind only */
+		const int sets[3] = {bp_mixer_sets[BP_SEL_C1], bp_mixer_sets[BP_SEL_MATCH],
+		                     bp_mixer_sets[BP_SEL_COLUMN]};
+
+		rc = -EINVAL;
+		/* the weights mix_mixer would start from (4096 and 65536 / 3), >> 4 */
+		if (p->kind != BP_KIND_A2_W16 ||
+		    (rc = mix_layers16_new(&p->l16, n, sets, 256, 4096 >> 4, (65536 / 3) >> 4)))
+			goto fail;
+		p->nmixers = 0; /* no mix_mixer */
+	}
 	for (int i = 0; i < p->nmixers; i++) {
 		rc = mix_mixer_new(&p->mixer[i], n, bp_mixer_sets[lv->sel[i]], 4096, lv->lr_shift);
 		if (rc)
@@ -208,6 +256,7 @@ void bp_free(struct bp *p)
 	for (int i = 0; i < BP_MAX_MIXERS; i++)
 		mix_mixer_free(&p->mixer[i]);
 	mix_mixer_free(&p->final);
+	mix_layers16_free(&p->l16);
 	for (int i = 0; i < 3; i++)
 		mix_apm_free(&p->apm[i]);
 	mix_apm_free(&p->mamba_apm);
@@ -231,6 +280,8 @@ void bp_reset(struct bp *p, const uint8_t *buf, size_t len)
 		mix_mixer_reset(&p->mixer[i]);
 	if (p->nmixers > 1)
 		mix_mixer_reset(&p->final);
+	if (p->lv->w16) /* instead of the mixers */
+		mix_layers16_reset(&p->l16);
 	for (int i = 0; i < p->lv->apms; i++)
 		mix_apm_reset(&p->apm[i]);
 	if (p->lv->mamba)
@@ -285,10 +336,11 @@ static inline uint32_t match_ctx(const struct mix_cm *cm)
 	return cm->match_slot ? (uint32_t)(cm->match_lb * 2 + cm->match_bit) : 0;
 }
 
-/* bp_predict's body, inlined once per kind of level: with `fast` (levels 1-4 of format 2: three
- * mixers with constant selectors, no Mamba) and a constant `apms` the tests on the level fold. */
+/* bp_predict's body, inlined once per kind of level: with `fast` (levels 1-4 of formats 2-5:
+ * three mixers with constant selectors, no Mamba), constant `apms`, `apm2` and `w16` the tests
+ * on the level fold. */
 static inline __attribute__((always_inline)) uint32_t predict(struct bp *p, int fast, int apms,
-                                                              int apm2)
+                                                              int apm2, int w16)
 {
 	struct mix_cm *cm = p->cm;
 	int n = 0, pr, s;
@@ -318,7 +370,9 @@ static inline __attribute__((always_inline)) uint32_t predict(struct bp *p, int 
 			int sets[3] = {select_by(p, BP_SEL_C1), select_by(p, BP_SEL_MATCH),
 			               select_by(p, BP_SEL_COLUMN)};
 
-			pr = mix_mixers3_layers_mix(p->mixer, &p->final, p->x, sets, fset, p->x2);
+			pr = w16 ? mix_layers16_mix(&p->l16, p->x, sets, fset)
+			         : mix_mixers3_layers_mix(p->mixer, &p->final, p->x, sets, fset,
+			                                  p->x2);
 		} else if (p->nmixers == 3) {
 			int sets[3] = {mixer_select(p, 0), mixer_select(p, 1), mixer_select(p, 2)};
 
@@ -383,19 +437,21 @@ static inline __attribute__((always_inline)) uint32_t predict(struct bp *p, int 
 
 uint32_t bp_predict(struct bp *p)
 {
-	switch (p->fast_sel ? p->lv->apms : -1) {
-	case 1:
-		return predict(p, 1, 1, BP_APM2_C0);
-	case 2:
-		if (p->lv->apm2 == BP_APM2_MATCH_C1HI)
-			return predict(p, 1, 2, BP_APM2_MATCH_C1HI);
-		if (p->lv->apm2 == BP_APM2_MATCH)
-			return predict(p, 1, 2, BP_APM2_MATCH);
-		return predict(p, 1, 2, BP_APM2_C0);
-	case 3:
-		return predict(p, 1, 3, BP_APM2_C0);
+	switch (p->kind) {
+	case BP_KIND_A1:
+		return predict(p, 1, 1, BP_APM2_C0, 0);
+	case BP_KIND_A2:
+		return predict(p, 1, 2, BP_APM2_C0, 0);
+	case BP_KIND_A2_MATCH:
+		return predict(p, 1, 2, BP_APM2_MATCH, 0);
+	case BP_KIND_A2_C1HI:
+		return predict(p, 1, 2, BP_APM2_MATCH_C1HI, 0);
+	case BP_KIND_A2_W16:
+		return predict(p, 1, 2, BP_APM2_MATCH_C1HI, 1);
+	case BP_KIND_A3:
+		return predict(p, 1, 3, BP_APM2_C0, 0);
 	default:
-		return predict(p, 0, p->lv->apms, p->lv->apm2);
+		return predict(p, 0, p->lv->apms, p->lv->apm2, 0);
 	}
 }
 
@@ -404,11 +460,11 @@ uint32_t bp_predict(struct bp *p)
  * the order-1 APM's row (4.3 MB of rows, a new one every bit) and the weight set of the mixer
  * chosen by the last byte's top bits and this byte's bits (196 KB at 24 inputs). A hint only: no
  * coded byte depends on it. */
-static inline void prefetch_next(const struct bp *p, int apms)
+static inline __attribute__((always_inline)) void prefetch_next(const struct bp *p, int apms,
+                                                                int w16)
 {
 	const struct mix_cm *cm = p->cm;
 	uint32_t c0 = cm->c0, c1 = cm->c4 & 255;
-	const int32_t *w = p->mixer[0].weights + (size_t)((c1 & 0xe0) << 3 | c0) * 24;
 	const uint16_t *row;
 
 	if (apms >= 2) {
@@ -432,13 +488,19 @@ static inline void prefetch_next(const struct bp *p, int apms)
 		__builtin_prefetch(row);
 		__builtin_prefetch(row + 32);
 	}
-	if (p->mixer[0].stride == 24) {
+	if (w16) { /* one line */
+		__builtin_prefetch(p->l16.weights[0] +
+		                   (size_t)((c1 & 0xe0) << 3 | c0) * MIX16_INPUTS);
+	} else if (p->mixer[0].stride == 24) {
+		const int32_t *w = p->mixer[0].weights + (size_t)((c1 & 0xe0) << 3 | c0) * 24;
+
 		__builtin_prefetch(w);
 		__builtin_prefetch(w + 23);
 	}
 }
 
-static inline __attribute__((always_inline)) void update(struct bp *p, int bit, int fast, int apms)
+static inline __attribute__((always_inline)) void update(struct bp *p, int bit, int fast, int apms,
+                                                         int w16)
 {
 	struct mix_cm *cm = p->cm;
 
@@ -446,8 +508,10 @@ static inline __attribute__((always_inline)) void update(struct bp *p, int bit, 
 	 * (which does not read cm) then hides part of those misses */
 	mix_cm_update(cm, bit);
 	if (fast)
-		prefetch_next(p, apms);
-	if (fast || p->nmixers == 3) {
+		prefetch_next(p, apms, w16);
+	if (w16) {
+		mix_layers16_train(&p->l16, bit, p->rate);
+	} else if (fast || p->nmixers == 3) {
 		mix_mixers3_layers_update(p->mixer, &p->final, p->x, p->x2, bit, p->rate);
 	} else {
 		for (int i = 0; i < p->nmixers; i++)
@@ -482,18 +546,23 @@ static inline __attribute__((always_inline)) void update(struct bp *p, int bit, 
 
 void bp_update(struct bp *p, int bit)
 {
-	switch (p->fast_sel ? p->lv->apms : -1) {
-	case 1:
-		update(p, bit, 1, 1);
+	switch (p->kind) {
+	case BP_KIND_A1:
+		update(p, bit, 1, 1, 0);
 		break;
-	case 2:
-		update(p, bit, 1, 2);
+	case BP_KIND_A2:
+	case BP_KIND_A2_MATCH:
+	case BP_KIND_A2_C1HI:
+		update(p, bit, 1, 2, 0);
 		break;
-	case 3:
-		update(p, bit, 1, 3);
+	case BP_KIND_A2_W16:
+		update(p, bit, 1, 2, 1);
+		break;
+	case BP_KIND_A3:
+		update(p, bit, 1, 3, 0);
 		break;
 	default:
-		update(p, bit, 0, p->lv->apms);
+		update(p, bit, 0, p->lv->apms, 0);
 		break;
 	}
 }
@@ -502,52 +571,56 @@ void bp_update(struct bp *p, int bit)
  * bp_predict and bp_update are: the kind is chosen once a byte instead of twice a bit, no call
  * per bit, and the coder's state stays in registers. The same predictions, so the same bytes. */
 static inline __attribute__((always_inline)) void
-decode_byte(struct bp *p, struct mix_dec *dp, uint8_t *out, int fast, int apms, int apm2)
+decode_byte(struct bp *p, struct mix_dec *dp, uint8_t *out, int fast, int apms, int apm2, int w16)
 {
 	struct mix_dec d = *dp;
 	int byte = 1;
 
 	for (int j = 0; j < 8; j++) {
-		int bit = mix_dec_bit(&d, predict(p, fast, apms, apm2));
+		int bit = mix_dec_bit(&d, predict(p, fast, apms, apm2, w16));
 
 		byte = byte << 1 | bit;
 		if (j == 7)
 			*out = (uint8_t)byte; /* update reads it at the byte end */
-		update(p, bit, fast, apms);
+		update(p, bit, fast, apms, w16);
 	}
 	*dp = d;
 }
 
 static inline __attribute__((always_inline)) void
-encode_byte(struct bp *p, struct mix_enc *ep, int byte, int fast, int apms, int apm2)
+encode_byte(struct bp *p, struct mix_enc *ep, int byte, int fast, int apms, int apm2, int w16)
 {
 	struct mix_enc e = *ep;
 
 	for (int j = 7; j >= 0; j--) {
 		int bit = (byte >> j) & 1;
 
-		mix_enc_bit(&e, bit, predict(p, fast, apms, apm2));
-		update(p, bit, fast, apms);
+		mix_enc_bit(&e, bit, predict(p, fast, apms, apm2, w16));
+		update(p, bit, fast, apms, w16);
 	}
 	*ep = e;
 }
 
 void bp_decode_byte(struct bp *p, struct mix_dec *d, uint8_t *out)
 {
-	switch (p->fast_sel ? p->lv->apms : -1) {
-	case 1:
-		decode_byte(p, d, out, 1, 1, BP_APM2_C0);
+	switch (p->kind) {
+	case BP_KIND_A1:
+		decode_byte(p, d, out, 1, 1, BP_APM2_C0, 0);
 		break;
-	case 2:
-		if (p->lv->apm2 == BP_APM2_MATCH_C1HI)
-			decode_byte(p, d, out, 1, 2, BP_APM2_MATCH_C1HI);
-		else if (p->lv->apm2 == BP_APM2_MATCH)
-			decode_byte(p, d, out, 1, 2, BP_APM2_MATCH);
-		else
-			decode_byte(p, d, out, 1, 2, BP_APM2_C0);
+	case BP_KIND_A2:
+		decode_byte(p, d, out, 1, 2, BP_APM2_C0, 0);
 		break;
-	case 3:
-		decode_byte(p, d, out, 1, 3, BP_APM2_C0);
+	case BP_KIND_A2_MATCH:
+		decode_byte(p, d, out, 1, 2, BP_APM2_MATCH, 0);
+		break;
+	case BP_KIND_A2_C1HI:
+		decode_byte(p, d, out, 1, 2, BP_APM2_MATCH_C1HI, 0);
+		break;
+	case BP_KIND_A2_W16:
+		decode_byte(p, d, out, 1, 2, BP_APM2_MATCH_C1HI, 1);
+		break;
+	case BP_KIND_A3:
+		decode_byte(p, d, out, 1, 3, BP_APM2_C0, 0);
 		break;
 	default:
 		for (int j = 0, byte = 1; j < 8; j++) {
@@ -564,20 +637,24 @@ void bp_decode_byte(struct bp *p, struct mix_dec *d, uint8_t *out)
 
 void bp_encode_byte(struct bp *p, struct mix_enc *e, int byte)
 {
-	switch (p->fast_sel ? p->lv->apms : -1) {
-	case 1:
-		encode_byte(p, e, byte, 1, 1, BP_APM2_C0);
+	switch (p->kind) {
+	case BP_KIND_A1:
+		encode_byte(p, e, byte, 1, 1, BP_APM2_C0, 0);
 		break;
-	case 2:
-		if (p->lv->apm2 == BP_APM2_MATCH_C1HI)
-			encode_byte(p, e, byte, 1, 2, BP_APM2_MATCH_C1HI);
-		else if (p->lv->apm2 == BP_APM2_MATCH)
-			encode_byte(p, e, byte, 1, 2, BP_APM2_MATCH);
-		else
-			encode_byte(p, e, byte, 1, 2, BP_APM2_C0);
+	case BP_KIND_A2:
+		encode_byte(p, e, byte, 1, 2, BP_APM2_C0, 0);
 		break;
-	case 3:
-		encode_byte(p, e, byte, 1, 3, BP_APM2_C0);
+	case BP_KIND_A2_MATCH:
+		encode_byte(p, e, byte, 1, 2, BP_APM2_MATCH, 0);
+		break;
+	case BP_KIND_A2_C1HI:
+		encode_byte(p, e, byte, 1, 2, BP_APM2_MATCH_C1HI, 0);
+		break;
+	case BP_KIND_A2_W16:
+		encode_byte(p, e, byte, 1, 2, BP_APM2_MATCH_C1HI, 1);
+		break;
+	case BP_KIND_A3:
+		encode_byte(p, e, byte, 1, 3, BP_APM2_C0, 0);
 		break;
 	default:
 		for (int j = 7; j >= 0; j--) {

@@ -52,9 +52,11 @@ struct bp_level {
 	uint8_t sel[BP_MAX_MIXERS]; /* BP_SEL_* of each first-layer mixer */
 	int rate_min;               /* the mixers' learning rate falls from 64 to this (16 = 1x) */
 	int apm2;                   /* BP_APM2_*, with apms == 2 */
+	int w16; /* 16-bit mixer weights (mix_layers16), with the three selectors C1, MATCH,
+	          * COLUMN and no Mamba */
 };
 
-/* Format `version` (1 to 4, boa.h)'s level `level`; NULL unless 1 <= level <= 9. */
+/* Format `version` (1 to 5, boa.h)'s level `level`; NULL unless 1 <= level <= 9. */
 const struct bp_level *bp_level_get(int version, int level);
 
 struct bp;

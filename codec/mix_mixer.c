@@ -383,3 +383,195 @@ void mix_mixers3_update(struct mix_mixer *m, const int32_t *x, int bit, int rate
 
 	m->train3_fn(x, w, m->stride, err, m->lr_shift);
 }
+
+/* mix_layers16: a weight stays in -16384..16383 (mix_mixer's +-MIX_W_MAX >> 4). */
+static inline int32_t clamp16(int32_t v)
+{
+	return v > 16383 ? 16383 : v < -16384 ? -16384 : v;
+}
+
+/* mixer_out's outputs of a 16-bit layer's dot product (the same clamp, the same table). */
+static inline int32_t clamped_dot(int32_t dot)
+{
+	int32_t sum = dot >> 12;
+
+	return sum > 2047 ? 2047 : sum < -2047 ? -2047 : sum;
+}
+
+/* |x| < 2^11 (stretched values and a bias of 256) fits int16 as it is; |x * w| < 2^25 and
+ * the sums of at most 32 products stay below 2^30. A step: |x * e| < 2^11 * 2^14 (e =
+ * (err * rate) >> 4 with |err| < 2^12 and rate <= 64). */
+static int layers16_mix_portable(struct mix_layers16 *m, const int32_t *x, const int *sets,
+                                 int fset)
+{
+	int32_t fdot = 0;
+
+	for (int i = 0; i < MIX16_INPUTS; i++)
+		m->x[i] = (int16_t)x[i];
+	for (int j = 0; j < 3; j++) {
+		int32_t dot = 0;
+
+		m->w[j] = m->weights[j] + (size_t)sets[j] * MIX16_INPUTS;
+		for (int i = 0; i < MIX16_INPUTS; i++)
+			dot += m->x[i] * m->w[j][i];
+		m->x2[j] = clamped_dot(dot);
+		m->pr[j] = mix_squash_tab[m->x2[j] + 2048];
+	}
+	m->x2[3] = 256;
+	m->fw = m->fweights + (size_t)fset * 4;
+	for (int i = 0; i < 4; i++)
+		fdot += m->x2[i] * m->fw[i];
+	m->fpr = mix_squash_tab[clamped_dot(fdot) + 2048];
+	return m->fpr;
+}
+
+static void layers16_train_portable(struct mix_layers16 *m, int bit, int rate)
+{
+	int32_t e;
+
+	for (int j = 0; j < 3; j++) {
+		e = (((bit << 12) - m->pr[j]) * rate) >> 4;
+		for (int i = 0; i < MIX16_INPUTS; i++)
+			m->w[j][i] = (int16_t)clamp16(m->w[j][i] + ((m->x[i] * e + 16384) >> 15));
+	}
+	e = (((bit << 12) - m->fpr) * rate) >> 4;
+	for (int i = 0; i < 4; i++)
+		m->fw[i] = clamp16(m->fw[i] + ((m->x2[i] * e + 16384) >> 15));
+}
+
+#ifdef MIX_HAVE_AVX2
+/* The portable kernels' integers. The inputs are packed to 16 bits in _mm256_packs_epi32's order
+ * (0-3, 8-11, 4-7, 12-15 in the first vector): the weights of a set are kept in that order too,
+ * and since a reset gives every weight of a set the same value, nothing else can tell. A step is
+ * _mm256_mulhrs_epi16, which is (x * e + 2^14) >> 15 exactly. */
+__attribute__((target("avx2"))) static int
+layers16_mix_avx2(struct mix_layers16 *m, const int32_t *x, const int *sets, int fset)
+{
+	const __m256i *xv = (const __m256i *)x;
+	__m256i xa = _mm256_packs_epi32(_mm256_load_si256(xv), _mm256_load_si256(xv + 1));
+	__m256i xb = _mm256_packs_epi32(_mm256_load_si256(xv + 2), _mm256_load_si256(xv + 3));
+	__m256i a[3], t;
+	__m128i d, f;
+
+	_mm256_store_si256((__m256i *)m->x, xa);
+	_mm256_store_si256((__m256i *)m->x + 1, xb);
+	for (int j = 0; j < 3; j++) {
+		const __m256i *w =
+		    (const __m256i *)(m->w[j] = m->weights[j] + (size_t)sets[j] * MIX16_INPUTS);
+
+		a[j] = _mm256_add_epi32(_mm256_madd_epi16(xa, _mm256_load_si256(w)),
+		                        _mm256_madd_epi16(xb, _mm256_load_si256(w + 1)));
+	}
+	/* lanes 0-2 of each half: the halves' sums of a[0], a[1], a[2] */
+	t = _mm256_hadd_epi32(_mm256_hadd_epi32(a[0], a[1]), _mm256_hadd_epi32(a[2], a[2]));
+	d = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+	d = _mm_srai_epi32(d, 12); /* clamped_dot in every lane */
+	d = _mm_max_epi32(_mm_min_epi32(d, _mm_set1_epi32(2047)), _mm_set1_epi32(-2047));
+	d = _mm_blend_epi32(d, _mm_set1_epi32(256), 8);
+	_mm_store_si128((__m128i *)m->x2, d);
+	m->fw = m->fweights + (size_t)fset * 4;
+	f = _mm_mullo_epi32(d, _mm_load_si128((const __m128i *)m->fw));
+	f = _mm_hadd_epi32(f, f);
+	m->fpr = mix_squash_tab[clamped_dot(_mm_cvtsi128_si32(_mm_hadd_epi32(f, f))) + 2048];
+	m->pr[0] = mix_squash_tab[m->x2[0] + 2048];
+	m->pr[1] = mix_squash_tab[m->x2[1] + 2048];
+	m->pr[2] = mix_squash_tab[m->x2[2] + 2048];
+	return m->fpr;
+}
+
+__attribute__((target("avx2"))) static void layers16_train_avx2(struct mix_layers16 *m, int bit,
+                                                                int rate)
+{
+	const __m256i xa = _mm256_load_si256((const __m256i *)m->x);
+	const __m256i xb = _mm256_load_si256((const __m256i *)m->x + 1);
+	const __m256i hi = _mm256_set1_epi16(16383), lo = _mm256_set1_epi16(-16384);
+	__m128i e, v;
+
+	for (int j = 0; j < 3; j++) {
+		__m256i *w = (__m256i *)m->w[j];
+		__m256i ej = _mm256_set1_epi16((int16_t)((((bit << 12) - m->pr[j]) * rate) >> 4));
+		__m256i w0 = _mm256_add_epi16(_mm256_load_si256(w), _mm256_mulhrs_epi16(xa, ej));
+		__m256i w1 =
+		    _mm256_add_epi16(_mm256_load_si256(w + 1), _mm256_mulhrs_epi16(xb, ej));
+
+		_mm256_store_si256(w, _mm256_max_epi16(_mm256_min_epi16(w0, hi), lo));
+		_mm256_store_si256(w + 1, _mm256_max_epi16(_mm256_min_epi16(w1, hi), lo));
+	}
+	e = _mm_set1_epi32((((bit << 12) - m->fpr) * rate) >> 4);
+	v = _mm_srai_epi32(_mm_add_epi32(_mm_mullo_epi32(_mm_load_si128((const __m128i *)m->x2), e),
+	                                 _mm_set1_epi32(16384)),
+	                   15);
+	v = _mm_add_epi32(_mm_load_si128((const __m128i *)m->fw), v);
+	v = _mm_max_epi32(_mm_min_epi32(v, _mm_set1_epi32(16383)), _mm_set1_epi32(-16384));
+	_mm_store_si128((__m128i *)m->fw, v);
+}
+#endif
+
+int mix_layers16_set_kernels(struct mix_layers16 *m, const char *name)
+{
+	if (!strcmp(name, "portable")) {
+		m->mix_fn = layers16_mix_portable;
+		m->train_fn = layers16_train_portable;
+		return 0;
+	}
+#ifdef MIX_HAVE_AVX2
+	if (!strcmp(name, "avx2") && __builtin_cpu_supports("avx2")) {
+		m->mix_fn = layers16_mix_avx2;
+		m->train_fn = layers16_train_avx2;
+		return 0;
+	}
+#endif
+	return -ENOTSUP;
+}
+
+int mix_layers16_new(struct mix_layers16 *m, int n, const int *nsets, int fsets, int init,
+                     int finit)
+{
+	memset(m, 0, sizeof(*m));
+	if (n < 1 || n > MIX16_INPUTS)
+		return -EINVAL;
+	m->n = n;
+	m->fsets = fsets;
+	m->init = init;
+	m->finit = finit;
+	for (int j = 0; j < 3; j++) {
+		m->nsets[j] = nsets[j];
+		/* a set is one 64-byte line */
+		m->weights[j] =
+		    aligned_alloc(64, sizeof(int16_t) * MIX16_INPUTS * (size_t)nsets[j]);
+		if (!m->weights[j])
+			return -ENOMEM;
+	}
+	m->fweights = aligned_alloc(16, sizeof(int32_t) * 4 * (size_t)fsets);
+	if (!m->fweights)
+		return -ENOMEM;
+	if (mix_layers16_set_kernels(m, "avx2"))
+		mix_layers16_set_kernels(m, "portable");
+	mix_layers16_reset(m);
+	return 0;
+}
+
+void mix_layers16_free(struct mix_layers16 *m)
+{
+	for (int j = 0; j < 3; j++) {
+		free(m->weights[j]);
+		m->weights[j] = NULL;
+	}
+	free(m->fweights);
+	m->fweights = NULL;
+}
+
+/* Every weight of a set the same, padding lanes included: their inputs are 0, so they never
+ * move, add nothing, and the AVX2 kernel's order of the lanes makes no difference. */
+void mix_layers16_reset(struct mix_layers16 *m)
+{
+	for (int j = 0; j < 3; j++) {
+		for (size_t i = 0, n = (size_t)m->nsets[j] * MIX16_INPUTS; i < n; i++)
+			m->weights[j][i] = (int16_t)m->init;
+		m->w[j] = m->weights[j];
+	}
+	for (size_t i = 0, n = (size_t)m->fsets * 4; i < n; i++)
+		m->fweights[i] = m->finit;
+	m->fw = m->fweights;
+	m->pr[0] = m->pr[1] = m->pr[2] = m->fpr = 2048;
+}

@@ -92,6 +92,57 @@ static inline void mix_mixers3_layers_update(struct mix_mixer *m, struct mix_mix
 	m->layers_train_fn(m, final, x, x2, bit, rate);
 }
 
+/* The two layers of level 2 from chunk format 5: three first-layer mixers of up to 32 inputs
+ * with 16-bit weights (a weight set is one 64-byte line: half the cache of 32-bit weights, and
+ * the dot products in _mm256_madd_epi16) and a second layer of four inputs. A weight is what
+ * the 32-bit mixer's w >> 4 is (4096 = 1.0, within -16384..16383), so a dot product is the one
+ * mix_mixer would compute; a step is x * (err >> 4) / 2^15 rounded to nearest (mix_mixer's
+ * lr_shift 15), where mix_mixer floors x * err / 2^15 at 1/16 of that unit. The rounding loses
+ * nothing: on the HEP samples the chunks are 0.02-0.03 % smaller. Both kernels ("avx2" and
+ * "portable") give the same integers. */
+#define MIX16_INPUTS 32
+
+struct mix_layers16 {
+	int16_t x[MIX16_INPUTS] __attribute__((aligned(32))); /* the inputs of the last mix */
+	int32_t x2[4] __attribute__((aligned(16)));           /* the second layer's */
+	int n;                                                /* live inputs */
+	int nsets[3], fsets;
+	int16_t *weights[3]; /* nsets[j] * MIX16_INPUTS */
+	int16_t *w[3];       /* the sets of the last mix */
+	int32_t *fweights;   /* fsets * 4: 16-bit values, kept in 32 bits for the 4-lane products */
+	int32_t *fw;
+	int pr[3];       /* the first layer's 12-bit outputs */
+	int fpr;         /* the second layer's */
+	int init, finit; /* the weights a reset starts from */
+	int (*mix_fn)(struct mix_layers16 *m, const int32_t *x, const int *sets, int fset);
+	void (*train_fn)(struct mix_layers16 *m, int bit, int rate);
+};
+
+/* `n` <= MIX16_INPUTS inputs, nsets[j] weight sets for mixer j, `fsets` for the second layer;
+ * every weight starts at `init` in the first layer, `finit` in the second. Returns 0, -EINVAL
+ * (n) or -ENOMEM; mix_layers16_free frees what it took, even after a failure. */
+int mix_layers16_new(struct mix_layers16 *m, int n, const int *nsets, int fsets, int init,
+                     int finit);
+/* Picks the kernels as mix_mixer_set_kernels does. */
+int mix_layers16_set_kernels(struct mix_layers16 *m, const char *name);
+void mix_layers16_free(struct mix_layers16 *m);
+void mix_layers16_reset(struct mix_layers16 *m);
+
+/* Mixes x[0..n) (int32, 32-byte aligned, zero from n to MIX16_INPUTS) with set sets[j] in
+ * mixer j and their outputs with set `fset` of the second layer; returns its 12-bit
+ * probability. */
+static inline int mix_layers16_mix(struct mix_layers16 *m, const int32_t *x, const int *sets,
+                                   int fset)
+{
+	return m->mix_fn(m, x, sets, fset);
+}
+
+/* Learns the coded bit in both layers; `rate` as in mix_mixer_update (16 = nominal). */
+static inline void mix_layers16_train(struct mix_layers16 *m, int bit, int rate)
+{
+	m->train_fn(m, bit, rate);
+}
+
 struct mix_apm {
 	int nctx;
 	int rate;       /* adaptation shift */

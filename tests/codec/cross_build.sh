@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Determinism across builds: the coder built with `gcc -O0` and with `clang -O3 -march=native`
 # must write byte-identical .boa files for the same input and level, and each must decode the
-# other's; both must decode the files of chunk format versions 1 to 3 kept in tests/data/boa-v1
-# to boa-v3 (written by the coders of those formats) to the slices they were made from. Run by meson (suite codec, test boa-cross-build) or by hand:
+# other's; both must decode the files of chunk format versions 1 to 4 kept in tests/data/boa-v1
+# to boa-v4 (written by the coders of those formats) to the slices they were made from. Run by meson (suite codec, test boa-cross-build) or by hand:
 #   tests/codec/cross_build.sh            (BOAFS_SRC, HEP_DATA default to this checkout)
 set -euo pipefail
 src=${BOAFS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -34,8 +34,8 @@ echo "levels: $levels"
 
 pass=0 fail=0
 # The files of earlier formats: the slices listed in MANIFEST, concatenated, coded by the coder
-# of that format (format 1: levels 1 and 4; format 2: levels 2 and 7; format 3: level 2).
-for version in 1 2 3; do
+# of that format (format 1: levels 1 and 4; format 2: levels 2 and 7; formats 3 and 4: level 2).
+for version in 1 2 3 4; do
 	old=$src/tests/data/boa-v$version
 	awk '!seen[$2 " " $3]++ { print $2, $3, $4 }' "$old/MANIFEST" | while read -r source offset length; do
 		dd if="$src/tests/data/hep/$source" iflag=skip_bytes,count_bytes skip="$offset" \

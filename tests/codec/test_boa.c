@@ -335,6 +335,67 @@ static void test_mixer_kernels_agree(void **state)
 	}
 }
 
+/* The 16-bit layers (level 2 of format 5): the portable and AVX2 kernels give the same outputs
+ * at every step, with sets that repeat so that weights keep learning, inputs often at the
+ * extremes and every learning rate the coder uses. Runs that start with every weight at one
+ * clamp or the other push weights past it at once. The AVX2 kernel keeps a set's lanes in
+ * another order, so the outputs are what is compared; n below 32 checks that the padding lanes
+ * add nothing. */
+static void test_layers16_kernels_agree(void **state)
+{
+	static const struct {
+		int n, init;
+	} runs[] = {{24, 256}, {32, 256}, {5, 256}, {24, 16383}, {24, -16384}};
+	static const int nsets[3] = {16, 8, 4};
+	uint64_t rng = 11;
+
+	(void)state;
+	for (size_t r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+		struct mix_layers16 *a = aligned_alloc(32, sizeof(*a));
+		struct mix_layers16 *b = aligned_alloc(32, sizeof(*b));
+		int32_t x[MIX_MAX_INPUTS] __attribute__((aligned(32))) = {0};
+		int n = runs[r].n, init = runs[r].init, clamped = 0;
+
+		assert_non_null(a);
+		assert_non_null(b);
+		assert_int_equal(mix_layers16_new(a, n, nsets, 8, init, init), 0);
+		assert_int_equal(mix_layers16_new(b, n, nsets, 8, init, init), 0);
+		assert_int_equal(mix_layers16_set_kernels(a, "portable"), 0);
+		if (mix_layers16_set_kernels(b, "avx2") == -ENOTSUP) {
+			mix_layers16_free(a);
+			mix_layers16_free(b);
+			free(a);
+			free(b);
+			skip();
+		}
+		for (int t = 0; t < 20000; t++) {
+			int sets[3], fset = (int)(rng_next(&rng) % 8), bit, rate = 16 + t % 49;
+
+			for (int i = 0; i < n; i++) /* stretched inputs, often at the extremes */
+				x[i] = (int32_t)(rng_next(&rng) % 4095) - 2047;
+			for (int j = 0; j < 3; j++)
+				sets[j] = (int)(rng_next(&rng) % (uint64_t)nsets[j]);
+			bit = (int)(rng_next(&rng) & 1);
+			assert_int_equal(mix_layers16_mix(a, x, sets, fset),
+			                 mix_layers16_mix(b, x, sets, fset));
+			for (int j = 0; j < 3; j++)
+				assert_int_equal(a->pr[j], b->pr[j]);
+			assert_memory_equal(a->x2, b->x2, sizeof(a->x2));
+			mix_layers16_train(a, bit, rate);
+			mix_layers16_train(b, bit, rate);
+			assert_memory_equal(a->fweights, b->fweights, sizeof(int32_t) * 4 * 8);
+			for (int i = 0; i < MIX16_INPUTS; i++)
+				clamped += a->w[0][i] == 16383 || a->w[0][i] == -16384;
+		}
+		if (init != 256)
+			assert_true(clamped > 0); /* the clamps were reached and kept */
+		mix_layers16_free(a);
+		mix_layers16_free(b);
+		free(a);
+		free(b);
+	}
+}
+
 /* The chunks of tests/data/boa-v<version> (MANIFEST: chunk, source file in tests/data/hep,
  * offset, length) decode with today's code to the slices of tests/data/hep they were made from.
  * A chunk that names a model is skipped only when this build has none. */
@@ -397,6 +458,12 @@ static void test_version_2_chunks_still_decode(void **state)
 static void test_version_3_chunks_still_decode(void **state)
 {
 	old_chunks_decode(*state, 3);
+}
+
+/* Made at commit c343bcb, before format version 5: level 2 (the only level format 5 changed). */
+static void test_version_4_chunks_still_decode(void **state)
+{
+	old_chunks_decode(*state, 4);
 }
 
 static void test_hep_block_round_trips_at_every_level(void **state)
@@ -538,9 +605,11 @@ int main(void)
 	    cmocka_unit_test(test_hep_files_round_trip),
 	    cmocka_unit_test(test_hep_block_round_trips_at_every_level),
 	    cmocka_unit_test(test_mixer_kernels_agree),
+	    cmocka_unit_test(test_layers16_kernels_agree),
 	    cmocka_unit_test(test_version_1_chunks_still_decode),
 	    cmocka_unit_test(test_version_2_chunks_still_decode),
 	    cmocka_unit_test(test_version_3_chunks_still_decode),
+	    cmocka_unit_test(test_version_4_chunks_still_decode),
 	    cmocka_unit_test(test_damaged_chunks_are_eio),
 	    cmocka_unit_test(test_encoding_is_deterministic_across_contexts),
 	    cmocka_unit_test(test_cancel_flag_stops_coding_and_leaves_context_usable),
