@@ -370,9 +370,14 @@ static inline __attribute__((always_inline)) uint32_t predict(struct bp *p, int 
 			int sets[3] = {select_by(p, BP_SEL_C1), select_by(p, BP_SEL_MATCH),
 			               select_by(p, BP_SEL_COLUMN)};
 
-			pr = w16 ? mix_layers16_mix(&p->l16, p->x, sets, fset)
-			         : mix_mixers3_layers_mix(p->mixer, &p->final, p->x, sets, fset,
-			                                  p->x2);
+			if (w16) { /* s and pr from the stretched output, side by side */
+				int d = mix_layers16_mix(&p->l16, p->x, sets, fset);
+
+				p->pr = pr = mix_squash_tab[d + 2048]; /* d is in range */
+				s = mix_stretch_squash(d) + 2048;
+				goto refine;
+			}
+			pr = mix_mixers3_layers_mix(p->mixer, &p->final, p->x, sets, fset, p->x2);
 		} else if (p->nmixers == 3) {
 			int sets[3] = {mixer_select(p, 0), mixer_select(p, 1), mixer_select(p, 2)};
 
@@ -388,6 +393,7 @@ static inline __attribute__((always_inline)) uint32_t predict(struct bp *p, int 
 	}
 	p->pr = pr;
 	s = mix_stretch(pr) + 2048; /* the APMs' input, 1..4095 */
+refine:
 	switch (apms) {
 	case 0:
 		p16 = (uint32_t)pr * 16;

@@ -76,6 +76,12 @@ const int16_t mix_stretch_tab[4096] = {""")
 print(rows(stretch))
 print("""};
 
+/* mix_stretch_tab[mix_squash_tab[i]]: a mixer's stretched output as the APMs see it, in one
+ * lookup instead of two dependent ones (the APMs wait for it at every bit). */
+const int16_t mix_stretch_squash_tab[4096] = {""")
+print(rows([stretch[q] for q in squash]))
+print("""};
+
 /* round(65536 / (n + 1.5)): the adaptation rate of a counter that has seen n bits. */
 const uint16_t mix_rate_tab[1024] = {""")
 print(rows(rate))

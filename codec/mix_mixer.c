@@ -421,8 +421,9 @@ static int layers16_mix_portable(struct mix_layers16 *m, const int32_t *x, const
 	m->fw = m->fweights + (size_t)fset * 4;
 	for (int i = 0; i < 4; i++)
 		fdot += m->x2[i] * m->fw[i];
-	m->fpr = mix_squash_tab[clamped_dot(fdot) + 2048];
-	return m->fpr;
+	fdot = clamped_dot(fdot);
+	m->fpr = mix_squash_tab[fdot + 2048];
+	return fdot;
 }
 
 static void layers16_train_portable(struct mix_layers16 *m, int bit, int rate)
@@ -452,6 +453,7 @@ layers16_mix_avx2(struct mix_layers16 *m, const int32_t *x, const int *sets, int
 	__m256i xb = _mm256_packs_epi32(_mm256_load_si256(xv + 2), _mm256_load_si256(xv + 3));
 	__m256i a[3], t;
 	__m128i d, f;
+	int32_t fdot;
 
 	_mm256_store_si256((__m256i *)m->x, xa);
 	_mm256_store_si256((__m256i *)m->x + 1, xb);
@@ -472,11 +474,12 @@ layers16_mix_avx2(struct mix_layers16 *m, const int32_t *x, const int *sets, int
 	m->fw = m->fweights + (size_t)fset * 4;
 	f = _mm_mullo_epi32(d, _mm_load_si128((const __m128i *)m->fw));
 	f = _mm_hadd_epi32(f, f);
-	m->fpr = mix_squash_tab[clamped_dot(_mm_cvtsi128_si32(_mm_hadd_epi32(f, f))) + 2048];
+	fdot = clamped_dot(_mm_cvtsi128_si32(_mm_hadd_epi32(f, f)));
+	m->fpr = mix_squash_tab[fdot + 2048];
 	m->pr[0] = mix_squash_tab[m->x2[0] + 2048];
 	m->pr[1] = mix_squash_tab[m->x2[1] + 2048];
 	m->pr[2] = mix_squash_tab[m->x2[2] + 2048];
-	return m->fpr;
+	return fdot;
 }
 
 __attribute__((target("avx2"))) static void layers16_train_avx2(struct mix_layers16 *m, int bit,

@@ -129,8 +129,9 @@ void mix_layers16_free(struct mix_layers16 *m);
 void mix_layers16_reset(struct mix_layers16 *m);
 
 /* Mixes x[0..n) (int32, 32-byte aligned, zero from n to MIX16_INPUTS) with set sets[j] in
- * mixer j and their outputs with set `fset` of the second layer; returns its 12-bit
- * probability. */
+ * mixer j and their outputs with set `fset` of the second layer; returns its stretched output
+ * (-2047..2047; its 12-bit probability, mix_squash of that, is in fpr): the APMs want it
+ * stretched, and mix_stretch_squash gets that from it in one lookup. */
 static inline int mix_layers16_mix(struct mix_layers16 *m, const int32_t *x, const int *sets,
                                    int fset)
 {

@@ -11,6 +11,7 @@
 
 extern const uint16_t mix_squash_tab[4096];
 extern const int16_t mix_stretch_tab[4096];
+extern const int16_t mix_stretch_squash_tab[4096];
 extern const uint16_t mix_rate_tab[1024];
 extern const uint8_t mix_state_next[256][2];
 extern const uint8_t mix_state_count[256][2];
@@ -29,6 +30,12 @@ static inline int mix_squash(int x)
 	if (x < -2047)
 		x = -2047;
 	return mix_squash_tab[x + 2048];
+}
+
+/* mix_stretch(mix_squash(x)) for -2047 <= x <= 2047, in one lookup. */
+static inline int mix_stretch_squash(int x)
+{
+	return mix_stretch_squash_tab[x + 2048];
 }
 
 #endif

@@ -378,6 +378,7 @@ static void test_layers16_kernels_agree(void **state)
 			bit = (int)(rng_next(&rng) & 1);
 			assert_int_equal(mix_layers16_mix(a, x, sets, fset),
 			                 mix_layers16_mix(b, x, sets, fset));
+			assert_int_equal(a->fpr, b->fpr);
 			for (int j = 0; j < 3; j++)
 				assert_int_equal(a->pr[j], b->pr[j]);
 			assert_memory_equal(a->x2, b->x2, sizeof(a->x2));
