@@ -17,7 +17,10 @@
 #include "fs_log.h"
 #include "fs_prefetch.h"
 
-#define PREFETCH_QUEUE 64
+/* The ring holds at least this many requests, and at least READERS_QUEUED files' windows: a
+ * few sequential readers with full windows leave room for the next reader's requests. */
+#define PREFETCH_QUEUE_MIN 64
+#define READERS_QUEUED     8
 
 enum prefetch_kind { PREFETCH_LOAD, PREFETCH_STORE };
 
@@ -39,9 +42,10 @@ struct fs_prefetch {
 	int stopping;
 	size_t started; /* workers that took their busy[] slot */
 	size_t head, count;
-	struct prefetch_req ring[PREFETCH_QUEUE];
+	size_t cap;                                     /* of ring */
 	struct prefetch_req busy[PREFETCH_THREADS_MAX]; /* being decoded; ino 0 = idle */
 	uint64_t requested, dropped, stored; /* blocks asked ahead, of them dropped; pushes */
+	struct prefetch_req ring[];
 };
 
 /* How many blocks of one file may be queued or decoding ahead: twice the workers. As many
@@ -60,7 +64,7 @@ static size_t queued_for(const struct fs_prefetch *p, uint64_t ino, enum prefetc
 	size_t n = 0;
 
 	for (size_t i = 0; i < p->count; i++) {
-		const struct prefetch_req *r = &p->ring[(p->head + i) % PREFETCH_QUEUE];
+		const struct prefetch_req *r = &p->ring[(p->head + i) % p->cap];
 
 		n += r->ino == ino && r->kind == kind;
 	}
@@ -83,7 +87,7 @@ static struct prefetch_req take_fair(struct fs_prefetch *p)
 	struct prefetch_req req;
 
 	for (size_t i = 0; i < p->count && best_busy; i++) {
-		const struct prefetch_req *r = &p->ring[(p->head + i) % PREFETCH_QUEUE];
+		const struct prefetch_req *r = &p->ring[(p->head + i) % p->cap];
 		size_t b = busy_on(p, r->ino, r->kind);
 
 		if (b < best_busy) {
@@ -91,11 +95,10 @@ static struct prefetch_req take_fair(struct fs_prefetch *p)
 			best_busy = b;
 		}
 	}
-	req = p->ring[(p->head + best) % PREFETCH_QUEUE];
+	req = p->ring[(p->head + best) % p->cap];
 	for (size_t i = best; i > 0; i--) /* close the gap: the older ones move up by one */
-		p->ring[(p->head + i) % PREFETCH_QUEUE] =
-		    p->ring[(p->head + i - 1) % PREFETCH_QUEUE];
-	p->head = (p->head + 1) % PREFETCH_QUEUE;
+		p->ring[(p->head + i) % p->cap] = p->ring[(p->head + i - 1) % p->cap];
+	p->head = (p->head + 1) % p->cap;
 	p->count--;
 	return req;
 }
@@ -105,7 +108,7 @@ static int pending(const struct fs_prefetch *p, uint64_t ino, uint64_t block,
                    enum prefetch_kind kind)
 {
 	for (size_t i = 0; i < p->count; i++) {
-		const struct prefetch_req *r = &p->ring[(p->head + i) % PREFETCH_QUEUE];
+		const struct prefetch_req *r = &p->ring[(p->head + i) % p->cap];
 
 		if (r->ino == ino && r->block == block && r->kind == kind)
 			return 1;
@@ -158,18 +161,23 @@ static void *prefetch_main(void *arg)
 
 int fs_prefetch_start(struct fs *fs, fs_prefetch_load_fn load)
 {
-	struct fs_prefetch *p = calloc(1, sizeof(*p));
-	size_t want = fs->opt.threads ? fs->opt.threads : 1;
+	size_t want = fs->opt.threads ? fs->opt.threads : 1, cap;
+	struct fs_prefetch *p;
 	int rc;
 
+	if (want > PREFETCH_THREADS_MAX)
+		want = PREFETCH_THREADS_MAX;
+	cap = READERS_QUEUED * 2 * want; /* window() of `want` workers */
+	if (cap < PREFETCH_QUEUE_MIN)
+		cap = PREFETCH_QUEUE_MIN;
+	p = calloc(1, sizeof(*p) + cap * sizeof(p->ring[0]));
 	if (!p)
 		return -ENOMEM;
+	p->cap = cap;
 	p->load = load;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->wake, NULL);
 	fs->prefetch = p;
-	if (want > PREFETCH_THREADS_MAX)
-		want = PREFETCH_THREADS_MAX;
 	/* -o threads= workers, one per core by default: a slow codec (BOA) then decodes that
 	 * many blocks at once. */
 	for (; p->nthreads < want; p->nthreads++) {
@@ -229,15 +237,14 @@ static void request(struct fs *fs, uint64_t ino, uint64_t block, enum prefetch_k
 	if (kind == PREFETCH_LOAD) {
 		p->requested++;
 		/* The file's window. */
-		if (p->count == PREFETCH_QUEUE ||
+		if (p->count == p->cap ||
 		    queued_for(p, ino, kind) + busy_on(p, ino, kind) >= window(p)) {
 			p->dropped++;
 			goto out;
 		}
 	}
-	if (p->count < PREFETCH_QUEUE && (kind != PREFETCH_STORE || p->store)) {
-		p->ring[(p->head + p->count) % PREFETCH_QUEUE] =
-		    (struct prefetch_req){ino, block, kind};
+	if (p->count < p->cap && (kind != PREFETCH_STORE || p->store)) {
+		p->ring[(p->head + p->count) % p->cap] = (struct prefetch_req){ino, block, kind};
 		p->count++;
 		pthread_cond_signal(&p->wake);
 	}
