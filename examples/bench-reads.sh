@@ -61,20 +61,30 @@ stored=$(stats 'd["stored_bytes"]')
 # 1. sequential read, 1 and all read-ahead workers
 # seq_read THREADS: sets mbps to the MB/s of a cold cat of the file. Not run in $(...): the
 # mounts it makes must belong to this shell, which unmounts them.
+# Also sets busy to the cores spent decoding on average during the cat (the daemon's BOA decode
+# CPU seconds, which it stores at unmount, over the wall seconds; the ideal is THREADS, or more
+# for THREADS=1, where the FUSE thread decodes too) and core to the daemon's decode MB/s per
+# core during it (the cache holds the file, so cmp decodes nothing more).
 seq_read() {
 	cold_mount -o "recompress=off,threads=$1"
-	local s e
+	local s e c0 c1
+	c0=$(stats 'd["codecs"]["boa"]["cpu_decode_s"]')
 	s=$(date +%s%N)
 	cat "$m/data" >/dev/null
 	e=$(date +%s%N)
 	cmp -s "$t/ref" "$m/data" || fail "the file read back differs"
-	mbps=$(python3 -c "import sys; print('%.2f' % ($bytes / 1e6 / ((int(sys.argv[2]) - int(sys.argv[1])) / 1e9)))" "$s" "$e")
+	unmount_boafs "$m" || fail "unmount failed"
+	c1=$(stats 'd["codecs"]["boa"]["cpu_decode_s"]')
+	read -r mbps busy core < <(python3 -c "import sys
+s, e, c0, c1, n = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), $bytes
+w, c = (e - s) / 1e9, c1 - c0
+print('%.2f %.2f %.3f' % (n / 1e6 / w, c / w, n / 1e6 / c if c > 0 else 0))" "$s" "$e" "$c0" "$c1")
 }
 echo "sequential reads ..." >&2
 seq_read 1
-seq1=$mbps
+seq1=$mbps busy1=$busy core1=$core
 seq_read "$ncpu"
-seqn=$mbps
+seqn=$mbps busyn=$busy coren=$core
 
 # 2. random 4 KiB reads of cold BOA blocks
 echo "random 4 KiB reads of cold blocks ..." >&2
@@ -133,7 +143,9 @@ echo
 echo "boafs read benchmark: $(date -u '+%Y-%m-%d %H:%M UTC'), $ncpu CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), $("$BOAFS_BIN" -V | sed -n 1p)"
 echo "file: $size of HEP samples, BOA level $level: $blocks BOA blocks, $stored bytes stored"
 printf '%-58s %s\n' "sequential read, cold, -o threads=1 (MB/s)" "$seq1"
+printf '%-58s %s / %s\n' "  cores decoding on average / decode MB/s per core" "$busy1" "$core1"
 printf '%-58s %s\n' "sequential read, cold, -o threads=$ncpu (MB/s)" "$seqn"
+printf '%-58s %s / %s\n' "  cores decoding on average / decode MB/s per core" "$busyn" "$coren"
 printf '%-58s %s / %s\n' "random 4 KiB O_DIRECT read, cold block, p50 / p99 (ms)" "$p50" "$p99"
 printf '%-58s %s\n' "  (reads measured)" "$nlat"
 printf '%-58s %s\n' "unmount with the pool encoding at level $busy_level (ms)" "$umount_ms"
