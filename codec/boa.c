@@ -16,6 +16,8 @@
 struct boa_ctx {
 	struct bp *bp;     /* predictor of the last level used, kept for the next call */
 	const int *cancel; /* set by another thread: stop (boa_ctx_set_cancel) */
+	size_t ready_len;  /* bp reset for a chunk of this length, untouched since; 0: not */
+	size_t last_len;   /* raw length of the last chunk decoded; 0: none since bp was made */
 };
 
 struct chunk_header {
@@ -95,6 +97,7 @@ static int ctx_predictor(struct boa_ctx *c, const struct bp_level *lv, const str
 	}
 	bp_free(c->bp);
 	c->bp = NULL;
+	c->ready_len = c->last_len = 0;
 	rc = bp_new(lv, m, &c->bp);
 	if (rc)
 		return rc;
@@ -218,6 +221,7 @@ int boa_ctx_encode(struct boa_ctx *c, const struct boa_model *m, int level, cons
 	limit = stored_len - hlen - 1;
 	if (limit > cap - hlen)
 		limit = cap - hlen;
+	c->ready_len = 0;
 	bp_reset(p, src, len);
 	mix_enc_init(&e, dst + hlen, limit);
 	for (size_t i = 0; i < len; i++) {
@@ -267,7 +271,12 @@ int boa_ctx_decode(struct boa_ctx *c, const struct boa_model *m, const void *in,
 	rc = ctx_predictor(c, lv, m, &p);
 	if (rc)
 		return rc;
-	bp_reset(p, dst, raw_len);
+	if (raw_len && c->ready_len == raw_len)
+		bp_rebind(p, dst); /* reset by boa_ctx_prepare for this level and length */
+	else
+		bp_reset(p, dst, raw_len);
+	c->ready_len = 0;
+	c->last_len = raw_len;
 	mix_dec_init(&d, src + ch.len, in_len - ch.len);
 	for (size_t i = 0; i < raw_len; i++) {
 		if (cancelled(c, i))
@@ -282,6 +291,32 @@ int boa_ctx_decode(struct boa_ctx *c, const struct boa_model *m, const void *in,
 check:
 	if (XXH32(dst, raw_len, 0) != ch.check)
 		return -EIO;
+	return 0;
+}
+
+int boa_ctx_prepare(struct boa_ctx *c, int level, size_t len)
+{
+	const struct bp_level *lv;
+	struct bp *p;
+	int rc;
+
+	if (level == 0) {
+		if (!c->bp || !c->last_len)
+			return -ENOTSUP;
+		lv = bp_params(c->bp);
+		len = c->last_len;
+	} else {
+		lv = bp_level_get(BOA_VERSION, level);
+	}
+	if (!lv || len == 0 || len > BOA_CHUNK_MAX)
+		return -EINVAL;
+	if (lv->mamba) /* its reset runs the model on the chunk's start: not worth doing ahead */
+		return -ENOTSUP;
+	rc = ctx_predictor(c, lv, NULL, &p);
+	if (rc)
+		return rc;
+	bp_reset(p, NULL, len);
+	c->ready_len = len;
 	return 0;
 }
 

@@ -49,6 +49,13 @@ int boa_ctx_encode(struct boa_ctx *c, const struct boa_model *m, int level, cons
                    size_t len, void *out, size_t cap, size_t *out_len);
 int boa_ctx_decode(struct boa_ctx *c, const struct boa_model *m, const void *in, size_t in_len,
                    void *out, size_t raw_len);
+/* Resets `c` now, ahead of its next decode, for a chunk of `len` bytes at `level` (of the chunk
+ * format written now; 0: the level and length of the last chunk `c` decoded), so that a decode
+ * of such a chunk starts without the reset (clearing megabytes of tables; a third of a
+ * millisecond at level 2 for 128 KiB, more on first use): do it while nobody waits. Any other
+ * chunk, or any call on `c` but boa_ctx_decode, simply resets again. -ENOTSUP for a level with
+ * the Mamba, or with level 0 when `c` decoded nothing since; -ENOMEM. */
+int boa_ctx_prepare(struct boa_ctx *c, int level, size_t len);
 /* From now on, boa_ctx_encode and boa_ctx_decode on `c` read *flag (atomically, every
  * BOA_CANCEL_STEP bytes) and return -ECANCELED once it is non-zero; NULL turns that off. The
  * flag belongs to the caller and must outlive its use by `c`. */

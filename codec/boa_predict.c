@@ -294,6 +294,11 @@ void bp_reset(struct bp *p, const uint8_t *buf, size_t len)
 	}
 }
 
+void bp_rebind(struct bp *p, const uint8_t *buf)
+{
+	p->cm->buf = buf; /* mix_cm_reset reads nothing from it: the reset stays exact */
+}
+
 /* The weight set of a mixer of selector `kind`. Inlined: called 3 or 4 times a bit, and with a
  * constant kind the switch goes away. */
 static inline __attribute__((always_inline)) int select_by(const struct bp *p, int kind)

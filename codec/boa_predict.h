@@ -67,6 +67,9 @@ const struct bp_level *bp_params(const struct bp *p);
 const struct boa_model *bp_model(const struct bp *p);
 /* Starts a chunk of `len` bytes whose history is read from `buf` as it is coded. */
 void bp_reset(struct bp *p, const uint8_t *buf, size_t len);
+/* After bp_reset and before any coding: the history is read from `buf` instead (a reset done
+ * ahead, before the caller had its buffer); nothing else changes. */
+void bp_rebind(struct bp *p, const uint8_t *buf);
 /* P(next bit is 1), 16-bit, in 32..65503. */
 uint32_t bp_predict(struct bp *p);
 /* Learns the coded bit; at a byte end buf[pos] must already hold the byte. */

@@ -26,8 +26,10 @@ struct codec {
 	 * exist. */
 	pthread_mutex_t boa_lock;
 	pthread_cond_t boa_cond;
-	struct boa_ctx **boa_free;
-	size_t boa_free_count, boa_made, boa_max;
+	struct boa_ctx **boa_free;  /* free, used since their last reset */
+	struct boa_ctx **boa_ready; /* free, reset ahead for their next decode (codec_boa_idle) */
+	size_t boa_free_count, boa_ready_count, boa_made, boa_max;
+	size_t boa_dirty; /* boa_free_count, also stored atomically: codec_boa_idle's quick look */
 };
 
 struct codec_ops {
@@ -70,30 +72,86 @@ static struct zstd_ctx *zstd_ctx(struct codec *c)
 	return z;
 }
 
-static struct boa_ctx *boa_acquire(struct codec *c)
+/* A free context, the most recently used first (its tables are likelier in the caches): for a
+ * decode one reset ahead if there is one, for an encode one that was not (an encode resets
+ * anyway). Lock held. */
+static struct boa_ctx *boa_take_locked(struct codec *c, int decode)
+{
+	struct boa_ctx *b = NULL;
+
+	if (c->boa_ready_count && (decode || !c->boa_free_count))
+		b = c->boa_ready[--c->boa_ready_count];
+	else if (c->boa_free_count)
+		b = c->boa_free[--c->boa_free_count];
+	__atomic_store_n(&c->boa_dirty, c->boa_free_count, __ATOMIC_RELAXED);
+	return b;
+}
+
+static struct boa_ctx *boa_acquire(struct codec *c, int decode)
 {
 	struct boa_ctx *b = NULL;
 
 	pthread_mutex_lock(&c->boa_lock);
-	while (!c->boa_free_count && c->boa_made >= c->boa_max)
+	while (!c->boa_free_count && !c->boa_ready_count && c->boa_made >= c->boa_max)
 		pthread_cond_wait(&c->boa_cond, &c->boa_lock);
-	if (c->boa_free_count) {
-		b = c->boa_free[--c->boa_free_count];
-	} else if (boa_ctx_new(&b) == 0) {
+	b = boa_take_locked(c, decode);
+	if (!b && boa_ctx_new(&b) == 0)
 		c->boa_made++;
-	}
 	pthread_mutex_unlock(&c->boa_lock);
 	return b;
 }
 
-static void boa_release(struct codec *c, struct boa_ctx *b)
+/* Gives `b` back: to the ready set when `ready` (reset ahead), else to the free one. */
+static void boa_give_back(struct codec *c, struct boa_ctx *b, int ready)
 {
 	if (!b)
 		return;
 	pthread_mutex_lock(&c->boa_lock);
-	c->boa_free[c->boa_free_count++] = b;
+	if (ready)
+		c->boa_ready[c->boa_ready_count++] = b;
+	else
+		c->boa_free[c->boa_free_count++] = b;
+	__atomic_store_n(&c->boa_dirty, c->boa_free_count, __ATOMIC_RELAXED);
 	pthread_cond_signal(&c->boa_cond);
 	pthread_mutex_unlock(&c->boa_lock);
+}
+
+static void boa_release(struct codec *c, struct boa_ctx *b)
+{
+	boa_give_back(c, b, 0);
+}
+
+void codec_boa_idle(struct codec *c)
+{
+	struct boa_ctx *b;
+
+	if (!__atomic_load_n(&c->boa_dirty, __ATOMIC_RELAXED))
+		return; /* the common case, without the lock: nothing used since its reset */
+	pthread_mutex_lock(&c->boa_lock);
+	b = c->boa_free_count ? c->boa_free[--c->boa_free_count] : NULL;
+	__atomic_store_n(&c->boa_dirty, c->boa_free_count, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&c->boa_lock);
+	if (b) /* out of both sets meanwhile: a caller that needs it waits for the reset */
+		boa_give_back(c, b, boa_ctx_prepare(b, 0, 0) == 0);
+}
+
+int codec_boa_warm(struct codec *c, int level, size_t len)
+{
+	struct boa_ctx *b = NULL;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->boa_lock);
+	if (!c->boa_ready_count && c->boa_made < c->boa_max) {
+		rc = boa_ctx_new(&b);
+		if (!rc)
+			c->boa_made++;
+	}
+	pthread_mutex_unlock(&c->boa_lock);
+	if (!b)
+		return rc;
+	rc = boa_ctx_prepare(b, level, len);
+	boa_give_back(c, b, rc == 0);
+	return rc;
 }
 
 static int raw_encode(struct codec *c, const struct codec_args *a, const void *raw, size_t len,
@@ -148,7 +206,7 @@ static int zstd_decode(struct codec *c, const struct codec_args *a, const void *
 static int boa_encode_with(struct codec *c, const struct codec_args *a, const void *raw, size_t len,
                            void *out, size_t cap, size_t *out_len)
 {
-	struct boa_ctx *b = a && a->boa ? a->boa : boa_acquire(c);
+	struct boa_ctx *b = a && a->boa ? a->boa : boa_acquire(c, 0);
 	int rc;
 
 	if (!b)
@@ -163,7 +221,7 @@ static int boa_encode_with(struct codec *c, const struct codec_args *a, const vo
 static int boa_decode_with(struct codec *c, const struct codec_args *a, const void *payload,
                            size_t payload_len, void *raw, size_t raw_len)
 {
-	struct boa_ctx *b = a && a->boa ? a->boa : boa_acquire(c);
+	struct boa_ctx *b = a && a->boa ? a->boa : boa_acquire(c, 1);
 	int rc;
 
 	if (!b)
@@ -192,7 +250,8 @@ int codec_new(int zstd_level, size_t boa_contexts, struct codec **out)
 	pthread_cond_init(&c->boa_cond, NULL);
 	c->boa_max = boa_contexts ? boa_contexts : 1;
 	c->boa_free = calloc(c->boa_max, sizeof(*c->boa_free));
-	if (!c->boa_free) {
+	c->boa_ready = calloc(c->boa_max, sizeof(*c->boa_ready));
+	if (!c->boa_free || !c->boa_ready) {
 		codec_free(c);
 		return -ENOMEM;
 	}
@@ -212,7 +271,10 @@ void codec_free(struct codec *c)
 		return;
 	for (size_t i = 0; i < c->boa_free_count; i++)
 		boa_ctx_free(c->boa_free[i]);
+	for (size_t i = 0; i < c->boa_ready_count; i++)
+		boa_ctx_free(c->boa_ready[i]);
 	free(c->boa_free);
+	free(c->boa_ready);
 	pthread_mutex_destroy(&c->boa_lock);
 	pthread_cond_destroy(&c->boa_cond);
 	if (c->zstd_key_made) {

@@ -60,6 +60,14 @@ int codec_encode_fast(struct codec *c, const void *raw, size_t len, void *out, s
 /* Encodes `raw` with `codec` into `out` (room for `cap` bytes: boa_bound or codec_bound). */
 int codec_encode(struct codec *c, uint8_t codec, const struct codec_args *a, const void *raw,
                  size_t len, void *out, size_t cap, size_t *out_len);
+/* Work for a thread with nobody waiting on it (a reader whose reply is sent): resets one BOA
+ * context used since its last reset for a block like the last it decoded, so that the next
+ * decode of such a block starts at once (boa_ctx_prepare). Cheap when there is nothing to do. */
+void codec_boa_idle(struct codec *c);
+/* Makes a BOA context ready for a block of `len` bytes at `level`, unless one is ready already
+ * (a mount whose archive holds BOA blocks: the first read after it then finds one). 0, or a
+ * negative errno (-ENOTSUP for a level with the Mamba). */
+int codec_boa_warm(struct codec *c, int level, size_t len);
 /* Decodes a payload of `codec` into exactly raw_len bytes of `raw`. `a` may be NULL when the
  * codec uses no model. */
 int codec_decode(struct codec *c, uint8_t codec, const struct codec_args *a, const void *payload,

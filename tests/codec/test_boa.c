@@ -16,6 +16,7 @@
 
 #include "boa.h"
 #include "boa_model.h"
+#include "codec.h"
 #include "mix_ac.h"
 #include "mix_mixer.h"
 
@@ -594,6 +595,86 @@ static void test_cancel_flag_stops_coding_and_leaves_context_usable(void **state
 	free(dec);
 }
 
+/* Chunks for the reset-ahead tests: `len` bytes at `level`, records with noise (seed `seed`). */
+static uint8_t *chunk_of(int level, size_t len, uint64_t seed, uint8_t **data, size_t *out_len)
+{
+	uint8_t *enc = malloc(boa_bound(len));
+
+	*data = malloc(len);
+	assert_non_null(enc);
+	assert_non_null(*data);
+	for (size_t i = 0; i < len; i++)
+		(*data)[i] = (uint8_t)(i % 6 < 2 ? (uint64_t)(0x41 + i % 7) : rng_next(&seed) % 24);
+	assert_int_equal(boa_encode(NULL, level, *data, len, enc, boa_bound(len), out_len), 0);
+	return enc;
+}
+
+/* A context reset ahead (boa_ctx_prepare) decodes as a fresh one would: for the level and length
+ * it was readied for, after a decode of another, after an encode, and for any other chunk. */
+static void test_context_reset_ahead_decodes_the_same(void **state)
+{
+	struct boa_ctx *ctx; /* a fresh one: the fixture's has coded before */
+	enum { N = 65536, M = 40000, K = 4 };
+	static const int levels[K] = {2, 2, 2, 1};
+	static const size_t lens[K] = {N, N, M, N};
+	uint8_t *data[K], *enc[K], *dec = malloc(N), *scratch = malloc(boa_bound(N));
+	size_t elen[K], slen;
+
+	assert_int_equal(boa_ctx_new(&ctx), 0);
+	for (int i = 0; i < K; i++)
+		enc[i] = chunk_of(levels[i], lens[i], 10 + i, &data[i], &elen[i]);
+	assert_int_equal(boa_ctx_prepare(ctx, 0, 0), -ENOTSUP); /* nothing decoded yet */
+	assert_int_equal(boa_ctx_prepare(ctx, BOA_LEVEL_MAX + 1, N), -EINVAL);
+	assert_int_equal(boa_ctx_prepare(ctx, 2, N), 0);
+	for (int i = 0; i < K;
+	     i++) { /* each readied for the last chunk: equal, shorter, other level */
+		memset(dec, 0xa5, N);
+		assert_int_equal(boa_ctx_decode(ctx, NULL, enc[i], elen[i], dec, lens[i]), 0);
+		assert_memory_equal(dec, data[i], lens[i]);
+		assert_int_equal(boa_ctx_prepare(ctx, 0, 0), 0);
+	}
+	/* not readied after a decode of the same level and length: the next one resets */
+	assert_int_equal(boa_ctx_decode(ctx, NULL, enc[0], elen[0], dec, N), 0);
+	assert_int_equal(boa_ctx_decode(ctx, NULL, enc[1], elen[1], dec, N), 0);
+	assert_memory_equal(dec, data[1], N);
+	/* readied, then used to encode: the decode after resets again */
+	assert_int_equal(boa_ctx_prepare(ctx, 2, N), 0);
+	assert_int_equal(boa_ctx_encode(ctx, NULL, 2, data[1], N, scratch, boa_bound(N), &slen), 0);
+	assert_int_equal(boa_ctx_decode(ctx, NULL, enc[0], elen[0], dec, N), 0);
+	assert_memory_equal(dec, data[0], N);
+	/* readied twice, and readied after a decode that failed */
+	assert_int_equal(boa_ctx_prepare(ctx, 0, 0), 0);
+	assert_int_equal(boa_ctx_prepare(ctx, 0, 0), 0);
+	assert_int_equal(boa_ctx_decode(ctx, NULL, enc[1], elen[1] / 2, dec, N), -EIO);
+	assert_int_equal(boa_ctx_prepare(ctx, 0, 0), 0);
+	assert_int_equal(boa_ctx_decode(ctx, NULL, enc[1], elen[1], dec, N), 0);
+	assert_memory_equal(dec, data[1], N);
+	/* the shared contexts of the codec registry, readied between decodes and at the start */
+	{
+		struct codec *c;
+
+		assert_int_equal(codec_new(3, 2, &c), 0);
+		assert_int_equal(codec_boa_warm(c, 2, N), 0);
+		for (int round = 0; round < 2; round++)
+			for (int i = 0; i < K; i++) {
+				memset(dec, 0xa5, N);
+				assert_int_equal(
+				    codec_decode(c, CODEC_BOA, NULL, enc[i], elen[i], dec, lens[i]),
+				    0);
+				assert_memory_equal(dec, data[i], lens[i]);
+				codec_boa_idle(c);
+			}
+		codec_free(c);
+	}
+	for (int i = 0; i < K; i++) {
+		free(data[i]);
+		free(enc[i]);
+	}
+	free(dec);
+	free(scratch);
+	boa_ctx_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -614,6 +695,7 @@ int main(void)
 	    cmocka_unit_test(test_damaged_chunks_are_eio),
 	    cmocka_unit_test(test_encoding_is_deterministic_across_contexts),
 	    cmocka_unit_test(test_cancel_flag_stops_coding_and_leaves_context_usable),
+	    cmocka_unit_test(test_context_reset_ahead_decodes_the_same),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
