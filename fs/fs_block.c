@@ -119,3 +119,8 @@ int fs_block_read(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf)
 	fs_cache_release(fs->cache, &claim, rc ? NULL : buf);
 	return rc;
 }
+
+void fs_block_idle(struct fs *fs)
+{
+	codec_boa_idle(fs->codec);
+}

@@ -27,6 +27,11 @@
  * when no extent holds it (a hole, or a block of a file stored unwrapped: the caller decides). */
 int fs_block_read(struct fs *fs, uint64_t ino, uint64_t block, uint8_t *buf);
 
+/* After a reply, with nobody waiting on the calling thread: readies a BOA coder context for the
+ * next block decode (its reset, megabytes of tables cleared, done now rather than at the start
+ * of that decode, where a reader waits for it). Cheap when no context needs it. */
+void fs_block_idle(struct fs *fs);
+
 /* Decodes a record's payload into `raw` (block_size bytes, zero-filled past raw_len) and checks
  * it against the extent's checksum; logs and returns -EIO on any mismatch. */
 int fs_payload_decode(struct fs *fs, uint64_t ino, uint64_t block, const struct extent *e,

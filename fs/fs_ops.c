@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "fs.h"
+#include "fs_block.h"
 #include "fs_file.h"
 #include "fs_heat.h"
 #include "fs_log.h"
@@ -464,6 +465,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fs_prefetch_store(fs, ino, ((uint64_t)off + got - 1) / bs);
 	}
 	free(buf);
+	fs_block_idle(fs); /* the reply is out: the next decode's reset costs no one a wait */
 }
 
 /* The store job (fs_prefetch_store): pushes block `block` of `ino` into the kernel's page cache.
