@@ -247,23 +247,14 @@ void mix_cm_free(struct mix_cm *cm)
 	free(cm);
 }
 
-/* The slot for the current nibble in `line`: the first slot whose check matches, else the one
- * holding the least history (the first of equals), cleared. A hashed context misses its line
- * about a third of the time, at random: the least-used slot is chosen without branches (they
- * were mispredicted about every other miss), and the checks compared at once, as the bytes of
- * one word (GCC made branches of the four comparisons). */
-static inline uint8_t *slot_find(struct mix_cm *cm, uint8_t *line, uint8_t check)
+/* slot_find's miss: the slot of `line` holding the least history (the first of equals),
+ * cleared for `check`. A hashed context misses its line about a third of the time, at random:
+ * the slot is chosen without branches (they were mispredicted about every other miss). */
+static inline uint8_t *slot_miss(struct mix_cm *cm, uint8_t *line, uint8_t check)
 {
-	uint32_t w = (uint32_t)line[0] | (uint32_t)line[16] << 8 | (uint32_t)line[32] << 16 |
-	             (uint32_t)line[48] << 24;
-	uint32_t y = w ^ check * 0x01010101u;
-	/* the high bit of each byte of y that is 0 (exact: no carries between bytes) */
-	uint32_t hit = ~(((y & 0x7f7f7f7fu) + 0x7f7f7f7fu) | y) & 0x80808080u;
 	uint32_t u0, u1, u2, u3, s01, s23, s, m01, m23, least;
 	uint8_t *victim;
 
-	if (hit)
-		return line + CM_SLOT * ((uint32_t)__builtin_ctz(hit) >> 3);
 	/* selections as masks: GCC turns conditional expressions back into branches */
 	u0 = cm->used[line[1]];
 	u1 = cm->used[line[17]];
@@ -279,6 +270,22 @@ static inline uint8_t *slot_find(struct mix_cm *cm, uint8_t *line, uint8_t check
 	memset(victim, 0, CM_SLOT);
 	victim[0] = check;
 	return victim;
+}
+
+/* The slot for the current nibble in `line`: the first slot whose check matches, else
+ * slot_miss. The checks are compared at once, as the bytes of one word (GCC made branches of
+ * four comparisons). */
+static inline uint8_t *slot_find(struct mix_cm *cm, uint8_t *line, uint8_t check)
+{
+	uint32_t w = (uint32_t)line[0] | (uint32_t)line[16] << 8 | (uint32_t)line[32] << 16 |
+	             (uint32_t)line[48] << 24;
+	uint32_t y = w ^ check * 0x01010101u;
+	/* the high bit of each byte of y that is 0 (exact: no carries between bytes) */
+	uint32_t hit = ~(((y & 0x7f7f7f7fu) + 0x7f7f7f7fu) | y) & 0x80808080u;
+
+	if (hit)
+		return line + CM_SLOT * ((uint32_t)__builtin_ctz(hit) >> 3);
+	return slot_miss(cm, line, check);
 }
 
 /* Each hashed context's line and check for the byte's first nibble (d = 0), or for its second
@@ -317,6 +324,43 @@ static inline __attribute__((always_inline)) void buckets_take(struct mix_cm *cm
 	for (int k = 0; k < nh; k++)
 		cm->bucket[k] = slot_find(cm, cm->table + (size_t)cm->ahead_line[d][k] * CM_LINE,
 		                          (uint8_t)cm->ahead_check[d][k]);
+}
+
+#ifdef CM_HAVE_AVX2
+/* slot_find comparing the line's 64 bytes with the check at once (two 32-byte compares; the
+ * checks are bytes 0, 16, 32 and 48): 15 instructions where the bytes gathered into a word
+ * took 30. */
+__attribute__((target("avx2"))) static inline uint8_t *slot_find_avx2(struct mix_cm *cm,
+                                                                      uint8_t *line, uint8_t check)
+{
+	const __m256i c = _mm256_set1_epi8((char)check);
+	uint64_t lo = (uint32_t)_mm256_movemask_epi8(
+	    _mm256_cmpeq_epi8(_mm256_load_si256((const __m256i *)(void *)line), c));
+	uint64_t hi = (uint32_t)_mm256_movemask_epi8(
+	    _mm256_cmpeq_epi8(_mm256_load_si256((const __m256i *)(void *)(line + 32)), c));
+	uint64_t hit = (lo | hi << 32) & 0x0001000100010001u;
+
+	if (hit)
+		return line + CM_SLOT * ((uint32_t)__builtin_ctzll(hit) >> 4);
+	return slot_miss(cm, line, check);
+}
+#endif
+
+/* buckets_take, with slot_find_avx2 in the AVX2 copy of the code */
+static inline __attribute__((always_inline)) void buckets_take_as(struct mix_cm *cm, const int nh,
+                                                                  uint32_t d, const int avx2)
+{
+#ifdef CM_HAVE_AVX2
+	if (avx2) {
+#pragma GCC unroll 24
+		for (int k = 0; k < nh; k++)
+			cm->bucket[k] =
+			    slot_find_avx2(cm, cm->table + (size_t)cm->ahead_line[d][k] * CM_LINE,
+			                   (uint8_t)cm->ahead_check[d][k]);
+		return;
+	}
+#endif
+	buckets_take(cm, nh, d);
 }
 
 /* Lines for a chunk: one per hashed context per 8 bytes (room for half of the two slots a
@@ -750,8 +794,10 @@ __attribute__((target("avx2"))) static inline void hashed_update_avx2(struct mix
 
 /* mix_cm_predict for a context set of nh hashed contexts, no of them orders (constants for the
  * shapes). */
-static inline __attribute__((always_inline)) void
-predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int det, const int min)
+static inline __attribute__((always_inline)) void predict_as(struct mix_cm *cm, int32_t *x,
+                                                             const int nh, const int no,
+                                                             const int det, const int min,
+                                                             const int avx2)
 {
 	/* the inputs: order 0 and 1, the hashed contexts, the match, the record match; the
 	 * hashed contexts' come last, so that the lines of their slots have longer to arrive */
@@ -813,11 +859,11 @@ predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int 
 	if (min && cm->bitpos == 7)
 		match_ahead(cm, min);
 	if (cm->bitpos == 0)
-		buckets_take(cm, nh, 0);
+		buckets_take_as(cm, nh, 0, avx2);
 	else if (cm->bitpos == 3)
 		buckets_ahead(cm, nh);
 	else if (cm->bitpos == 4)
-		buckets_take(cm, nh, cm->c0 & 1);
+		buckets_take_as(cm, nh, cm->c0 & 1, avx2);
 	{
 		/* the node within the current nibble: 1, 2..3, 4..7, 8..15 */
 		uint32_t node = cm->c0;
@@ -834,36 +880,51 @@ predict_as(struct mix_cm *cm, int32_t *x, const int nh, const int no, const int 
 /* predict_as and update_as compiled for each shape; mix_cm_new picks the pair. */
 static void predict_7(struct mix_cm *cm, int32_t *x)
 {
-	predict_as(cm, x, 7, 2, 1, 4);
+	predict_as(cm, x, 7, 2, 1, 4, 0);
 }
 
 static void predict_8(struct mix_cm *cm, int32_t *x)
 {
-	predict_as(cm, x, 8, 2, 1, 4);
+	predict_as(cm, x, 8, 2, 1, 4, 0);
 }
 
 static void predict_9(struct mix_cm *cm, int32_t *x)
 {
-	predict_as(cm, x, 9, 3, 1, 4);
+	predict_as(cm, x, 9, 3, 1, 4, 0);
 }
 
 static void predict_11(struct mix_cm *cm, int32_t *x)
 {
-	predict_as(cm, x, 11, 3, 1, 4);
+	predict_as(cm, x, 11, 3, 1, 4, 0);
 }
 
 static void predict_17(struct mix_cm *cm, int32_t *x)
 {
-	predict_as(cm, x, 17, 5, 1, 4);
+	predict_as(cm, x, 17, 5, 1, 4, 0);
 }
 
 static void predict_any(struct mix_cm *cm, int32_t *x)
 {
 	if (cm->p.det_inputs)
-		predict_as(cm, x, cm->nhashed, cm->norders, 1, cm->p.match_min);
+		predict_as(cm, x, cm->nhashed, cm->norders, 1, cm->p.match_min, 0);
 	else
-		predict_as(cm, x, cm->nhashed, cm->norders, 0, cm->p.match_min);
+		predict_as(cm, x, cm->nhashed, cm->norders, 0, cm->p.match_min, 0);
 }
+
+#ifdef CM_HAVE_AVX2
+/* the shapes with slot_find_avx2 */
+#define PREDICT_AVX2(n, no)                                                                        \
+	__attribute__((target("avx2"))) static void predict_##n##_avx2(struct mix_cm *cm,          \
+	                                                               int32_t *x)                 \
+	{                                                                                          \
+		predict_as(cm, x, n, no, 1, 4, 1);                                                 \
+	}
+PREDICT_AVX2(7, 2)
+PREDICT_AVX2(8, 2)
+PREDICT_AVX2(9, 3)
+PREDICT_AVX2(11, 3)
+PREDICT_AVX2(17, 5)
+#endif
 
 void mix_cm_predict(struct mix_cm *cm, int32_t *x)
 {
@@ -1035,6 +1096,12 @@ static void shape_set(struct mix_cm *cm, int shape)
 		    [SHAPE_8] = update_8_avx2,   [SHAPE_9] = update_9_avx2,
 		    [SHAPE_11] = update_11_avx2, [SHAPE_17] = update_17_avx2};
 
+		static void (*const predict_avx2[])(struct mix_cm *, int32_t *) = {
+		    [SHAPE_ANY] = predict_any,    [SHAPE_7] = predict_7_avx2,
+		    [SHAPE_8] = predict_8_avx2,   [SHAPE_9] = predict_9_avx2,
+		    [SHAPE_11] = predict_11_avx2, [SHAPE_17] = predict_17_avx2};
+
+		cm->predict_fn = predict_avx2[shape];
 		cm->update_fn = update_avx2[shape];
 	}
 #endif
