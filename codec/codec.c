@@ -131,26 +131,31 @@ void codec_boa_idle(struct codec *c)
 	b = c->boa_free_count ? c->boa_free[--c->boa_free_count] : NULL;
 	__atomic_store_n(&c->boa_dirty, c->boa_free_count, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&c->boa_lock);
-	if (b) /* out of both sets meanwhile: a caller that needs it waits for the reset */
+	/* Out of both sets meanwhile: a caller that finds no other makes one (up to the limit)
+	 * rather than wait for this thread, which the scheduler may not run for a while. */
+	if (b)
 		boa_give_back(c, b, boa_ctx_prepare(b, 0, 0) == 0);
 }
 
-int codec_boa_warm(struct codec *c, int level, size_t len)
+int codec_boa_warm(struct codec *c, int level, size_t len, size_t count)
 {
-	struct boa_ctx *b = NULL;
 	int rc = 0;
 
-	pthread_mutex_lock(&c->boa_lock);
-	if (!c->boa_ready_count && c->boa_made < c->boa_max) {
-		rc = boa_ctx_new(&b);
-		if (!rc)
-			c->boa_made++;
+	while (!rc) {
+		struct boa_ctx *b = NULL;
+
+		pthread_mutex_lock(&c->boa_lock);
+		if (c->boa_ready_count < count && c->boa_made < c->boa_max) {
+			rc = boa_ctx_new(&b);
+			if (!rc)
+				c->boa_made++;
+		}
+		pthread_mutex_unlock(&c->boa_lock);
+		if (!b)
+			break;
+		rc = boa_ctx_prepare(b, level, len);
+		boa_give_back(c, b, rc == 0);
 	}
-	pthread_mutex_unlock(&c->boa_lock);
-	if (!b)
-		return rc;
-	rc = boa_ctx_prepare(b, level, len);
-	boa_give_back(c, b, rc == 0);
 	return rc;
 }
 

@@ -64,10 +64,10 @@ int codec_encode(struct codec *c, uint8_t codec, const struct codec_args *a, con
  * context used since its last reset for a block like the last it decoded, so that the next
  * decode of such a block starts at once (boa_ctx_prepare). Cheap when there is nothing to do. */
 void codec_boa_idle(struct codec *c);
-/* Makes a BOA context ready for a block of `len` bytes at `level`, unless one is ready already
- * (a mount whose archive holds BOA blocks: the first read after it then finds one). 0, or a
- * negative errno (-ENOTSUP for a level with the Mamba). */
-int codec_boa_warm(struct codec *c, int level, size_t len);
+/* Makes BOA contexts ready for a block of `len` bytes at `level` until `count` are (within the
+ * limit codec_new set): a mount whose archive holds BOA blocks, so that its first reads find
+ * them. 0, or a negative errno (-ENOTSUP for a level with the Mamba). */
+int codec_boa_warm(struct codec *c, int level, size_t len, size_t count);
 /* Decodes a payload of `codec` into exactly raw_len bytes of `raw`. `a` may be NULL when the
  * codec uses no model. */
 int codec_decode(struct codec *c, uint8_t codec, const struct codec_args *a, const void *payload,

@@ -429,11 +429,13 @@ int fs_open(const char *archive, const struct fs_options *opt, struct fs **out)
 	rc = fs_prefetch_start(fs, fs_file_prefetch);
 	if (rc)
 		goto fail;
-	/* An archive that holds BOA blocks (it has encoded some) gets a coder context made and
-	 * reset now: the first cold read after mounting would otherwise also allocate it and
-	 * fault its tables in (2 ms more at level 2). Best effort: that read does it otherwise. */
+	/* An archive that holds BOA blocks (it has encoded some) gets two coder contexts made and
+	 * reset now: the first cold reads after mounting would otherwise also allocate them and
+	 * fault their tables in (2 ms more each at level 2). Two: a reader's next read arrives
+	 * while the context of its last is still being reset (fs_block_idle). Best effort: the
+	 * reads do it otherwise. */
 	if (__atomic_load_n(&fs->cpu_bytes[CODEC_BOA][FS_CPU_ENCODE], __ATOMIC_RELAXED))
-		(void)codec_boa_warm(fs->codec, opt->boa_level, opt->block_size);
+		(void)codec_boa_warm(fs->codec, opt->boa_level, opt->block_size, 2);
 	rc = fs_recompress_start(fs);
 	if (rc) {
 		fs_log("%s: cannot start recompression: %s", archive, strerror(-rc));

@@ -654,7 +654,7 @@ static void test_context_reset_ahead_decodes_the_same(void **state)
 		struct codec *c;
 
 		assert_int_equal(codec_new(3, 2, &c), 0);
-		assert_int_equal(codec_boa_warm(c, 2, N), 0);
+		assert_int_equal(codec_boa_warm(c, 2, N, 2), 0);
 		for (int round = 0; round < 2; round++)
 			for (int i = 0; i < K; i++) {
 				memset(dec, 0xa5, N);
