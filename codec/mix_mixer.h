@@ -114,6 +114,7 @@ struct mix_layers16 {
 	int pr[3];       /* the first layer's 12-bit outputs */
 	int fpr;         /* the second layer's */
 	int init, finit; /* the weights a reset starts from */
+	int avx2;        /* the AVX2 kernels are chosen (callers may inline them) */
 	int (*mix_fn)(struct mix_layers16 *m, const int32_t *x, const int *sets, int fset);
 	void (*train_fn)(struct mix_layers16 *m, int bit, int rate);
 };
