@@ -724,7 +724,6 @@ static inline __attribute__((always_inline)) int hashed_inputs(struct mix_cm *cm
 		int32_t a = mix_stretch((int)counter_p12(c));
 
 		cm->at_hist[k] = h;
-		cm->at_idx[k] = (uint32_t)k * 256 + st;
 		cm->at_v[k] = c;
 		hits += st != 0;
 		if (k == no - 1)
@@ -741,16 +740,33 @@ static inline __attribute__((always_inline)) int hashed_inputs(struct mix_cm *cm
 	return det ? 2 * nh : nh;
 }
 
+/* The states the hashed contexts predicted from, read before any of them learns (the bytes
+ * are as predict read them until then): the counter to update is that of the state predicted
+ * from, even in a slot that two contexts share, whose second update reads the history the
+ * first one wrote. */
+static inline __attribute__((always_inline)) void hashed_states(const struct mix_cm *cm,
+                                                                uint32_t *st, const int nh)
+{
+#pragma GCC unroll 24
+	for (int k = 0; k < nh; k++)
+		st[k] = *cm->at_hist[k];
+}
+
 /* The hashed contexts learn `bit` (target: its counter target). */
 static inline __attribute__((always_inline)) void hashed_update(struct mix_cm *cm, int bit,
                                                                 int64_t target, const int nh)
 {
+	const uint8_t *next = &mix_state_next[0][bit]; /* next[2 * state] */
+	uint32_t *sm = cm->sm; /* held: the history bytes' stores could alias cm->sm */
+	uint32_t st[MIX_CM_MAX_HASHED] = {0}; /* {0}: for GCC, which sees st[k] of k >= nh read */
+
+	hashed_states(cm, st, nh);
 #pragma GCC unroll 24
 	for (int k = 0; k < nh; k++) {
 		uint8_t *h = cm->at_hist[k];
 
-		*h = mix_state_next[*h][bit];
-		counter_update(&cm->sm[cm->at_idx[k]], target, cm->step_sm);
+		*h = next[(size_t)*h * 2];
+		counter_update(&sm[k * 256 + st[k]], target, cm->step_sm);
 	}
 }
 
@@ -759,7 +775,7 @@ static inline __attribute__((always_inline)) void hashed_update(struct mix_cm *c
  * of sm, so no two of them are one counter): the same integers as counter_update, whose
  * d = (target - p) * rate >> 16 needs 39 bits, here in 32-bit lanes as dh * rate + (dl * rate
  * >> 16), where target - p = dh * 2^16 + dl with 0 <= dl < 2^16 (dl * rate < 2^32 is exact).
- * The lanes past nh read at_idx entries never written, 0: a counter of sm that exists. */
+ * The lanes past nh read at_v entries never written or stale: any count is in step_sm. */
 __attribute__((target("avx2"))) static inline void hashed_update_avx2(struct mix_cm *cm, int bit,
                                                                       int32_t target, const int nh)
 {
@@ -767,8 +783,11 @@ __attribute__((target("avx2"))) static inline void hashed_update_avx2(struct mix
 	const __m256i count = _mm256_set1_epi32(1023);
 	/* a step is {rate, inc}: the 32-bit word rate | inc << 16 (x86 is little-endian) */
 	const int *step = (const int *)(const void *)cm->step_sm;
-	uint32_t out[MIX_CM_MAX_HASHED] __attribute__((aligned(32)));
+	const uint8_t *next = &mix_state_next[0][bit]; /* next[2 * state] */
+	uint32_t *sm = cm->sm; /* held: the history bytes' stores could alias cm->sm */
+	uint32_t out[MIX_CM_MAX_HASHED] __attribute__((aligned(32))), st[MIX_CM_MAX_HASHED];
 
+	hashed_states(cm, st, nh);
 	for (int g = 0; g < nh; g += 8) {
 		__m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(cm->at_v + g));
 		__m256i s = _mm256_i32gather_epi32(step, _mm256_and_si256(v, count), 4);
@@ -786,8 +805,8 @@ __attribute__((target("avx2"))) static inline void hashed_update_avx2(struct mix
 	for (int k = 0; k < nh; k++) {
 		uint8_t *h = cm->at_hist[k];
 
-		*h = mix_state_next[*h][bit];
-		cm->sm[cm->at_idx[k]] = out[k];
+		*h = next[(size_t)*h * 2];
+		sm[k * 256 + st[k]] = out[k];
 	}
 }
 #endif

@@ -106,14 +106,12 @@ struct mix_cm {
 	 * ahead: [0] for the byte's first nibble, [d] for its second with 4th bit d */
 	uint32_t ahead_line[2][MIX_CM_MAX_HASHED];
 	uint32_t ahead_check[2][MIX_CM_MAX_HASHED];
-	/* each hashed context at this bit: its bit history, and the index in sm of the counter
-	 * of the state that history had when predicted (two contexts may share a slot: the second
-	 * update reads the history the first one wrote, but learns on the state both predicted
-	 * from); at_idx is read 8 at a time by the AVX2 update (24 is a multiple of 8) */
+	/* each hashed context at this bit: its bit history, and the value of the counter of the
+	 * state it had when predicted (only the update writes sm), read 8 at a time by the AVX2
+	 * update (24 is a multiple of 8) */
 	uint8_t *at_hist[MIX_CM_MAX_HASHED];
-	uint32_t at_idx[MIX_CM_MAX_HASHED];
-	uint32_t at_v[MIX_CM_MAX_HASHED]; /* the counter's value then (only the update writes sm) */
-	uint32_t *slot[2];                /* order-0 and order-1 counters for this bit */
+	uint32_t at_v[MIX_CM_MAX_HASHED];
+	uint32_t *slot[2]; /* order-0 and order-1 counters for this bit */
 	/* per kind of hashed context: bit-history state -> learned probability */
 	uint32_t *sm;
 	/* direct order 0 and 1 */
