@@ -811,6 +811,43 @@ __attribute__((target("avx2"))) static inline void hashed_update_avx2(struct mix
 }
 #endif
 
+#ifdef CM_HAVE_AVX2
+/* counter_update of the order-0 and order-1 counters and those of the match and the record
+ * match (where they predicted) in the lanes of one vector, as hashed_update_avx2, each with its
+ * limit's step table (offsets from step_sm in the struct), on the values predict read (at4_v;
+ * no two are one counter). A lane whose counter did not predict holds a stale value: its step
+ * is still read inside the struct, and its result dropped. */
+#define CM_STEP_AT(tab)                                                                            \
+	((int)((offsetof(struct mix_cm, tab) - offsetof(struct mix_cm, step_sm)) / 4))
+__attribute__((target("avx2"))) static inline void counters4_update_avx2(struct mix_cm *cm,
+                                                                         int32_t target)
+{
+	const __m128i t = _mm_set1_epi32(target), lo16 = _mm_set1_epi32(0xffff);
+	const __m128i at = _mm_setr_epi32(CM_STEP_AT(step_o0), CM_STEP_AT(step_o1),
+	                                  CM_STEP_AT(step_255), CM_STEP_AT(step_255));
+	const int *step = (const int *)(const void *)cm->step_sm;
+	__m128i v = _mm_loadu_si128((const __m128i *)(const void *)cm->at4_v);
+	__m128i s =
+	    _mm_i32gather_epi32(step, _mm_add_epi32(_mm_and_si128(v, _mm_set1_epi32(1023)), at), 4);
+	__m128i rate = _mm_and_si128(s, lo16);
+	__m128i diff = _mm_sub_epi32(t, _mm_srli_epi32(v, 10));
+	__m128i dh = _mm_mullo_epi32(_mm_srai_epi32(diff, 16), rate);
+	__m128i dl = _mm_mullo_epi32(_mm_and_si128(diff, lo16), rate);
+	__m128i d = _mm_add_epi32(dh, _mm_srli_epi32(dl, 16));
+	uint32_t out[4];
+
+	v = _mm_add_epi32(v, _mm_slli_epi32(d, 10));
+	v = _mm_add_epi32(v, _mm_srli_epi32(s, 16));
+	_mm_storeu_si128((__m128i *)(void *)out, v);
+	*cm->slot[0] = out[0];
+	*cm->slot[1] = out[1];
+	if (cm->match_slot)
+		*cm->match_slot = out[2];
+	if (cm->rec_slot)
+		*cm->rec_slot = out[3];
+}
+#endif
+
 /* mix_cm_predict for a context set of nh hashed contexts, no of them orders (constants for the
  * shapes). */
 static inline __attribute__((always_inline)) void predict_as(struct mix_cm *cm, int32_t *x,
@@ -827,10 +864,16 @@ static inline __attribute__((always_inline)) void predict_as(struct mix_cm *cm, 
 		uint32_t *s0 = &cm->o0[cm->c0];
 		uint32_t *s1 = &cm->o1[(cm->c4 & 255) << 8 | cm->c0];
 
+		uint32_t v0 = *s0, v1 = *s1;
+
 		cm->slot[0] = s0;
 		cm->slot[1] = s1;
-		x[0] = mix_stretch((int)counter_p12(*s0));
-		x[1] = mix_stretch((int)counter_p12(*s1)); /* 0 until it learns: p = 1/2 */
+		if (avx2) {
+			cm->at4_v[0] = v0;
+			cm->at4_v[1] = v1;
+		}
+		x[0] = mix_stretch((int)counter_p12(v0));
+		x[1] = mix_stretch((int)counter_p12(v1)); /* 0 until it learns: p = 1/2 */
 	}
 	if (cm->p.match_min) {
 		if (cm->match_len) {
@@ -841,8 +884,12 @@ static inline __attribute__((always_inline)) void predict_as(struct mix_cm *cm, 
 
 				cm->match_bit = bit;
 				cm->match_lb = lb;
+				uint32_t v = cm->match_sm[lb * 2 + bit];
+
 				cm->match_slot = &cm->match_sm[lb * 2 + bit];
-				x[n++] = mix_stretch((int)counter_p12(*cm->match_slot));
+				if (avx2)
+					cm->at4_v[2] = v;
+				x[n++] = mix_stretch((int)counter_p12(v));
 				x[n++] = bit ? cm->match_conf : -cm->match_conf;
 			} else {
 				cm->match_len = 0;
@@ -870,8 +917,13 @@ static inline __attribute__((always_inline)) void predict_as(struct mix_cm *cm, 
 			uint32_t col = cm->rec_col > 7 ? 7 : cm->rec_col;
 			uint32_t unanimous = ones == 0 || ones == agree;
 
+			uint32_t v;
+
 			cm->rec_slot = &cm->rec_sm[((k * 8 + col) * 2 + unanimous) * 2 + bit];
-			x[n] = mix_stretch((int)counter_p12(*cm->rec_slot));
+			v = *cm->rec_slot;
+			if (avx2)
+				cm->at4_v[3] = v;
+			x[n] = mix_stretch((int)counter_p12(v));
 		}
 		n++;
 	}
@@ -1033,14 +1085,16 @@ update_as(struct mix_cm *cm, int bit, const int nh, void (*byte_end)(struct mix_
 	/* the next bit's order-1 counter (256 KB of them, a new line every few bits): asked for
 	 * now, so that the miss overlaps with the updates and the mixing until predict. A hint. */
 	__builtin_prefetch(&cm->o1[(cm->c4 & 255) << 8 | cm->c0]);
+#ifdef CM_HAVE_AVX2
+	if (avx2) {
+		counters4_update_avx2(cm, (int32_t)target);
+		hashed_update_avx2(cm, bit, (int32_t)target, nh);
+		return;
+	}
+#endif
 	counter_update(cm->slot[0], target, cm->step_o0);
 	counter_update(cm->slot[1], target, cm->step_o1);
-#ifdef CM_HAVE_AVX2
-	if (avx2)
-		hashed_update_avx2(cm, bit, (int32_t)target, nh);
-	else
-#endif
-		hashed_update(cm, bit, target, nh);
+	hashed_update(cm, bit, target, nh);
 	if (cm->match_slot)
 		counter_update(cm->match_slot, target, cm->step_255);
 	if (cm->rec_slot)

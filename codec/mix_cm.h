@@ -111,6 +111,9 @@ struct mix_cm {
 	 * update (24 is a multiple of 8) */
 	uint8_t *at_hist[MIX_CM_MAX_HASHED];
 	uint32_t at_v[MIX_CM_MAX_HASHED];
+	/* the values of the order-0, order-1, match and record match counters predicted from
+	 * (the last two where they predicted), for the AVX2 update */
+	uint32_t at4_v[4];
 	uint32_t *slot[2]; /* order-0 and order-1 counters for this bit */
 	/* per kind of hashed context: bit-history state -> learned probability */
 	uint32_t *sm;
