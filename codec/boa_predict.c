@@ -291,21 +291,25 @@ void bp_update(struct bp *p, int bit)
 {
 	switch (p->kind) {
 	case BP_KIND_A1:
-		update(p, bit, 1, 1, 0);
+		update(p, bit, 1, 1, BP_APM2_C0, 0);
 		break;
 	case BP_KIND_A2:
+		update(p, bit, 1, 2, BP_APM2_C0, 0);
+		break;
 	case BP_KIND_A2_MATCH:
+		update(p, bit, 1, 2, BP_APM2_MATCH, 0);
+		break;
 	case BP_KIND_A2_C1HI:
-		update(p, bit, 1, 2, 0);
+		update(p, bit, 1, 2, BP_APM2_MATCH_C1HI, 0);
 		break;
 	case BP_KIND_A2_W16:
-		update(p, bit, 1, 2, 1);
+		update(p, bit, 1, 2, BP_APM2_MATCH_C1HI, 1);
 		break;
 	case BP_KIND_A3:
-		update(p, bit, 1, 3, 0);
+		update(p, bit, 1, 3, BP_APM2_C0, 0);
 		break;
 	default:
-		update(p, bit, 0, p->lv->apms, 0);
+		update(p, bit, 0, p->lv->apms, p->lv->apm2, 0);
 		break;
 	}
 }

@@ -214,21 +214,21 @@ refine:
  * chosen by the last byte's top bits and this byte's bits (196 KB at 24 inputs). A hint only: no
  * coded byte depends on it. */
 static inline __attribute__((always_inline)) void prefetch_next(const struct bp *p, int apms,
-                                                                int w16)
+                                                                int apm2, int w16)
 {
 	const struct mix_cm *cm = p->cm;
 	uint32_t c0 = cm->c0, c1 = cm->c4 & 255;
 	const uint16_t *row;
 
 	if (apms >= 2) {
-		uint32_t ctx = p->lv->apm2 == BP_APM2_MATCH_C1HI ? c1 >> 3 << 8 | c0 : c1 << 8 | c0;
+		uint32_t ctx = apm2 == BP_APM2_MATCH_C1HI ? c1 >> 3 << 8 | c0 : c1 << 8 | c0;
 
 		row = p->apm[1].t + (size_t)ctx * 33;
 
 		__builtin_prefetch(row);
 		__builtin_prefetch(row + 32);
 	}
-	if (apms == 2 && p->lv->apm2 != BP_APM2_C0) { /* the match state as predict finds it */
+	if (apms == 2 && apm2 != BP_APM2_C0) { /* the match state as predict finds it */
 		uint32_t mctx = 0;
 
 		if (cm->match_len) {
@@ -253,7 +253,7 @@ static inline __attribute__((always_inline)) void prefetch_next(const struct bp 
 }
 
 static inline __attribute__((always_inline)) void update(struct bp *p, int bit, int fast, int apms,
-                                                         int w16)
+                                                         int apm2, int w16)
 {
 	struct mix_cm *cm = p->cm;
 
@@ -261,7 +261,7 @@ static inline __attribute__((always_inline)) void update(struct bp *p, int bit, 
 	 * (which does not read cm) then hides part of those misses */
 	mix_cm_update(cm, bit);
 	if (fast)
-		prefetch_next(p, apms, w16);
+		prefetch_next(p, apms, apm2, w16);
 	if (w16) {
 		BP_L16_TRAIN(&p->l16, bit, p->rate);
 	} else if (fast || p->nmixers == 3) {
@@ -312,7 +312,7 @@ decode_byte(struct bp *p, struct mix_dec *dp, uint8_t *out, int fast, int apms, 
 		byte = byte << 1 | bit;
 		if (j == 7)
 			*out = (uint8_t)byte; /* update reads it at the byte end */
-		update(p, bit, fast, apms, w16);
+		update(p, bit, fast, apms, apm2, w16);
 	}
 	*dp = d;
 }
@@ -326,7 +326,7 @@ encode_byte(struct bp *p, struct mix_enc *ep, int byte, int fast, int apms, int 
 		int bit = (byte >> j) & 1;
 
 		mix_enc_bit(&e, bit, predict(p, fast, apms, apm2, w16));
-		update(p, bit, fast, apms, w16);
+		update(p, bit, fast, apms, apm2, w16);
 	}
 	*ep = e;
 }
