@@ -24,15 +24,15 @@ static const int bp_mixer_sets[BP_SEL_KINDS] = {256, 256, 200, 128, 128, 2048};
 #define SEL_V1 {BP_SEL_C0, BP_SEL_MATCH, BP_SEL_HITS, BP_SEL_COLUMN, BP_SEL_MAMBA}
 static const struct bp_level bp_levels_v1[10] = {
 	/*     mamba mixers apms lr  orders sparse indirect record text match bits hash limit */
-	[1] = {0,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023), SEL_V1, 16, BP_APM2_C0},
-	[2] = {1,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023), SEL_V1, 16, BP_APM2_C0},
-	[3] = {1,    5,     3,   15, CM(0x7c, 2,     2,       4,     3,   4,    20,  21,  1023), SEL_V1, 16, BP_APM2_C0},
-	[4] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    20,  21,  1023), SEL_V1, 16, BP_APM2_C0},
-	[5] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023), SEL_V1, 16, BP_APM2_C0},
-	[6] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023), SEL_V1, 16, BP_APM2_C0},
-	[7] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  23,  1023), SEL_V1, 16, BP_APM2_C0},
-	[8] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    22,  23,  1023), SEL_V1, 16, BP_APM2_C0},
-	[9] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    23,  23,  1023), SEL_V1, 16, BP_APM2_C0},
+	[1] = {0,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023), SEL_V1, 16, BP_APM2_C0, 0},
+	[2] = {1,    4,     3,   15, CM(0x5e, 2,     2,       3,     3,   4,    20,  20,  1023), SEL_V1, 16, BP_APM2_C0, 0},
+	[3] = {1,    5,     3,   15, CM(0x7c, 2,     2,       4,     3,   4,    20,  21,  1023), SEL_V1, 16, BP_APM2_C0, 0},
+	[4] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    20,  21,  1023), SEL_V1, 16, BP_APM2_C0, 0},
+	[5] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023), SEL_V1, 16, BP_APM2_C0, 0},
+	[6] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  22,  1023), SEL_V1, 16, BP_APM2_C0, 0},
+	[7] = {1,    5,     3,   15, CM(0xfc, 3,     2,       4,     3,   4,    22,  23,  1023), SEL_V1, 16, BP_APM2_C0, 0},
+	[8] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    22,  23,  1023), SEL_V1, 16, BP_APM2_C0, 0},
+	[9] = {1,    5,     3,   15, CM(0xfc, 3,     2,       5,     3,   4,    23,  23,  1023), SEL_V1, 16, BP_APM2_C0, 0},
 };
 /* Format 2 (measured on the HEP samples in 128 KiB blocks, examples/boa-frontier.md): the same
  * models, fewer of them where they bring least per unit of time. Each hashed context costs about
@@ -54,15 +54,15 @@ static const struct bp_level bp_levels_v1[10] = {
 #define SEL_MAMBA {BP_SEL_C1, BP_SEL_MATCH, BP_SEL_COLUMN, BP_SEL_MAMBA, 0}
 static const struct bp_level bp_levels[10] = {
 	/*     mamba mixers apms lr  contexts match hash */
-	[1] = {0,    3,     1,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16, BP_APM2_C0},
-	[2] = {0,    3,     2,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16, BP_APM2_C0},
-	[3] = {0,    3,     3,   15, CM2(CTX_9,  20,   20), SEL_FAST, 16, BP_APM2_C0},
-	[4] = {0,    3,     3,   15, CM2(CTX_17, 20,   20), SEL_FAST, 16, BP_APM2_C0},
-	[5] = {1,    4,     3,   15, CM2(CTX_7,  20,   20), SEL_MAMBA, 16, BP_APM2_C0},
-	[6] = {1,    4,     3,   15, CM2(CTX_11, 20,   20), SEL_MAMBA, 16, BP_APM2_C0},
-	[7] = {1,    4,     3,   15, CM2(CTX_17, 20,   20), SEL_MAMBA, 16, BP_APM2_C0},
-	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA, 16, BP_APM2_C0},
-	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA, 16, BP_APM2_C0},
+	[1] = {0,    3,     1,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16, BP_APM2_C0, 0},
+	[2] = {0,    3,     2,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16, BP_APM2_C0, 0},
+	[3] = {0,    3,     3,   15, CM2(CTX_9,  20,   20), SEL_FAST, 16, BP_APM2_C0, 0},
+	[4] = {0,    3,     3,   15, CM2(CTX_17, 20,   20), SEL_FAST, 16, BP_APM2_C0, 0},
+	[5] = {1,    4,     3,   15, CM2(CTX_7,  20,   20), SEL_MAMBA, 16, BP_APM2_C0, 0},
+	[6] = {1,    4,     3,   15, CM2(CTX_11, 20,   20), SEL_MAMBA, 16, BP_APM2_C0, 0},
+	[7] = {1,    4,     3,   15, CM2(CTX_17, 20,   20), SEL_MAMBA, 16, BP_APM2_C0, 0},
+	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA, 16, BP_APM2_C0, 0},
+	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA, 16, BP_APM2_C0, 0},
 };
 /* Format 3: level 2 (the filesystem's default for cold blocks) gains the context of the bytes one
  * and two strides back (REC3), its first APM is chosen by the match state instead of the bits
@@ -71,31 +71,31 @@ static const struct bp_level bp_levels[10] = {
  * levels are those of format 2. */
 #define CTX_8 (CTX_7 | MIX_CTX_REC3)
 static const struct bp_level bp_levels_v3[10] = {
-	/*     mamba mixers apms lr  contexts match hash   selectors rate_min apm2 */
-	[1] = {0,    3,     1,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16,     BP_APM2_C0},
-	[2] = {0,    3,     2,   15, CM2(CTX_8,  20,   20), SEL_FAST, 24,     BP_APM2_MATCH},
-	[3] = {0,    3,     3,   15, CM2(CTX_9,  20,   20), SEL_FAST, 16,     BP_APM2_C0},
-	[4] = {0,    3,     3,   15, CM2(CTX_17, 20,   20), SEL_FAST, 16,     BP_APM2_C0},
-	[5] = {1,    4,     3,   15, CM2(CTX_7,  20,   20), SEL_MAMBA, 16,    BP_APM2_C0},
-	[6] = {1,    4,     3,   15, CM2(CTX_11, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0},
-	[7] = {1,    4,     3,   15, CM2(CTX_17, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0},
-	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA, 16,    BP_APM2_C0},
-	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA, 16,    BP_APM2_C0},
+	/*     mamba mixers apms lr  contexts match hash   selectors rate_min apm2 w16 */
+	[1] = {0,    3,     1,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16,     BP_APM2_C0, 0},
+	[2] = {0,    3,     2,   15, CM2(CTX_8,  20,   20), SEL_FAST, 24,     BP_APM2_MATCH, 0},
+	[3] = {0,    3,     3,   15, CM2(CTX_9,  20,   20), SEL_FAST, 16,     BP_APM2_C0, 0},
+	[4] = {0,    3,     3,   15, CM2(CTX_17, 20,   20), SEL_FAST, 16,     BP_APM2_C0, 0},
+	[5] = {1,    4,     3,   15, CM2(CTX_7,  20,   20), SEL_MAMBA, 16,    BP_APM2_C0, 0},
+	[6] = {1,    4,     3,   15, CM2(CTX_11, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0, 0},
+	[7] = {1,    4,     3,   15, CM2(CTX_17, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0, 0},
+	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA, 16,    BP_APM2_C0, 0},
+	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA, 16,    BP_APM2_C0, 0},
 };
 /* Format 4: level 2's order-1 APM sees only the last byte's top five bits: its rows no longer
  * miss the caches at every bit (level 2 decodes about 9 % faster) for 0.01-0.02 % more bytes.
  * The other levels are those of format 3. */
 static const struct bp_level bp_levels_v4[10] = {
-	/*     mamba mixers apms lr  contexts match hash   selectors rate_min apm2 */
-	[1] = {0,    3,     1,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16,     BP_APM2_C0},
-	[2] = {0,    3,     2,   15, CM2(CTX_8,  20,   20), SEL_FAST, 24,     BP_APM2_MATCH_C1HI},
-	[3] = {0,    3,     3,   15, CM2(CTX_9,  20,   20), SEL_FAST, 16,     BP_APM2_C0},
-	[4] = {0,    3,     3,   15, CM2(CTX_17, 20,   20), SEL_FAST, 16,     BP_APM2_C0},
-	[5] = {1,    4,     3,   15, CM2(CTX_7,  20,   20), SEL_MAMBA, 16,    BP_APM2_C0},
-	[6] = {1,    4,     3,   15, CM2(CTX_11, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0},
-	[7] = {1,    4,     3,   15, CM2(CTX_17, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0},
-	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA, 16,    BP_APM2_C0},
-	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA, 16,    BP_APM2_C0},
+	/*     mamba mixers apms lr  contexts match hash   selectors rate_min apm2 w16 */
+	[1] = {0,    3,     1,   15, CM2(CTX_7,  20,   20), SEL_FAST, 16,     BP_APM2_C0, 0},
+	[2] = {0,    3,     2,   15, CM2(CTX_8,  20,   20), SEL_FAST, 24,     BP_APM2_MATCH_C1HI, 0},
+	[3] = {0,    3,     3,   15, CM2(CTX_9,  20,   20), SEL_FAST, 16,     BP_APM2_C0, 0},
+	[4] = {0,    3,     3,   15, CM2(CTX_17, 20,   20), SEL_FAST, 16,     BP_APM2_C0, 0},
+	[5] = {1,    4,     3,   15, CM2(CTX_7,  20,   20), SEL_MAMBA, 16,    BP_APM2_C0, 0},
+	[6] = {1,    4,     3,   15, CM2(CTX_11, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0, 0},
+	[7] = {1,    4,     3,   15, CM2(CTX_17, 20,   20), SEL_MAMBA, 16,    BP_APM2_C0, 0},
+	[8] = {1,    4,     3,   15, CM2(CTX_17, 22,   22), SEL_MAMBA, 16,    BP_APM2_C0, 0},
+	[9] = {1,    4,     3,   15, CM2(CTX_17, 23,   23), SEL_MAMBA, 16,    BP_APM2_C0, 0},
 };
 /* Format 5: level 2's first-layer mixers keep 16-bit weights, with steps rounded to nearest
  * (mix_layers16): their dot products and steps take half the vector work and their weights half
