@@ -6,6 +6,7 @@
  * its read-ahead as concurrent reads while the read-ahead workers decode ahead), so a read of a
  * block whose decode is in progress waits for it rather than decoding it a second time. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
@@ -13,10 +14,16 @@
 #include "fs.h"
 #include "fs_cache.h"
 
+/* The recency list's links, apart from the entry so that the list's sentinel in struct fs_cache
+ * carries no block data (a struct ending in a flexible array may not be a member). */
+struct lru_link {
+	struct lru_link *prev, *next; /* next towards the oldest */
+};
+
 struct cache_entry {
+	struct lru_link lru; /* first: entry_of() converts back */
 	uint64_t ino, block;
 	struct cache_entry *hash_next;
-	struct cache_entry *lru_prev, *lru_next; /* lru_next towards the oldest */
 	uint8_t data[];
 };
 
@@ -26,7 +33,7 @@ struct fs_cache {
 	size_t max_entries, count;
 	size_t nbuckets;
 	struct cache_entry **buckets;
-	struct cache_entry lru; /* sentinel: lru.lru_next is the newest, lru.lru_prev the oldest */
+	struct lru_link lru;           /* sentinel: lru.next is the newest, lru.prev the oldest */
 	struct fs_cache_claim *claims; /* blocks being decoded; few, so a list */
 	pthread_cond_t released;       /* a claim ended: waiters look again */
 };
@@ -55,25 +62,30 @@ int fs_cache_new(uint64_t capacity_bytes, uint32_t block_size, struct fs_cache *
 		free(c);
 		return -ENOMEM;
 	}
-	c->lru.lru_next = c->lru.lru_prev = &c->lru;
+	c->lru.next = c->lru.prev = &c->lru;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->released, NULL);
 	*out = c;
 	return 0;
 }
 
+static struct cache_entry *entry_of(struct lru_link *l)
+{
+	return (struct cache_entry *)((char *)l - offsetof(struct cache_entry, lru));
+}
+
 static void lru_unlink(struct cache_entry *e)
 {
-	e->lru_prev->lru_next = e->lru_next;
-	e->lru_next->lru_prev = e->lru_prev;
+	e->lru.prev->next = e->lru.next;
+	e->lru.next->prev = e->lru.prev;
 }
 
 static void lru_push_newest(struct fs_cache *c, struct cache_entry *e)
 {
-	e->lru_prev = &c->lru;
-	e->lru_next = c->lru.lru_next;
-	c->lru.lru_next->lru_prev = e;
-	c->lru.lru_next = e;
+	e->lru.prev = &c->lru;
+	e->lru.next = c->lru.next;
+	c->lru.next->prev = &e->lru;
+	c->lru.next = &e->lru;
 }
 
 static struct cache_entry **find_slot(struct fs_cache *c, uint64_t ino, uint64_t block)
@@ -99,8 +111,8 @@ void fs_cache_free(struct fs_cache *c)
 {
 	if (!c)
 		return;
-	while (c->lru.lru_next != &c->lru)
-		remove_entry(c, c->lru.lru_next);
+	while (c->lru.next != &c->lru)
+		remove_entry(c, entry_of(c->lru.next));
 	free(c->buckets);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->released);
@@ -208,7 +220,7 @@ static void put_locked(struct fs_cache *c, uint64_t ino, uint64_t block, const u
 	}
 	if (c->count >= c->max_entries) {
 		/* Reuse the oldest entry's memory rather than free and allocate again. */
-		e = c->lru.lru_prev;
+		e = entry_of(c->lru.prev);
 		*find_slot(c, e->ino, e->block) = e->hash_next;
 		lru_unlink(e);
 		c->count--;
@@ -237,11 +249,13 @@ void fs_cache_put(struct fs_cache *c, uint64_t ino, uint64_t block, const uint8_
 
 void fs_cache_invalidate(struct fs_cache *c, uint64_t ino, uint64_t first_block)
 {
-	struct cache_entry *e, *next;
+	struct lru_link *l, *next;
 
 	pthread_mutex_lock(&c->lock);
-	for (e = c->lru.lru_next; e != &c->lru; e = next) {
-		next = e->lru_next;
+	for (l = c->lru.next; l != &c->lru; l = next) {
+		struct cache_entry *e = entry_of(l);
+
+		next = l->next;
 		if (e->ino == ino && e->block >= first_block)
 			remove_entry(c, e);
 	}
