@@ -16,11 +16,13 @@
  * for on transparent huge pages); nothing is allocated per byte. mix_cm_reset sizes the hashed
  * table to the chunk and clears only what it uses.
  * Speed: the code is compiled for each context set of the level table (any other set takes
- * the same code, generic) with a portable and an AVX2 kernel for the table lines and, for the
- * compiled sets, for the hashed contexts' counter updates, picked at mix_cm_new; the results
- * are the same integers either way (tests/codec/test_mix_cm.c). A
- * nibble's table lines and the match table's entry are hashed and prefetched ahead of use: at
- * the byte end for the first nibble, a bit early (for both values of the bit) for the others.
+ * the same code, generic), in a portable and an AVX2 copy picked at mix_cm_new: the AVX2 one
+ * hashes a nibble's table lines 8 at a time, compares a line's four checks in two 32-byte
+ * compares, and moves the counters of a bit in the lanes of vectors (the generic code only
+ * hashes the lines with AVX2). The results are the same integers either way
+ * (tests/codec/test_mix_cm.c). A nibble's table lines and the match table's entry are hashed
+ * and prefetched ahead of use: at the byte end for the first nibble, a bit early (for both
+ * values of the bit) for the others.
  * Threads: one mix_cm per stream, used by one thread.
  * Errors: mix_cm_new returns 0, -EINVAL or -ENOMEM. */
 #ifndef BOAFS_MIX_CM_H
