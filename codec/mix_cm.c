@@ -848,12 +848,12 @@ __attribute__((target("avx2"))) static inline void counters4_update_avx2(struct 
 }
 #endif
 
-/* mix_cm_predict for a context set of nh hashed contexts, no of them orders (constants for the
- * shapes). */
+/* mix_cm_predict for a context set of nh hashed contexts, no of them orders, with the
+ * det_inputs, match_min and record of cm->p (constants for the shapes). */
 static inline __attribute__((always_inline)) void predict_as(struct mix_cm *cm, int32_t *x,
                                                              const int nh, const int no,
                                                              const int det, const int min,
-                                                             const int avx2)
+                                                             const int rec, const int avx2)
 {
 	/* the inputs: order 0 and 1, the hashed contexts, the match, the record match; the
 	 * hashed contexts' come last, so that the lines of their slots have longer to arrive */
@@ -875,7 +875,7 @@ static inline __attribute__((always_inline)) void predict_as(struct mix_cm *cm, 
 		x[0] = mix_stretch((int)counter_p12(v0));
 		x[1] = mix_stretch((int)counter_p12(v1)); /* 0 until it learns: p = 1/2 */
 	}
-	if (cm->p.match_min) {
+	if (min) {
 		if (cm->match_len) {
 			int expect = (cm->match_byte | 256) >> (7 - cm->bitpos);
 
@@ -903,7 +903,7 @@ static inline __attribute__((always_inline)) void predict_as(struct mix_cm *cm, 
 			x[n++] = 0;
 		}
 	}
-	if (cm->p.record) {
+	if (rec) {
 		/* the most recent of the last RM_RECORDS records that agrees with this one so far
 		 * (the lowest bit of rec_agree), and whether all that agree predict the same bit */
 		uint32_t agree = cm->rec_agree;
@@ -951,35 +951,35 @@ static inline __attribute__((always_inline)) void predict_as(struct mix_cm *cm, 
 /* predict_as and update_as compiled for each shape; mix_cm_new picks the pair. */
 static void predict_7(struct mix_cm *cm, int32_t *x)
 {
-	predict_as(cm, x, 7, 2, 1, 4, 0);
+	predict_as(cm, x, 7, 2, 1, 4, 1, 0);
 }
 
 static void predict_8(struct mix_cm *cm, int32_t *x)
 {
-	predict_as(cm, x, 8, 2, 1, 4, 0);
+	predict_as(cm, x, 8, 2, 1, 4, 1, 0);
 }
 
 static void predict_9(struct mix_cm *cm, int32_t *x)
 {
-	predict_as(cm, x, 9, 3, 1, 4, 0);
+	predict_as(cm, x, 9, 3, 1, 4, 1, 0);
 }
 
 static void predict_11(struct mix_cm *cm, int32_t *x)
 {
-	predict_as(cm, x, 11, 3, 1, 4, 0);
+	predict_as(cm, x, 11, 3, 1, 4, 1, 0);
 }
 
 static void predict_17(struct mix_cm *cm, int32_t *x)
 {
-	predict_as(cm, x, 17, 5, 1, 4, 0);
+	predict_as(cm, x, 17, 5, 1, 4, 1, 0);
 }
 
 static void predict_any(struct mix_cm *cm, int32_t *x)
 {
 	if (cm->p.det_inputs)
-		predict_as(cm, x, cm->nhashed, cm->norders, 1, cm->p.match_min, 0);
+		predict_as(cm, x, cm->nhashed, cm->norders, 1, cm->p.match_min, cm->p.record, 0);
 	else
-		predict_as(cm, x, cm->nhashed, cm->norders, 0, cm->p.match_min, 0);
+		predict_as(cm, x, cm->nhashed, cm->norders, 0, cm->p.match_min, cm->p.record, 0);
 }
 
 #ifdef CM_HAVE_AVX2
@@ -988,7 +988,7 @@ static void predict_any(struct mix_cm *cm, int32_t *x)
 	__attribute__((target("avx2"))) static void predict_##n##_avx2(struct mix_cm *cm,          \
 	                                                               int32_t *x)                 \
 	{                                                                                          \
-		predict_as(cm, x, n, no, 1, 4, 1);                                                 \
+		predict_as(cm, x, n, no, 1, 4, 1, 1);                                              \
 	}
 PREDICT_AVX2(7, 2)
 PREDICT_AVX2(8, 2)
