@@ -290,11 +290,17 @@ static inline uint8_t *slot_find(struct mix_cm *cm, uint8_t *line, uint8_t check
 
 /* Each hashed context's line and check for the byte's first nibble (d = 0), or for its second
  * with the byte's 4th bit d; the lines are prefetched. */
-static inline __attribute__((always_inline)) void lines_find(struct mix_cm *cm, const int nh,
-                                                             uint32_t nib, uint32_t d)
+static inline __attribute__((always_inline)) void
+lines_find(struct mix_cm *cm, const int nh, uint32_t nib, uint32_t d, const int avx2)
 {
-	cm->lines_fn(cm->ctx_hash, nib, (uint32_t)cm->mask, cm->ahead_line[d], cm->ahead_check[d],
-	             nh);
+#ifdef CM_HAVE_AVX2
+	if (avx2) /* the AVX2 copy of the code: the kernel inlined */
+		lines_avx2(cm->ctx_hash, nib, (uint32_t)cm->mask, cm->ahead_line[d],
+		           cm->ahead_check[d], nh);
+	else
+#endif
+		cm->lines_fn(cm->ctx_hash, nib, (uint32_t)cm->mask, cm->ahead_line[d],
+		             cm->ahead_check[d], nh);
 #pragma GCC unroll 24
 	for (int k = 0; k < nh; k++)
 		__builtin_prefetch(cm->table + (size_t)cm->ahead_line[d][k] * CM_LINE);
@@ -304,15 +310,16 @@ static inline __attribute__((always_inline)) void lines_find(struct mix_cm *cm, 
  * are known. */
 static inline __attribute__((always_inline)) void lines_first(struct mix_cm *cm, const int nh)
 {
-	lines_find(cm, nh, 1, 0);
+	lines_find(cm, nh, 1, 0, 0);
 }
 
 /* Before the byte's 4th bit: the lines of the second nibble for both values of that bit, so that
  * they arrive while the bit is coded. */
-static inline __attribute__((always_inline)) void buckets_ahead(struct mix_cm *cm, const int nh)
+static inline __attribute__((always_inline)) void buckets_ahead(struct mix_cm *cm, const int nh,
+                                                                const int avx2)
 {
-	lines_find(cm, nh, cm->c0 << 1, 0);
-	lines_find(cm, nh, cm->c0 << 1 | 1, 1);
+	lines_find(cm, nh, cm->c0 << 1, 0, avx2);
+	lines_find(cm, nh, cm->c0 << 1 | 1, 1, avx2);
 }
 
 /* Each hashed context's slot for the nibble that starts, from the lines found ahead (d: the
@@ -932,7 +939,7 @@ static inline __attribute__((always_inline)) void predict_as(struct mix_cm *cm, 
 	if (cm->bitpos == 0)
 		buckets_take_as(cm, nh, 0, avx2);
 	else if (cm->bitpos == 3)
-		buckets_ahead(cm, nh);
+		buckets_ahead(cm, nh, avx2);
 	else if (cm->bitpos == 4)
 		buckets_take_as(cm, nh, cm->c0 & 1, avx2);
 	{
