@@ -706,8 +706,21 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
 	struct fs *fs = req_fs(req);
 	struct fs_handle *h = (struct fs_handle *)(uintptr_t)fi->fh;
+	struct fs_node *n = h->node;
+	int last;
 
-	close_handle(fs, h, fs_file_flush(fs, h->node));
+	/* The last handle: blocks still queued ahead for it (up to two per read-ahead worker)
+	 * would be decoded for no reader, holding workers from other files' readers. Dropped
+	 * before the flush, which takes the node's lock exclusively and so waits for the workers
+	 * decoding this file (they hold it shared), and would wait for each queued block they
+	 * take meanwhile. Two last handles released at once may both see the other open and keep
+	 * the queue: that costs only the work this saves. */
+	pthread_rwlock_rdlock(&n->lock);
+	last = n->open_count == 1;
+	pthread_rwlock_unlock(&n->lock);
+	if (last)
+		fs_prefetch_forget(fs, n->ino);
+	close_handle(fs, h, fs_file_flush(fs, n));
 	fuse_reply_err(req, 0);
 }
 

@@ -8,7 +8,8 @@
  * many blocks queued or decoding ahead as there are workers (its window, see window(); more
  * are dropped), and a free worker takes the oldest request of the file that has the fewest
  * workers busy on it, so readers share the workers evenly. Random reads request nothing ahead
- * (fs_file_read). */
+ * (fs_file_read). When a file's last handle closes, its requests still queued are dropped
+ * (fs_prefetch_forget): no reader is left to read them. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct fs_prefetch {
 	size_t cap;                                     /* of ring */
 	struct prefetch_req busy[PREFETCH_THREADS_MAX]; /* being decoded; ino 0 = idle */
 	uint64_t requested, dropped, stored; /* blocks asked ahead, of them dropped; pushes */
+	uint64_t forgotten;                  /* requested, then dropped when their file closed */
 	struct prefetch_req ring[];
 };
 
@@ -212,11 +214,11 @@ void fs_prefetch_stop(struct fs *fs)
 		pthread_join(p->threads[i], NULL);
 	/* What the tests check (read-ahead for sequential readers only) and what tuning needs. */
 	if (p->requested || p->stored)
-		fs_log("read-ahead: %llu blocks requested ahead (%llu dropped), %llu blocks pushed "
-		       "into the page cache; %llu blocks decoded, %llu reads waited for a decode "
-		       "in progress",
+		fs_log("read-ahead: %llu blocks requested ahead (%llu dropped, %llu dropped at "
+		       "close), %llu blocks pushed into the page cache; %llu blocks decoded, %llu "
+		       "reads waited for a decode in progress",
 		       (unsigned long long)p->requested, (unsigned long long)p->dropped,
-		       (unsigned long long)p->stored,
+		       (unsigned long long)p->forgotten, (unsigned long long)p->stored,
 		       (unsigned long long)__atomic_load_n(&fs->blocks_decoded, __ATOMIC_RELAXED),
 		       (unsigned long long)__atomic_load_n(&fs->decode_waits, __ATOMIC_RELAXED));
 	pthread_mutex_destroy(&p->lock);
@@ -255,6 +257,30 @@ out:
 void fs_prefetch_request(struct fs *fs, uint64_t ino, uint64_t block)
 {
 	request(fs, ino, block, PREFETCH_LOAD);
+}
+
+void fs_prefetch_forget(struct fs *fs, uint64_t ino)
+{
+	struct fs_prefetch *p = fs->prefetch;
+	size_t kept = 0;
+
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	/* Closes the ring's gaps in place, oldest first: a kept request moves up to slot `kept`,
+	 * never past one not yet looked at (kept <= i). Only queued requests go; a request holds
+	 * no cache claim until a worker takes it (the load job claims the block), so nothing is
+	 * left for a reader to wait on. Decodes in progress finish: their claims end as usual. */
+	for (size_t i = 0; i < p->count; i++) {
+		struct prefetch_req r = p->ring[(p->head + i) % p->cap];
+
+		if (r.ino == ino && r.kind == PREFETCH_LOAD)
+			p->forgotten++;
+		else
+			p->ring[(p->head + kept++) % p->cap] = r;
+	}
+	p->count = kept;
+	pthread_mutex_unlock(&p->lock);
 }
 
 void fs_prefetch_store(struct fs *fs, uint64_t ino, uint64_t block)

@@ -20,6 +20,10 @@ typedef int (*fs_prefetch_load_fn)(struct fs *fs, uint64_t ino, uint64_t block);
 int fs_prefetch_start(struct fs *fs, fs_prefetch_load_fn load);
 void fs_prefetch_stop(struct fs *fs);
 void fs_prefetch_request(struct fs *fs, uint64_t ino, uint64_t block);
+/* Drops the blocks of `ino` queued ahead that no worker has taken yet: its last reader closed
+ * it, and decoding them would only hold workers from other readers. Decodes in progress finish;
+ * store jobs are kept (a pushed page serves the next open). */
+void fs_prefetch_forget(struct fs *fs, uint64_t ino);
 /* Queues a store job: `store` (fs_prefetch_set_store) pushes the cached block into the
  * kernel's page cache. Dropped while no store function is set. */
 void fs_prefetch_store(struct fs *fs, uint64_t ino, uint64_t block);

@@ -1,8 +1,9 @@
 /* Unit tests of the read-ahead pool (fs/fs_prefetch.h) with a load job of the test's own: a
  * file gets at most its window of blocks queued or decoding ahead (more are dropped), a block
- * already asked for is not asked for twice, and a free worker serves a file that has none busy
- * before the queued blocks of a file it is already decoding. Loads of the file under test wait
- * for tickets the test hands out, and the test waits on conditions only (no sleeps), so a
+ * already asked for is not asked for twice, a free worker serves a file that has none busy
+ * before the queued blocks of a file it is already decoding, and a file's queued blocks are
+ * dropped when it closes (fs_prefetch_forget) while other files' stay. Loads of the file under test
+ * wait for tickets the test hands out, and the test waits on conditions only (no sleeps), so a
  * loaded machine makes it slower, never wrong. */
 #include <errno.h>
 #include <pthread.h>
@@ -91,17 +92,42 @@ static size_t loads_of(uint64_t ino)
 	return n;
 }
 
-static int setup(void **state)
+/* Waits until a load of `block` of `ino` has started. */
+static void wait_load(uint64_t ino, uint64_t block)
+{
+	pthread_mutex_lock(&g.lock);
+	for (;;) {
+		for (size_t i = 0; i < g.started && i < LOADS_MAX; i++)
+			if (g.ino[i] == ino && g.block[i] == block)
+				goto out;
+		pthread_cond_wait(&g.changed, &g.lock);
+	}
+out:
+	pthread_mutex_unlock(&g.lock);
+}
+
+static int setup_workers(void **state, size_t threads)
 {
 	static struct fs fs;
 
 	memset(&fs, 0, sizeof(fs));
-	fs.opt.threads = 2;
+	fs.opt.threads = threads;
 	reset();
 	if (fs_prefetch_start(&fs, load))
 		return -1;
 	*state = &fs;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_workers(state, 2);
+}
+
+/* One worker: with none busy it takes requests oldest first, so the order of loads is known. */
+static int setup_one(void **state)
+{
+	return setup_workers(state, 1);
 }
 
 static int teardown(void **state)
@@ -169,12 +195,44 @@ static void test_a_free_worker_serves_an_idle_file_first(void **state)
 	assert_int_equal(g.ino[2], OTHER_INO);
 }
 
+static void test_a_closed_file_loses_its_queued_blocks(void **state)
+{
+	struct fs *fs = *state;
+
+	/* The worker held on block 1 of HELD_INO; queued behind it: a block of OTHER_INO, block 2
+	 * of HELD_INO, another block of OTHER_INO. Then HELD_INO's last handle closes. */
+	fs_prefetch_request(fs, HELD_INO, 1);
+	wait_started(1);
+	fs_prefetch_request(fs, OTHER_INO, 0);
+	fs_prefetch_request(fs, HELD_INO, 2);
+	fs_prefetch_request(fs, OTHER_INO, 1);
+	fs_prefetch_forget(fs, HELD_INO);
+	set_open(1, 0);
+	/* Requests are taken oldest first by the one worker, so once the last one has started,
+	 * block 2 of HELD_INO would have too had it stayed queued. */
+	wait_load(OTHER_INO, 1);
+	/* The file opened again: its block is asked for anew (nothing of the old request is left
+	 * pending) and loads. */
+	fs_prefetch_request(fs, HELD_INO, 2);
+	wait_load(HELD_INO, 2);
+	fs_prefetch_stop(fs); /* joins the worker: every load started has finished */
+	assert_int_equal(g.started, 4);
+	assert_int_equal(g.finished, 4); /* the load in progress at close finished */
+	assert_true(g.ino[0] == HELD_INO && g.block[0] == 1);
+	assert_true(g.ino[1] == OTHER_INO && g.block[1] == 0); /* the other file's, in order */
+	assert_true(g.ino[2] == OTHER_INO && g.block[2] == 1);
+	assert_true(g.ino[3] == HELD_INO && g.block[3] == 2);
+	assert_int_equal(fs_prefetch_start(fs, load), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_a_file_gets_at_most_its_window, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_block_asked_twice_loads_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_a_free_worker_serves_an_idle_file_first, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_a_closed_file_loses_its_queued_blocks, setup_one,
 	                                    teardown),
 	};
 
