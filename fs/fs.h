@@ -94,6 +94,11 @@ struct fs_node {
 	struct fs_dirty *dirty;
 	size_t ndirty, dirty_cap;
 	uint64_t next_sequential_block;
+	/* The atime of a read not yet moved into `attr` (0: none). A read records it holding
+	 * `lock` shared, atomically (other readers may record theirs at once), so that it never
+	 * waits for read-ahead workers holding `lock` shared for a whole block decode; it moves
+	 * into `attr` with `lock` held exclusively (fs_node_atime_fold, fs_node.h). */
+	int64_t atime_read_ns;
 	int damaged; /* block map inconsistent at load: data reads fail with EIO */
 	/* Pushing decoded blocks into the kernel's page cache (fs_ops.c) races with anything that
 	 * changes the file's data behind the kernel's back, so it happens only while no handle can

@@ -131,37 +131,29 @@ static void dirty_drop_from(struct fs_node *n, uint64_t first)
 static int atime_due(const struct fs *fs, const struct fs_node *n, int64_t now)
 {
 	const struct idx_inode *a = &n->attr;
+	int64_t atime = fs_node_atime(n);
 
 	if (fs->opt.read_only || fs->opt.atime == FS_ATIME_NOATIME || !S_ISREG(a->mode) ||
-	    now <= a->atime_ns)
+	    now <= atime)
 		return 0;
-	return fs->opt.atime == FS_ATIME_STRICT || a->atime_ns <= a->mtime_ns ||
-	       a->atime_ns <= a->ctime_ns || now - a->atime_ns >= FS_RELATIME_NS;
+	return fs->opt.atime == FS_ATIME_STRICT || atime <= a->mtime_ns || atime <= a->ctime_ns ||
+	       now - atime >= FS_RELATIME_NS;
 }
 
 void fs_file_accessed(struct fs *fs, struct fs_node *n)
 {
 	int64_t now = fs_now_ns();
-	int due;
 
 	fs_heat_note(fs->heat, n->ino, now);
-	/* Looked at shared first: read-ahead workers hold the node's lock shared for a whole
-	 * block decode (a tenth of a second for BOA), and a reader that asked for the lock
-	 * exclusively on every read would wait for them before its reply, while its next read,
-	 * and so the next read-ahead, waits for that reply. With relatime only the first read
-	 * after a write, or a day, moves atime. */
+	/* Recorded with the node's lock held shared, never exclusively: read-ahead workers hold
+	 * it shared for a whole block decode (a tenth of a second for BOA), and a reader that
+	 * asked for it exclusively (every read with strictatime) would wait for them before its
+	 * reply, while its next read, and so the next read-ahead, waits for that reply. Only in
+	 * memory: the time goes to the index with the next flush (close, fsync, unmount), so a
+	 * read never costs an index write of its own. */
 	pthread_rwlock_rdlock(&n->lock);
-	due = atime_due(fs, n, now);
-	pthread_rwlock_unlock(&n->lock);
-	if (!due)
-		return;
-	/* Only in memory: the attributes go to the index with the next flush (close, fsync,
-	 * unmount), so a read never costs an index write of its own. */
-	pthread_rwlock_wrlock(&n->lock);
-	if (atime_due(fs, n, now)) {
-		n->attr.atime_ns = now;
-		n->attr_dirty = 1;
-	}
+	if (atime_due(fs, n, now))
+		fs_node_atime_note(n, now);
 	pthread_rwlock_unlock(&n->lock);
 }
 
@@ -462,6 +454,7 @@ static int flush(struct fs *fs, struct fs_node *n, uint64_t truncate_from)
 	size_t ndirty = n->ndirty;
 	int rc = 0;
 
+	fs_node_atime_fold(n); /* reads' atime goes to the index with the rest */
 	if (!n->ndirty && !n->attr_dirty && truncate_from == UINT64_MAX)
 		return 0;
 	if (n->ndirty > 1)

@@ -195,7 +195,8 @@ static void node_release(struct fs *fs, struct fs_node *n)
 			fs_log("inode %llu: cannot free unlinked inode (%s); it stays an orphan "
 			       "and is freed at next mount",
 			       (unsigned long long)n->ino, strerror(-rc));
-	} else if (n->ndirty || n->attr_dirty) {
+	} else if (n->ndirty || n->attr_dirty ||
+	           __atomic_load_n(&n->atime_read_ns, __ATOMIC_RELAXED)) { /* flush folds it */
 		pthread_rwlock_wrlock(&n->lock);
 		rc = fs->node_flush(fs, n);
 		pthread_rwlock_unlock(&n->lock);
@@ -247,6 +248,34 @@ void fs_node_forget(struct fs *fs, uint64_t ino, uint64_t nlookup)
 int fs_node_reap(struct fs *fs, uint64_t ino)
 {
 	return node_delete_inode(fs, ino);
+}
+
+void fs_node_atime_note(struct fs_node *n, int64_t now)
+{
+	int64_t seen = __atomic_load_n(&n->atime_read_ns, __ATOMIC_RELAXED);
+
+	/* The latest of concurrent reads wins; relaxed is enough, the node lock orders this
+	 * against the fold. */
+	while (seen < now && !__atomic_compare_exchange_n(&n->atime_read_ns, &seen, now, 0,
+	                                                  __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+int64_t fs_node_atime(const struct fs_node *n)
+{
+	int64_t read = __atomic_load_n(&n->atime_read_ns, __ATOMIC_RELAXED);
+
+	return read > n->attr.atime_ns ? read : n->attr.atime_ns;
+}
+
+void fs_node_atime_fold(struct fs_node *n)
+{
+	int64_t read = __atomic_exchange_n(&n->atime_read_ns, 0, __ATOMIC_RELAXED);
+
+	if (read > n->attr.atime_ns) {
+		n->attr.atime_ns = read;
+		n->attr_dirty = 1;
+	}
 }
 
 int fs_node_store_attr(struct idx_txn *t, struct fs_node *n)

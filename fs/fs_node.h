@@ -26,6 +26,15 @@ int fs_node_reap(struct fs *fs, uint64_t ino);
 /* Releases every node at unmount. */
 void fs_nodes_drop_all(struct fs *fs);
 
+/* atime. A read records its time with the node lock held shared (fs_node_atime_note) and
+ * never waits for other readers; fs_node_atime is the atime to report (either lock mode), and
+ * fs_node_atime_fold, with the lock held exclusively, moves a recorded time into n->attr and
+ * marks it dirty: a flush (close, fsync, a node's release at unmount) and a setattr do it first,
+ * so the time is stored with the file's attributes and an atime set after it wins. */
+void fs_node_atime_note(struct fs_node *n, int64_t now);
+int64_t fs_node_atime(const struct fs_node *n);
+void fs_node_atime_fold(struct fs_node *n);
+
 /* Writes the node's attributes in an open write transaction (caller holds the node lock). */
 int fs_node_store_attr(struct idx_txn *t, struct fs_node *n);
 

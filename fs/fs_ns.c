@@ -106,6 +106,7 @@ int fs_ns_setattr(struct fs *fs, uint64_t ino, const struct fs_ns_setattr *a, st
 	if (rc)
 		return rc;
 	pthread_rwlock_wrlock(&n->lock);
+	fs_node_atime_fold(n); /* a read's atime, unless this sets another */
 	before = n->attr;
 	if (a->set & FS_NS_SET_SIZE) {
 		rc = check_kind(n, 0);

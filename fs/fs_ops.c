@@ -99,8 +99,12 @@ static void attr_to_stat(const struct fs *fs, const struct idx_inode *a, struct 
 
 static void node_stat(struct fs *fs, struct fs_node *n, struct stat *st)
 {
+	struct idx_inode a;
+
 	pthread_rwlock_rdlock(&n->lock);
-	attr_to_stat(fs, &n->attr, st);
+	a = n->attr;
+	a.atime_ns = fs_node_atime(n); /* with a read's not yet folded in */
+	attr_to_stat(fs, &a, st);
 	/* Data waiting in memory counts too: tar -S and cp --sparse take st_blocks == 0 for a
 	 * file with no data, and du would under-report until the flush. */
 	st->st_blocks =

@@ -2,6 +2,7 @@
  * a new archive in a temporary directory opened as the daemon opens it (no FUSE). */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <linux/fs.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -617,28 +618,22 @@ static void *accessed_main(void *arg)
 /* A read that leaves atime as it is (relatime, atime newer than mtime and ctime) returns while
  * another thread holds the node for reading, as a read-ahead worker does for a whole block
  * decode: a read's reply must not wait for the decodes of the blocks after it. */
-static void test_read_leaving_atime_does_not_wait_for_readers(void **state)
+/* Runs fs_file_accessed on another thread while this one holds the node's lock shared, as a
+ * read-ahead worker does for a whole block decode; 1 if the call returned meanwhile. */
+static int accessed_while_held_shared(struct fs *fs, struct fs_node *n)
 {
-	struct fixture *f = *state;
-	struct accessed_job j = {.fs = f->fs, .done = 0};
-	uint64_t ino = make(f->fs, ROOT, "file", 0);
+	struct accessed_job j = {.fs = fs, .n = n, .done = 0};
 	struct timespec until;
 	pthread_t t;
-	int64_t atime;
 	int returned;
 
-	assert_int_equal(fs_node_get(f->fs, ino, &j.n), 0);
-	pthread_rwlock_wrlock(&j.n->lock);
-	atime = j.n->attr.atime_ns = j.n->attr.mtime_ns + 1000000000; /* read a second after */
-	pthread_rwlock_unlock(&j.n->lock);
 	pthread_mutex_init(&j.lock, NULL);
 	pthread_cond_init(&j.done_cond, NULL);
-
-	pthread_rwlock_rdlock(&j.n->lock); /* a reader decoding */
+	pthread_rwlock_rdlock(&n->lock); /* a reader decoding */
 	assert_int_equal(pthread_create(&t, NULL, accessed_main, &j), 0);
-	/* The call takes microseconds; had it waited for the read lock, it would return only
-	 * once this test lets go, so any bound tells the two apart: 60 s leaves room for an ASan
-	 * build on a loaded machine. */
+	/* The call takes microseconds; had it waited for the lock exclusively, it would return
+	 * only once this test lets go, so any bound tells the two apart: 60 s leaves room for an
+	 * ASan build on a loaded machine. */
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += 60;
 	pthread_mutex_lock(&j.lock);
@@ -646,22 +641,83 @@ static void test_read_leaving_atime_does_not_wait_for_readers(void **state)
 		;
 	returned = j.done; /* before letting go, which would let a waiting call return */
 	pthread_mutex_unlock(&j.lock);
-	pthread_rwlock_unlock(&j.n->lock);
+	pthread_rwlock_unlock(&n->lock);
 	pthread_join(t, NULL);
-	assert_true(returned);
-	assert_int_equal(j.n->attr.atime_ns, atime);
-
-	/* An atime not newer than mtime moves with the next read (relatime). */
-	pthread_rwlock_wrlock(&j.n->lock);
-	j.n->attr.atime_ns = j.n->attr.mtime_ns;
-	j.n->attr_dirty = 0;
-	pthread_rwlock_unlock(&j.n->lock);
-	fs_file_accessed(f->fs, j.n);
-	assert_true(j.n->attr.atime_ns > j.n->attr.mtime_ns);
-	assert_true(j.n->attr_dirty);
-	fs_node_put(f->fs, j.n);
 	pthread_mutex_destroy(&j.lock);
 	pthread_cond_destroy(&j.done_cond);
+	return returned;
+}
+
+/* The file's atime as the index holds it. */
+static int64_t stored_atime(struct fs *fs, uint64_t ino)
+{
+	struct idx_txn *t;
+	struct idx_inode a;
+
+	assert_int_equal(idx_read_begin(fs->idx, &t), 0);
+	assert_int_equal(idx_inode_get(t, ino, &a), 0);
+	idx_read_end(t);
+	return a.atime_ns;
+}
+
+static void test_read_leaving_atime_does_not_wait_for_readers(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t ino = make(f->fs, ROOT, "file", 0);
+	struct fs_node *n;
+	int64_t atime;
+
+	assert_int_equal(fs_node_get(f->fs, ino, &n), 0);
+	pthread_rwlock_wrlock(&n->lock);
+	atime = n->attr.atime_ns = n->attr.mtime_ns + 1000000000; /* read a second after */
+	pthread_rwlock_unlock(&n->lock);
+	assert_true(accessed_while_held_shared(f->fs, n));
+	assert_int_equal(fs_node_atime(n), atime);
+
+	/* An atime not newer than mtime moves with the next read (relatime), and goes to the
+	 * index with the next flush. */
+	pthread_rwlock_wrlock(&n->lock);
+	n->attr.atime_ns = n->attr.mtime_ns;
+	n->attr_dirty = 0;
+	pthread_rwlock_unlock(&n->lock);
+	fs_file_accessed(f->fs, n);
+	atime = fs_node_atime(n);
+	assert_true(atime > n->attr.mtime_ns);
+	assert_int_equal(fs_file_flush(f->fs, n), 0);
+	assert_int_equal(stored_atime(f->fs, ino), atime);
+	fs_node_put(f->fs, n);
+}
+
+/* With strictatime every read moves atime, and still returns while another thread holds the
+ * node shared: it records the time without the lock held exclusively. The time shows at once
+ * (getattr reads fs_node_atime) and goes to the index with the next flush; a setattr of atime
+ * after it wins. */
+static void test_strictatime_read_does_not_wait_for_readers(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t ino = make(f->fs, ROOT, "file", 0);
+	struct fs_ns_setattr set = {.set = FS_NS_SET_ATIME, .atime_ns = 12345};
+	struct idx_inode out;
+	struct fs_node *n;
+	int64_t atime;
+
+	f->fs->opt.atime = FS_ATIME_STRICT;
+	assert_int_equal(fs_node_get(f->fs, ino, &n), 0);
+	atime = fs_node_atime(n);
+	while (fs_now_ns() <= atime) /* a read moves atime only forward */
+		sched_yield();
+	assert_true(accessed_while_held_shared(f->fs, n));
+	assert_true(fs_node_atime(n) > atime);
+	atime = fs_node_atime(n);
+	assert_int_equal(fs_file_flush(f->fs, n), 0);
+	assert_int_equal(stored_atime(f->fs, ino), atime);
+
+	fs_file_accessed(f->fs, n);
+	assert_int_equal(fs_ns_setattr(f->fs, ino, &set, &out), 0);
+	assert_int_equal(out.atime_ns, 12345);
+	assert_int_equal(fs_node_atime(n), 12345);
+	assert_int_equal(stored_atime(f->fs, ino), 12345);
+	fs_node_put(f->fs, n);
 }
 
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -706,6 +762,7 @@ int main(void)
 	    T(test_xattr_change_bumps_ctime),
 	    T(test_namespace_survives_reopen),
 	    T(test_read_leaving_atime_does_not_wait_for_readers),
+	    T(test_strictatime_read_does_not_wait_for_readers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
