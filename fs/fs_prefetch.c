@@ -55,9 +55,9 @@ struct fs_prefetch {
  * next one at once rather than idle until the reader's next read asks for it (the reader may be
  * waiting for another worker's block). A freed worker still serves the file with the fewest
  * busy workers first (take_fair), so the queued half never holds a worker from others. */
-static size_t window(const struct fs_prefetch *p)
+static size_t window(size_t nthreads)
 {
-	return 2 * p->nthreads;
+	return 2 * nthreads;
 }
 
 /* Requests of `ino` (of `kind`) queued, and busy workers on it. */
@@ -169,7 +169,7 @@ int fs_prefetch_start(struct fs *fs, fs_prefetch_load_fn load)
 
 	if (want > PREFETCH_THREADS_MAX)
 		want = PREFETCH_THREADS_MAX;
-	cap = READERS_QUEUED * 2 * want; /* window() of `want` workers */
+	cap = READERS_QUEUED * window(want);
 	if (cap < PREFETCH_QUEUE_MIN)
 		cap = PREFETCH_QUEUE_MIN;
 	p = calloc(1, sizeof(*p) + cap * sizeof(p->ring[0]));
@@ -197,7 +197,7 @@ int fs_prefetch_start(struct fs *fs, fs_prefetch_load_fn load)
 
 size_t fs_prefetch_depth(struct fs *fs)
 {
-	return fs->prefetch ? window(fs->prefetch) : 0;
+	return fs->prefetch ? window(fs->prefetch->nthreads) : 0;
 }
 
 void fs_prefetch_stop(struct fs *fs)
@@ -240,7 +240,7 @@ static void request(struct fs *fs, uint64_t ino, uint64_t block, enum prefetch_k
 		p->requested++;
 		/* The file's window. */
 		if (p->count == p->cap ||
-		    queued_for(p, ino, kind) + busy_on(p, ino, kind) >= window(p)) {
+		    queued_for(p, ino, kind) + busy_on(p, ino, kind) >= window(p->nthreads)) {
 			p->dropped++;
 			goto out;
 		}
